@@ -1,0 +1,54 @@
+# Một Cửa: `make run` starts everything, `make test` tests everything. `make help` lists the rest.
+SHELL := /bin/bash
+export PATH := $(HOME)/.local/bin:$(PATH)
+UV := uv run --frozen
+PYTEST_ARGS ?=
+
+.PHONY: help run test test-unit test-e2e setup infra-up infra-down bench contracts lint format demo clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+run: ## Set up and start the whole system (Ctrl-C stops it)
+	@bash scripts/run.sh
+
+setup: ## Install dependencies, start PostgreSQL and Kafka, migrate, seed demo data
+	@bash scripts/ensure-uv.sh
+	@bash scripts/infra/up.sh
+	@echo "==> Migrations and demo data"
+	@$(UV) python scripts/setup_data.py
+
+test: setup ## Set up, then run unit, integration and end-to-end tests
+	@echo "==> Tests"
+	@$(UV) pytest $(PYTEST_ARGS)
+
+test-unit: ## Only the tests that need no servers (no set-up)
+	@bash scripts/ensure-uv.sh
+	@$(UV) pytest -m "not integration and not e2e" $(PYTEST_ARGS)
+
+test-e2e: setup ## Only the cross-service end-to-end tests
+	@$(UV) pytest tests $(PYTEST_ARGS)
+
+bench: setup ## Measure submissions through the gateway against straight to intake
+	@$(UV) python scripts/bench.py
+
+contracts: ## Regenerate event JSON Schemas and the AsyncAPI catalogue from the pydantic models
+	@$(UV) python scripts/gen_contracts.py
+
+lint: ## ruff lint + format check
+	@$(UV) ruff check . && $(UV) ruff format --check .
+
+format: ## ruff format + autofix
+	@$(UV) ruff format . && $(UV) ruff check --fix .
+
+demo: ## Walk one dossier through the running system (needs `make run` in another terminal)
+	@bash scripts/demo.sh
+
+infra-up: ## Start PostgreSQL and Kafka only
+	@bash scripts/infra/up.sh
+
+infra-down: ## Stop PostgreSQL and Kafka
+	@bash scripts/infra/down.sh
+
+clean: infra-down ## Stop the infrastructure and delete its data (.run/)
+	rm -rf .run

@@ -1,0 +1,37 @@
+"""Fixtures shared by every test tier.
+
+Integration and end-to-end tests run on the real PostgreSQL and Kafka started by
+``scripts/infra/up.sh`` (``make test`` starts them). Each run uses its own databases and topics
+(``motcua_common.testing.RUN_ID``), so tests never touch a running ``make run`` system.
+"""
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from motcua_common.settings import ServiceSettings
+from motcua_common.testing import RUN_ID, create_topics, delete_topics
+
+# Installed before any app is built, so every service's spans in this process land here.
+SPANS = InMemorySpanExporter()
+_provider = TracerProvider()
+_provider.add_span_processor(SimpleSpanProcessor(SPANS))
+trace.set_tracer_provider(_provider)
+
+
+@pytest.fixture
+def spans() -> InMemorySpanExporter:
+    SPANS.clear()
+    return SPANS
+
+
+@pytest.fixture(scope="session")
+async def kafka_topics() -> tuple[str, str]:
+    """This run's dossier topic and its dead-letter topic, created on the real broker."""
+    bootstrap = ServiceSettings().kafka_bootstrap
+    names = (f"test.{RUN_ID}.dossier.events", f"test.{RUN_ID}.dossier.events.dlq")
+    await create_topics(bootstrap, *names)
+    yield names
+    await delete_topics(bootstrap, *names)

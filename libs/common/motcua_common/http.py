@@ -1,0 +1,125 @@
+"""What every FastAPI app here has: request ids, a body size limit, problem+json errors, health,
+readiness and Prometheus metrics, and tracing."""
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .problems import install_problem_handlers, status_problem
+
+REQUEST_ID_HEADER = "x-request-id"
+log = logging.getLogger("motcua.http")
+
+
+class RequestContextMiddleware:
+    """Pure ASGI middleware: assigns or keeps ``X-Request-ID``, rejects oversized bodies with 413,
+    and records request metrics. Pure ASGI (not BaseHTTPMiddleware) so it adds no task per request."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, requests: Counter, latency: Histogram):
+        self.app, self.max_body_bytes = app, max_body_bytes
+        self.requests, self.latency = requests, latency
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        rid = headers.get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")[:128] or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        request = Request(scope)
+        status_holder = {"status": 500}
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                hdrs = list(message.get("headers", []))
+                hdrs.append((REQUEST_ID_HEADER.encode(), rid.encode("latin-1")))
+                message = {**message, "headers": hdrs}
+            await send(message)
+
+        declared = headers.get(b"content-length")
+        try:
+            too_big = declared is not None and int(declared) > self.max_body_bytes
+        except ValueError:
+            too_big = True
+        if too_big:
+            resp = status_problem(request, 413, f"The body exceeds {self.max_body_bytes} bytes.")
+            await resp(scope, receive, send_with_id)
+            return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send_with_id)
+        except _BodyTooLarge:
+            resp = status_problem(request, 413, f"The body exceeds {self.max_body_bytes} bytes.")
+            await resp(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            self.requests.labels(scope["method"], path, str(status_holder["status"])).inc()
+            self.latency.labels(scope["method"], path).observe(time.perf_counter() - started)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+ReadinessCheck = Callable[[FastAPI], Awaitable[None]]
+
+
+def create_app(*, title: str, version: str = "1.0.0", description: str = "",
+               lifespan: Callable[[FastAPI], AbstractAsyncContextManager[Any]] | None = None,
+               max_body_bytes: int = 1_048_576, readiness: list[ReadinessCheck] | None = None,
+               **kwargs: Any) -> FastAPI:
+    """Build a FastAPI app with the platform's conventions installed."""
+    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan, **kwargs)
+    registry = CollectorRegistry()
+    requests = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"], registry=registry)
+    latency = Histogram("http_request_duration_seconds", "HTTP request latency", ["method", "route"],
+                        registry=registry)
+    app.state.metrics_registry = registry
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=max_body_bytes, requests=requests,
+                       latency=latency)
+    install_problem_handlers(app)
+    checks = readiness or []
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> Response:
+        failures = {}
+        for check in checks:
+            try:
+                await check(request.app)
+            except Exception as exc:  # readiness reports any failure, whatever its kind
+                failures[getattr(check, "__name__", "check")] = f"{type(exc).__name__}: {exc}"[:300]
+        if failures:
+            return JSONResponse({"status": "unavailable", "failures": failures}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

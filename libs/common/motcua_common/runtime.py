@@ -1,0 +1,117 @@
+"""A service's moving parts, started and stopped by its FastAPI lifespan: the database pool
+(migrated on start), the Kafka producer, the outbox relay, its consumers and any other loops.
+
+Shutdown is graceful: loops are asked to stop, finish the record or batch in hand, and are
+cancelled only if they overrun ``shutdown_timeout``.
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI
+
+from .consumer import EventConsumer, Handler
+from .db import check_database, create_pool, migrate
+from .kafka import make_producer, start_with_retry
+from .outbox import OutboxRelay
+from .settings import ServiceSettings
+
+log = logging.getLogger("motcua.runtime")
+Loop = Callable[[asyncio.Event], Awaitable[None]]
+
+
+class Runtime:
+    def __init__(self, settings: ServiceSettings, *, migrations: Path | None = None, relay: bool = True,
+                 shutdown_timeout: float = 10.0):
+        self.settings, self.migrations, self.relay = settings, migrations, relay
+        self.shutdown_timeout = shutdown_timeout
+        self.pool: asyncpg.Pool | None = None
+        self.producer: AIOKafkaProducer | None = None  # made in start(): aiokafka needs the running loop
+        self.producer_ready = asyncio.Event()
+        self.stop = asyncio.Event()
+        self._consumers: list[tuple[str, list[str], dict[str, Handler]]] = []
+        self._loops: list[tuple[str, Loop]] = []
+        self._tasks: list[asyncio.Task] = []
+
+    def consume(self, name: str, handlers: dict[str, Handler], topics: list[str] | None = None) -> None:
+        self._consumers.append((name, topics or [self.settings.dossier_topic], handlers))
+
+    def loop(self, name: str, fn: Loop) -> None:
+        self._loops.append((name, fn))
+
+    async def _with_producer(self, fn: Loop) -> None:
+        await self.producer_ready.wait()
+        await fn(self.stop)
+
+    async def _start_producer(self, stop: asyncio.Event) -> None:
+        if await start_with_retry(self.producer, stop=stop, what=f"{self.settings.service_name} producer",
+                                  log=log):
+            self.producer_ready.set()
+
+    def _spawn(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
+        async def guarded() -> None:
+            while not self.stop.is_set():
+                try:
+                    await factory()
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # a crashed loop is logged and restarted, never silently dead
+                    log.exception("%s crashed; restarting in 1s", name)
+                    await asyncio.sleep(1.0)
+
+        self._tasks.append(asyncio.create_task(guarded(), name=name))
+
+    async def start(self) -> None:
+        s = self.settings
+        if self.migrations is not None:
+            await migrate(s.dsn, self.migrations)
+        self.pool = await create_pool(s.dsn, max_size=s.db_pool_max)
+        self.producer = make_producer(s.kafka_bootstrap, s.service_name)
+        self._tasks.append(asyncio.create_task(self._start_producer(self.stop), name="producer-start"))
+        if self.relay:
+            relay = OutboxRelay(self.pool, self.producer)
+            self._spawn("outbox-relay", lambda: self._with_producer(relay.run))
+        for name, topics, handlers in self._consumers:
+            consumer = EventConsumer(name, self.pool, bootstrap=s.kafka_bootstrap, topics=topics,
+                                     handlers=handlers, dlq_topic=s.dlq_topic, producer=self.producer)
+            self._spawn(f"consumer-{name}", lambda c=consumer: self._with_producer(c.run))
+        for name, fn in self._loops:
+            self._spawn(name, lambda f=fn: f(self.stop))
+
+    async def close(self) -> None:
+        self.stop.set()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=self.shutdown_timeout)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self.producer_ready.is_set():
+            await self.producer.stop()
+        if self.pool is not None:
+            await self.pool.close()
+
+    @asynccontextmanager
+    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        await self.start()
+        app.state.pool = self.pool
+        app.state.runtime = self
+        try:
+            yield
+        finally:
+            await self.close()
+
+
+async def check_kafka(app: FastAPI) -> None:
+    runtime: Runtime = app.state.runtime
+    if not runtime.producer_ready.is_set():
+        raise ConnectionError("Kafka producer not connected yet")
+    await asyncio.wait_for(runtime.producer.client.fetch_all_metadata(), 3)
+
+
+READINESS = [check_database, check_kafka]

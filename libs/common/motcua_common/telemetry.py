@@ -1,0 +1,55 @@
+"""OpenTelemetry set-up shared by every service, and trace-context helpers for Kafka headers."""
+
+import logging
+from collections.abc import Iterable
+
+from fastapi import FastAPI
+from opentelemetry import context, propagate, trace
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
+log = logging.getLogger("motcua.telemetry")
+
+
+def setup_tracing(service_name: str, exporter: str = "none") -> None:
+    """Install a global tracer provider unless one is already installed (tests install their own)."""
+    if isinstance(trace.get_tracer_provider(), TracerProvider):
+        return
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    if exporter == "console":
+        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    elif exporter == "otlp":  # pragma: no cover - needs the optional OTLP exporter package
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+
+
+def instrument_app(app: FastAPI) -> None:
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+
+
+def instrument_httpx(client) -> None:
+    HTTPXClientInstrumentor.instrument_client(client)
+
+
+def current_trace_headers() -> dict[str, str]:
+    """The W3C ``traceparent``/``tracestate`` of the current span, to store with an outbox row."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+def context_from_headers(headers: Iterable[tuple[str, bytes]] | dict[str, str]) -> context.Context:
+    if isinstance(headers, dict):
+        carrier = dict(headers)
+    else:
+        carrier = {k: v.decode("latin-1") for k, v in headers if v is not None}
+    return propagate.extract(carrier)
+
+
+def tracer(name: str) -> trace.Tracer:
+    return trace.get_tracer(name)

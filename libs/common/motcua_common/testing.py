@@ -1,0 +1,72 @@
+"""Test helpers for the real PostgreSQL and Kafka started by ``scripts/infra/up.sh``.
+
+Each test session works in databases and topics of its own (random suffix), so tests never see
+the data of a running ``make run`` system nor of another test run.
+"""
+
+import os
+import uuid
+from pathlib import Path
+
+import asyncpg
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from .db import migrate
+from .settings import ServiceSettings
+
+RUN_ID = os.environ.get("MOTCUA_TEST_RUN_ID") or uuid.uuid4().hex[:8]
+
+
+def test_settings(cls: type[ServiceSettings], service: str, **overrides) -> ServiceSettings:
+    """Settings for ``service`` pointing at a per-run database and per-run topics."""
+    base = cls(**overrides) if overrides else cls()
+    return base.model_copy(update={
+        "database": f"test_{RUN_ID}_{service.replace('-', '_')}",
+        "dossier_topic": f"test.{RUN_ID}.dossier.events",
+        "dlq_topic": f"test.{RUN_ID}.dossier.events.dlq",
+        **overrides,
+    })
+
+
+async def create_database(settings: ServiceSettings, migrations: Path | None = None) -> None:
+    admin = await asyncpg.connect(settings.model_copy(update={"database": "postgres"}).dsn)
+    try:
+        exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", settings.database)
+        if not exists:
+            await admin.execute(f'CREATE DATABASE "{settings.database}"')
+    finally:
+        await admin.close()
+    if migrations is not None:
+        await migrate(settings.dsn, migrations)
+
+
+async def drop_database(settings: ServiceSettings) -> None:
+    admin = await asyncpg.connect(settings.model_copy(update={"database": "postgres"}).dsn)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{settings.database}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def create_topics(bootstrap: str, *names: str, partitions: int = 3) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        new = [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names if n not in existing]
+        if new:
+            await admin.create_topics(new)
+    finally:
+        await admin.close()
+
+
+async def delete_topics(bootstrap: str, *names: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        doomed = [n for n in names if n in existing]
+        if doomed:
+            await admin.delete_topics(doomed)
+    finally:
+        await admin.close()

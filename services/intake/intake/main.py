@@ -1,0 +1,49 @@
+"""Intake service: the procedure catalogue and dossier submission on every channel."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+from fastapi import FastAPI
+
+from motcua_common import READINESS, Runtime, create_app as create_base_app, instrument_app, instrument_httpx
+from motcua_common.telemetry import setup_tracing
+
+from .clients import CitizenRegistry
+from .domain import LegalClock, WorkingCalendar
+from .routes import router
+from .settings import Settings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    setup_tracing(settings.service_name, settings.otel_exporter)
+    runtime = Runtime(settings, migrations=MIGRATIONS)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with runtime.lifespan(app), httpx.AsyncClient(
+            base_url=settings.citizen_id_url, timeout=httpx.Timeout(settings.citizen_id_timeout)
+        ) as client:
+            instrument_httpx(client)
+            app.state.registry = CitizenRegistry(client)
+            yield
+
+    app = create_base_app(title="Một Cửa intake", description="Procedure catalogue and dossier submission.",
+                          lifespan=lifespan, readiness=READINESS, max_body_bytes=settings.max_body_bytes)
+    app.state.settings = settings
+    app.state.clock = LegalClock(WorkingCalendar.from_file(settings.calendar_overrides),
+                                 ZoneInfo(settings.timezone), office_close=time.fromisoformat(settings.office_close),
+                                 same_day_cutoff=time.fromisoformat(settings.same_day_cutoff))
+    app.include_router(router)
+    instrument_app(app)
+    return app
+
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

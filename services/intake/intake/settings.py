@@ -1,0 +1,21 @@
+from pathlib import Path
+
+from pydantic_settings import SettingsConfigDict
+
+from motcua_common.settings import ServiceSettings
+
+PACKAGE_DIR = Path(__file__).parent
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore", populate_by_name=True)
+
+    service_name: str = "intake"
+    port: int = 8101
+    database: str = "motcua_intake"
+    citizen_id_url: str = "http://127.0.0.1:8103"
+    citizen_id_timeout: float = 3.0
+    timezone: str = "Asia/Ho_Chi_Minh"
+    calendar_overrides: Path = PACKAGE_DIR / "calendar_overrides.json"
+    office_close: str = "17:00"
+    same_day_cutoff: str = "15:00"
