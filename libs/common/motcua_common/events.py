@@ -30,7 +30,7 @@ class CloudEvent(BaseModel):
 class EventData(BaseModel):
     """Base of every event payload. Subclasses set ``event_type``; unknown fields are ignored on read."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", json_schema_serialization_defaults_required=True)
     event_type: str  # overridden by a ClassVar-like default in subclasses; excluded from the payload
 
     @classmethod

@@ -1,0 +1,12 @@
+"""Settings of the citizen-id service (env prefix ``CITIZEN_ID_``)."""
+
+from motcua_common import ServiceSettings
+from pydantic_settings import SettingsConfigDict
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="CITIZEN_ID_", extra="ignore", populate_by_name=True)
+
+    service_name: str = "citizen-id"
+    port: int = 8103
+    database: str = "motcua_citizen_id"

@@ -1,0 +1,32 @@
+"""The processing service: consumes submitted dossiers, runs their workflow, serves tracking."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from motcua_common import READINESS, Runtime, instrument_app, setup_tracing
+from motcua_common import create_app as create_base_app
+from motcua_common.contracts import DossierSubmitted
+
+from . import handlers
+from .routes import router
+from .settings import Settings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    setup_tracing(settings.service_name, settings.otel_exporter)
+    runtime = Runtime(settings, migrations=MIGRATIONS, relay=True)
+    runtime.consume("processing", {DossierSubmitted.type_name(): handlers.on_dossier_submitted})
+    app = create_base_app(
+        title="Một Cửa processing",
+        lifespan=runtime.lifespan,
+        readiness=READINESS,
+        max_body_bytes=settings.max_body_bytes,
+        description="Dossier workflow after intake: officer actions, work queue, tracking.",
+    )
+    app.state.settings = settings
+    app.include_router(router)
+    instrument_app(app)
+    return app

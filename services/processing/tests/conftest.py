@@ -1,0 +1,92 @@
+"""Fixtures for the processing service's integration tests: the app on this run's own database and
+topics (real PostgreSQL and Kafka), its lifespan entered once, the database dropped at the end."""
+
+import itertools
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from motcua_common.contracts import Applicant, DossierSubmitted
+from motcua_common.events import CloudEvent, build_event
+from motcua_common.testing import RUN_ID, create_database, drop_database, test_settings
+from processing import handlers
+from processing.main import create_app
+from processing.settings import Settings
+
+_seq = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def settings(kafka_topics) -> Settings:
+    s = test_settings(Settings, "processing")
+    assert s.dossier_topic == kafka_topics[0]
+    return s
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> FastAPI:
+    await create_database(settings)
+    application = create_app(settings)
+    try:
+        async with application.router.lifespan_context(application):
+            yield application
+    finally:
+        await drop_database(settings)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> httpx.AsyncClient:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://processing") as c:
+        yield c
+
+
+def new_submission(
+    *,
+    unit_code: str = "000.00.01.H29",
+    due_in: timedelta = timedelta(days=3),
+    received_at: datetime | None = None,
+) -> tuple[DossierSubmitted, CloudEvent]:
+    """A DossierSubmitted as intake publishes it, with a code unique in this run."""
+    received = received_at or datetime.now(UTC).replace(microsecond=0)
+    n = next(_seq)
+    data = DossierSubmitted(
+        dossier_id=uuid.uuid4(),
+        dossier_code=f"{unit_code}-{RUN_ID[:6]}-{n:04d}{uuid.uuid4().hex[:4]}",
+        occurred_at=received,
+        procedure_code="1.001193",
+        procedure_name="Đăng ký khai sinh",
+        procedure_version=1,
+        processing_days=3,
+        channel="online",
+        unit_code=unit_code,
+        unit_name="UBND phường Ba Đình",
+        applicant=Applicant(
+            personal_id="001090012345",
+            full_name="Nguyễn Văn An",
+            date_of_birth="1990-05-17",
+            sex="male",
+            permanent_address="12 Phố Huế, phường Hai Bà Trưng, Hà Nội",
+        ),
+        submitted_at=received,
+        received_at=received,
+        appointment_at=received + due_in,
+    )
+    return data, build_event(data, source="/motcua/intake", subject=data.dossier_code)
+
+
+@pytest.fixture
+def make_submission():
+    return new_submission
+
+
+@pytest.fixture
+def open_case(app: FastAPI):
+    """Run the consumer's handler on the real database, as the consumer does (one transaction)."""
+
+    async def run(event: CloudEvent) -> None:
+        async with app.state.pool.acquire() as conn, conn.transaction():
+            await handlers.on_dossier_submitted(conn, event)
+
+    return run

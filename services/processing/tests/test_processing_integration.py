@@ -1,0 +1,391 @@
+"""Integration tests on the real PostgreSQL and Kafka: a submitted dossier arrives over Kafka, officers
+drive it over HTTP, and every action's event leaves through the outbox onto the topic."""
+
+import asyncio
+import json
+import time
+import uuid
+from datetime import datetime, timedelta
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import TopicPartition
+from motcua_common.contracts import DOSSIER_EVENTS
+from motcua_common.events import CLOUDEVENTS_CONTENT_TYPE, CloudEvent
+from motcua_common.problems import PROBLEM_JSON
+
+OFFICER = {"X-Officer-Id": "cb-0042", "X-Officer-Name": "Tr%E1%BA%A7n%20Th%E1%BB%8B%20B%C3%ACnh"}
+APPROVER = {"X-Officer-Id": "ld-0007"}
+ACTION_TYPES = [
+    "vn.motcua.dossier.accepted.v1",
+    "vn.motcua.dossier.approved.v1",
+    "vn.motcua.dossier.result_issued.v1",
+    "vn.motcua.dossier.result_returned.v1",
+]
+
+
+async def _wait_for(predicate, what: str, limit: float = 20.0):
+    deadline = time.monotonic() + limit
+    while True:
+        result = await predicate()
+        if result:
+            return result
+        assert time.monotonic() < deadline, f"timed out after {limit}s waiting for {what}"
+        await asyncio.sleep(0.1)
+
+
+def _problem(resp, status: int, slug: str) -> dict:
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"].startswith(PROBLEM_JSON)
+    body = resp.json()
+    assert body["type"].endswith("/" + slug) and body["status"] == status
+    return body
+
+
+async def _consumed_up_to(settings, tp: TopicPartition, offset: int) -> bool:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets("processing", partitions=[tp])
+    finally:
+        await admin.close()
+    meta = offsets.get(tp)
+    return meta is not None and meta.offset > offset
+
+
+async def test_submitted_event_opens_case_once_and_officers_drive_it(app, settings, client, make_submission):
+    data, event = make_submission()
+    pool = app.state.pool
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await producer.start()
+    try:
+        value = event.model_dump_json().encode()
+        headers = [("content-type", CLOUDEVENTS_CONTENT_TYPE.encode())]
+        sent = [
+            await producer.send_and_wait(
+                settings.dossier_topic, value, key=str(data.dossier_id).encode(), headers=headers
+            )
+            for _ in range(2)
+        ]
+    finally:
+        await producer.stop()
+    assert sent[0].partition == sent[1].partition
+
+    async def case_count() -> int:
+        return await pool.fetchval("SELECT count(*) FROM dossiers WHERE id = $1", data.dossier_id)
+
+    await _wait_for(case_count, what="the case to be opened")
+    # Wait until the consumer has committed past the duplicate, then check it had no second effect.
+    tp = TopicPartition(settings.dossier_topic, sent[1].partition)
+    await _wait_for(
+        lambda: _consumed_up_to(settings, tp, sent[1].offset), what="the duplicate to be consumed"
+    )
+    assert await case_count() == 1
+    assert await pool.fetchval("SELECT count(*) FROM steps WHERE dossier_id = $1", data.dossier_id) == 1
+    assert await pool.fetchval("SELECT count(*) FROM inbox WHERE event_id = $1", event.id) == 1
+
+    code = data.dossier_code
+    resp = await client.get(f"/api/v1/dossiers/{code}")
+    assert resp.status_code == 200, resp.text
+    view = resp.json()
+    assert view["id"] == str(data.dossier_id) and view["code"] == code
+    assert (view["status"], view["status_label"]) == ("submitted", "Đã nộp, chờ tiếp nhận")
+    assert view["procedure"] == {"code": "1.001193", "name": "Đăng ký khai sinh"}
+    assert view["unit"] == {"code": data.unit_code, "name": data.unit_name}
+    assert (view["current_step"], view["current_handler"]) == ("receive", None)
+    assert view["timeliness"] is None and view["completed_at"] is None and view["rejection_reason"] is None
+    [first] = view["timeline"]
+    assert first["seq"] == 1 and first["step"] == "receive" and first["name"] == "Tiếp nhận hồ sơ"
+    assert first["handler"] is None and first["completed_at"] is None and first["outcome"] is None
+    assert _same_instant(first["entered_at"], data.received_at.isoformat())
+    assert _same_instant(first["due_at"], data.appointment_at.isoformat())
+
+    # Forbidden, unauthenticated and invalid requests change nothing.
+    _problem(await client.post(f"/api/v1/dossiers/{code}/actions/accept", json={}), 401, "unauthorized")
+    body = _problem(
+        await client.post(f"/api/v1/dossiers/{code}/actions/approve", json={}, headers=APPROVER),
+        409,
+        "invalid-transition",
+    )
+    assert body["title"] == "Thao tác không hợp lệ với trạng thái hiện tại của hồ sơ"
+    assert "approve" in body["detail"] and "submitted" in body["detail"]
+    _problem(
+        await client.post(f"/api/v1/dossiers/{code}/actions/reject", json={}, headers=OFFICER),
+        422,
+        "validation-error",
+    )
+    _problem(
+        await client.post(f"/api/v1/dossiers/{code}/actions/reject", json={"reason": "   "}, headers=OFFICER),
+        422,
+        "validation-error",
+    )
+    _problem(
+        await client.post(
+            f"/api/v1/dossiers/{code}/actions/return-result", json={"method": "drone"}, headers=OFFICER
+        ),
+        422,
+        "validation-error",
+    )
+    _problem(
+        await client.post("/api/v1/dossiers/NO-SUCH-CODE/actions/accept", json={}, headers=OFFICER),
+        404,
+        "dossier-not-found",
+    )
+    assert (await client.get(f"/api/v1/dossiers/{code}")).json() == view
+
+    resp = await client.post(
+        f"/api/v1/dossiers/{code}/actions/accept", json={"note": "Hồ sơ đầy đủ"}, headers=OFFICER
+    )
+    assert resp.status_code == 200, resp.text
+    view = resp.json()
+    assert (view["status"], view["status_label"]) == ("processing", "Đang xử lý")
+    assert (view["current_step"], view["current_handler"]) == ("appraise", "cb-0042")
+    receive, appraise = view["timeline"]
+    assert receive["handler"] == "cb-0042" and receive["handler_name"] == "Trần Thị Bình"
+    assert receive["outcome"] == "accepted" and receive["note"] == "Hồ sơ đầy đủ"
+    assert receive["completed_at"] is not None
+    assert appraise["seq"] == 2 and appraise["name"] == "Thẩm định, xử lý hồ sơ"
+    assert appraise["unit"] == {"code": data.unit_code, "name": data.unit_name}
+    assert appraise["entered_at"] == receive["completed_at"] and appraise["completed_at"] is None
+    assert _same_instant(appraise["due_at"], data.appointment_at.isoformat())
+
+    resp = await client.post(f"/api/v1/dossiers/{code}/actions/approve", headers=APPROVER)  # no body at all
+    assert resp.status_code == 200, resp.text
+    view = resp.json()
+    assert (view["status"], view["current_step"], view["current_handler"]) == ("approved", "issue", "ld-0007")
+    assert [s["step"] for s in view["timeline"]] == ["receive", "appraise", "issue"]
+    assert view["timeline"][1]["handler"] == "ld-0007" and view["timeline"][1]["outcome"] == "approved"
+
+    _problem(
+        await client.post(
+            f"/api/v1/dossiers/{code}/actions/reject", json={"reason": "Quá hạn"}, headers=APPROVER
+        ),
+        409,
+        "invalid-transition",
+    )
+
+    resp = await client.post(f"/api/v1/dossiers/{code}/actions/issue-result", json={}, headers=APPROVER)
+    assert resp.status_code == 200, resp.text
+    view = resp.json()
+    assert (view["status"], view["status_label"]) == ("result_issued", "Đã có kết quả, chờ trả")
+    assert view["timeliness"] == "early" and view["completed_at"] is None
+    assert view["timeline"][2]["note"] == f"Số kết quả: KQ-{code}"
+    assert view["timeline"][3]["step"] == "return" and view["timeline"][3]["name"] == "Trả kết quả"
+
+    resp = await client.post(
+        f"/api/v1/dossiers/{code}/actions/return-result", json={"method": "counter"}, headers=OFFICER
+    )
+    assert resp.status_code == 200, resp.text
+    view = resp.json()
+    assert (view["status"], view["status_label"]) == ("completed", "Đã trả kết quả")
+    assert view["current_step"] is None and view["current_handler"] is None
+    assert view["completed_at"] == view["timeline"][3]["completed_at"]
+    assert [(s["seq"], s["outcome"]) for s in view["timeline"]] == [
+        (1, "accepted"),
+        (2, "approved"),
+        (3, "issued"),
+        (4, "returned"),
+    ]
+    assert all(s["completed_at"] for s in view["timeline"])
+    assert await pool.fetchval("SELECT version FROM dossiers WHERE id = $1", data.dossier_id) == 5
+
+    _problem(
+        await client.post(f"/api/v1/dossiers/{code}/actions/accept", json={}, headers=OFFICER),
+        409,
+        "invalid-transition",
+    )
+
+    # The four outbox events reached the topic as CloudEvents keyed by dossier id, with trace context.
+    records = await _read_topic(settings, str(data.dossier_id), len(ACTION_TYPES))
+    assert [json.loads(r.value)["type"] for r in records] == ACTION_TYPES
+    for record in records:
+        hdrs = dict(record.headers)
+        assert record.key == str(data.dossier_id).encode()
+        assert hdrs["content-type"].decode().startswith("application/cloudevents+json")
+        assert hdrs["traceparent"].decode().startswith("00-")
+        ce = CloudEvent.model_validate_json(record.value)
+        assert ce.subject == code and ce.source == "/motcua/processing" and ce.specversion == "1.0"
+        assert ce.traceparent == hdrs["traceparent"].decode()
+        payload = DOSSIER_EVENTS[ce.type].model_validate(ce.data)
+        assert payload.dossier_id == data.dossier_id and payload.dossier_code == code
+    issued = json.loads(records[2].value)["data"]
+    assert issued["result_number"] == f"KQ-{code}" and issued["timeliness"] == "early"
+    assert issued["handler"] == "ld-0007"
+    assert json.loads(records[3].value)["data"]["return_method"] == "counter"
+
+
+async def _read_topic(settings, key: str, count: int, types: list[str] | None = None) -> list:
+    """Read this run's topic from the beginning with a fresh group until ``count`` events of ``types``
+    (default: the four happy-path actions) for ``key`` have arrived."""
+    wanted = set(types or ACTION_TYPES)
+    consumer = AIOKafkaConsumer(
+        settings.dossier_topic,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=f"test-{uuid.uuid4().hex}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    found: list = []
+    deadline = time.monotonic() + 20
+    try:
+        while len(found) < count:
+            assert time.monotonic() < deadline, f"only {len(found)} of {count} events arrived"
+            batches = await consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                found += [
+                    r for r in records if r.key == key.encode() and json.loads(r.value)["type"] in wanted
+                ]
+    finally:
+        await consumer.stop()
+    return found
+
+
+def _same_instant(a: str, b: str) -> bool:
+    return datetime.fromisoformat(a) == datetime.fromisoformat(b)
+
+
+async def test_reject_at_reception_and_after_appraisal(app, settings, client, make_submission, open_case):
+    refused, refused_event = make_submission()
+    await open_case(refused_event)
+    await open_case(refused_event)  # a second announcement of the same dossier is ignored
+    code = refused.dossier_code
+    resp = await client.post(
+        f"/api/v1/dossiers/{code}/actions/reject",
+        json={"reason": "  Thiếu tờ khai đăng ký khai sinh  "},
+        headers=OFFICER,
+    )
+    assert resp.status_code == 200, resp.text
+    view = resp.json()
+    assert (view["status"], view["status_label"]) == ("rejected", "Bị từ chối")
+    assert view["rejection_reason"] == "Thiếu tờ khai đăng ký khai sinh"
+    assert view["current_step"] is None and view["completed_at"] is not None and view["timeliness"] is None
+    [step] = view["timeline"]
+    assert (step["outcome"], step["note"], step["handler"]) == (
+        "rejected",
+        view["rejection_reason"],
+        "cb-0042",
+    )
+    _problem(
+        await client.post(f"/api/v1/dossiers/{code}/actions/accept", headers=OFFICER),
+        409,
+        "invalid-transition",
+    )
+
+    appraised, appraised_event = make_submission()
+    await open_case(appraised_event)
+    code2 = appraised.dossier_code
+    assert (await client.post(f"/api/v1/dossiers/{code2}/actions/accept", headers=OFFICER)).status_code == 200
+    resp = await client.post(
+        f"/api/v1/dossiers/{code2}/actions/reject", json={"reason": "Không đủ điều kiện"}, headers=APPROVER
+    )
+    assert resp.status_code == 200, resp.text
+    assert [(s["step"], s["outcome"]) for s in resp.json()["timeline"]] == [
+        ("receive", "accepted"),
+        ("appraise", "rejected"),
+    ]
+
+    for dossier in (refused, appraised):
+        [record] = await _read_topic(settings, str(dossier.dossier_id), 1, ["vn.motcua.dossier.rejected.v1"])
+        assert json.loads(record.value)["data"]["reason"] in (
+            "Thiếu tờ khai đăng ký khai sinh",
+            "Không đủ điều kiện",
+        )
+
+
+async def test_concurrent_accepts_serialise(app, client, make_submission, open_case):
+    data, event = make_submission()
+    await open_case(event)
+    url = f"/api/v1/dossiers/{data.dossier_code}/actions/accept"
+    responses = await asyncio.gather(
+        *(
+            client.post(url, json={"note": f"officer {i}"}, headers={"X-Officer-Id": f"cb-{i}"})
+            for i in range(2)
+        )
+    )
+    assert sorted(r.status_code for r in responses) == [200, 409]
+    loser = next(r for r in responses if r.status_code == 409)
+    _problem(loser, 409, "invalid-transition")
+    view = (await client.get(f"/api/v1/dossiers/{data.dossier_code}")).json()
+    assert len(view["timeline"]) == 2
+    pool = app.state.pool
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM outbox WHERE key = $1 AND event_type = $2",
+            str(data.dossier_id),
+            "vn.motcua.dossier.accepted.v1",
+        )
+        == 1
+    )
+
+
+async def test_work_queue_pages_by_due_date(app, client, make_submission, open_case):
+    unit = f"UNIT-{uuid.uuid4().hex[:8]}"
+    dossiers = []
+    for days in (5, 1, 3, 3, 2):
+        data, event = make_submission(unit_code=unit, due_in=timedelta(days=days))
+        await open_case(event)
+        dossiers.append(data)
+    done, done_event = make_submission(unit_code=unit, due_in=timedelta(days=1))
+    await open_case(done_event)
+    resp = await client.post(
+        f"/api/v1/dossiers/{done.dossier_code}/actions/reject", json={"reason": "Trùng"}, headers=OFFICER
+    )
+    assert resp.status_code == 200
+    accepted = dossiers[0]
+    assert (
+        await client.post(f"/api/v1/dossiers/{accepted.dossier_code}/actions/accept", headers=OFFICER)
+    ).status_code == 200
+
+    seen, cursor, pages = [], None, 0
+    while True:
+        params = {"unit_code": unit, "limit": 2} | ({"cursor": cursor} if cursor else {})
+        resp = await client.get("/api/v1/work-queue", params=params, headers=OFFICER)
+        assert resp.status_code == 200, resp.text
+        page = resp.json()
+        assert len(page["items"]) <= 2
+        seen += page["items"]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3
+    expected = sorted(dossiers, key=lambda d: (d.appointment_at, d.dossier_id))
+    assert [i["code"] for i in seen] == [d.dossier_code for d in expected]  # the rejected one is not open
+    first = seen[0]
+    assert first["status_label"] == "Đã nộp, chờ tiếp nhận" and first["current_step"] == "receive"
+    assert first["procedure_name"] == "Đăng ký khai sinh" and first["applicant_name"] == "Nguyễn Văn An"
+
+    resp = await client.get(
+        "/api/v1/work-queue", params={"unit_code": unit, "status": "processing"}, headers=OFFICER
+    )
+    assert [(i["code"], i["current_step"]) for i in resp.json()["items"]] == [
+        (accepted.dossier_code, "appraise")
+    ]
+    assert resp.json()["next_cursor"] is None
+
+    _problem(await client.get("/api/v1/work-queue", params={"unit_code": unit}), 401, "unauthorized")
+    _problem(
+        await client.get("/api/v1/work-queue", params={"cursor": "not-a-cursor"}, headers=OFFICER),
+        400,
+        "invalid-cursor",
+    )
+    for bad in ({"limit": 0}, {"limit": 101}, {"status": "completed"}):
+        _problem(await client.get("/api/v1/work-queue", params=bad, headers=OFFICER), 422, "validation-error")
+
+
+async def test_tracking_unknown_dossier_is_404(client):
+    body = _problem(await client.get("/api/v1/dossiers/000.00.01.H29-000000-0000"), 404, "dossier-not-found")
+    assert body["title"] == "Không tìm thấy hồ sơ"
+
+
+async def test_openapi_documents_routes(app):
+    spec = app.openapi()
+    ops = [op for path in spec["paths"].values() for op in path.values()]
+    assert len(ops) == 7
+    for op in ops:
+        assert op["operationId"].startswith("processing_") and op["summary"]
+        assert op["tags"] in (["Processing"], ["Tracking"])
+        assert {"404", "409", "422"} <= set(op["responses"])
+    view = spec["components"]["schemas"]["DossierView"]
+    assert {"timeline", "status_label", "timeliness", "rejection_reason"} <= set(view["properties"])
