@@ -20,8 +20,11 @@ _spec.loader.exec_module(gen_contracts)
 
 
 def test_committed_contracts_match_the_models():
-    stale = [str(p.relative_to(ROOT)) for p, text in gen_contracts.render().items()
-             if not p.exists() or p.read_text(encoding="utf-8") != text]
+    stale = [
+        str(p.relative_to(ROOT))
+        for p, text in gen_contracts.render().items()
+        if not p.exists() or p.read_text(encoding="utf-8") != text
+    ]
     assert not stale, f"run `make contracts` and commit: {stale}"
 
 
@@ -41,12 +44,27 @@ def _schema(type_name: str) -> dict:
 def test_a_real_event_validates_against_its_committed_schema():
     now = datetime.now(UTC)
     data = DossierSubmitted(
-        dossier_id=uuid.uuid4(), dossier_code="000.26.01.H29-261121-0001", occurred_at=now,
-        procedure_code="1.001193", procedure_name="Đăng ký khai sinh", procedure_version=1, processing_days=0,
-        channel="online", unit_code="000.26.01.H29", unit_name="Ủy ban nhân dân phường Hoàn Kiếm",
-        applicant=Applicant(personal_id="001090001234", full_name="Nguyễn Văn An", date_of_birth="1990-03-12",
-                            sex="male", permanent_address="Hà Nội"),
-        submitted_at=now, received_at=now, appointment_at=now)
+        dossier_id=uuid.uuid4(),
+        dossier_code="000.26.01.H29-261121-0001",
+        occurred_at=now,
+        procedure_code="1.001193",
+        procedure_name="Đăng ký khai sinh",
+        procedure_version=1,
+        processing_days=0,
+        channel="online",
+        unit_code="000.26.01.H29",
+        unit_name="Ủy ban nhân dân phường Hoàn Kiếm",
+        applicant=Applicant(
+            personal_id="001090001234",
+            full_name="Nguyễn Văn An",
+            date_of_birth="1990-03-12",
+            sex="male",
+            permanent_address="Hà Nội",
+        ),
+        submitted_at=now,
+        received_at=now,
+        appointment_at=now,
+    )
     event = build_event(data, source="/motcua/intake", subject=data.dossier_code)
     jsonschema.validate(event.data, _schema(event.type))
 

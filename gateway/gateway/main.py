@@ -34,9 +34,13 @@ def _authenticate(request: Request, settings: Settings) -> Officer:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     officer = settings.officer_tokens.get(token.strip()) if scheme.lower() == "bearer" else None
     if officer is None:
-        raise ProblemError(401, "unauthorized", "Chưa xác thực cán bộ",
-                           "This operation needs an officer's bearer token.",
-                           headers={"WWW-Authenticate": 'Bearer realm="motcua"'})
+        raise ProblemError(
+            401,
+            "unauthorized",
+            "Chưa xác thực cán bộ",
+            "This operation needs an officer's bearer token.",
+            headers={"WWW-Authenticate": 'Bearer realm="motcua"'},
+        )
     return officer
 
 
@@ -61,8 +65,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         timeout = httpx.Timeout(settings.upstream_timeout, connect=settings.connect_timeout)
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-        clients = {name: httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits)
-                   for name, url in settings.upstreams().items()}
+        clients = {
+            name: httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits)
+            for name, url in settings.upstreams().items()
+        }
         for client in clients.values():
             instrument_httpx(client)
         app.state.clients = clients
@@ -78,13 +84,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         await asyncio.gather(*(ping(n, c) for n, c in app.state.clients.items()))
 
-    app = create_base_app(title="Một Cửa API", description=DESCRIPTION, lifespan=lifespan,
-                          readiness=[upstreams_alive], max_body_bytes=settings.max_body_bytes,
-                          openapi_url=None, docs_url=None, redoc_url=None)
+    app = create_base_app(
+        title="Một Cửa API",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        readiness=[upstreams_alive],
+        max_body_bytes=settings.max_body_bytes,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     for route in ROUTES:
-        app.add_api_route(route.path, _handler(route), methods=[route.method], include_in_schema=False,
-                          name=f"{route.method} {route.path}")
+        app.add_api_route(
+            route.path,
+            _handler(route),
+            methods=[route.method],
+            include_in_schema=False,
+            name=f"{route.method} {route.path}",
+        )
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi(request: Request) -> JSONResponse:
@@ -95,10 +113,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="Một Cửa API",
-                                   swagger_js_url="/docs-static/swagger-ui-bundle.js",
-                                   swagger_css_url="/docs-static/swagger-ui.css",
-                                   swagger_favicon_url="/docs-static/favicon-32x32.png")
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Một Cửa API",
+            swagger_js_url="/docs-static/swagger-ui-bundle.js",
+            swagger_css_url="/docs-static/swagger-ui.css",
+            swagger_favicon_url="/docs-static/favicon-32x32.png",
+        )
 
     instrument_app(app)
     return app

@@ -16,8 +16,13 @@ from .routing import ROUTES
 
 log = logging.getLogger("gateway.openapi")
 REF = re.compile(r"#/components/schemas/([^\"'/]+)")
-OFFICER_SCHEME = {"officerBearer": {"type": "http", "scheme": "bearer",
-                                    "description": "Officer token (demo: `demo-officer-token`)."}}
+OFFICER_SCHEME = {
+    "officerBearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "Officer token (demo: `demo-officer-token`).",
+    }
+}
 
 
 class OpenAPIMerger:
@@ -61,8 +66,9 @@ class OpenAPIMerger:
             merged["info"]["description"] += "\n\nNot yet available (upstream down): " + "; ".join(missing)
         return merged
 
-    def _take_schemas(self, upstream: str, doc: dict[str, Any], op: dict[str, Any],
-                      schemas: dict[str, Any]) -> dict[str, str]:
+    def _take_schemas(
+        self, upstream: str, doc: dict[str, Any], op: dict[str, Any], schemas: dict[str, Any]
+    ) -> dict[str, str]:
         source = doc.get("components", {}).get("schemas", {})
         renames: dict[str, str] = {}
         pending = set(REF.findall(str(op)))

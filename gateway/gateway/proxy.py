@@ -16,24 +16,40 @@ FORWARD_REQUEST = ("content-type", "accept", "accept-language", "idempotency-key
 FORWARD_RESPONSE = ("content-type", "location", "idempotent-replayed", "retry-after", "www-authenticate")
 
 
-async def forward(client: httpx.AsyncClient, request: Request, upstream: str, body: bytes,
-                  officer: Officer | None) -> httpx.Response:
+async def forward(
+    client: httpx.AsyncClient, request: Request, upstream: str, body: bytes, officer: Officer | None
+) -> httpx.Response:
     headers = {k: v for k, v in request.headers.items() if k in FORWARD_REQUEST}
     headers["x-request-id"] = request.state.request_id
     if officer is not None:
-        headers.update({"x-officer-id": officer.id, "x-officer-name": quote(officer.name),
-                        "x-officer-unit": officer.unit_code})
+        headers.update(
+            {
+                "x-officer-id": officer.id,
+                "x-officer-name": quote(officer.name),
+                "x-officer-unit": officer.unit_code,
+            }
+        )
     try:
-        return await client.request(request.method, request.url.path, params=request.query_params,
-                                    content=body, headers=headers)
+        return await client.request(
+            request.method, request.url.path, params=request.query_params, content=body, headers=headers
+        )
     except httpx.TimeoutException as exc:
         log.warning("%s timed out: %r", upstream, exc)
-        raise ProblemError(504, "upstream-timeout", "Dịch vụ phía sau không phản hồi kịp",
-                           f"The {upstream} service did not answer in time.") from exc
+        raise ProblemError(
+            504,
+            "upstream-timeout",
+            "Dịch vụ phía sau không phản hồi kịp",
+            f"The {upstream} service did not answer in time.",
+        ) from exc
     except httpx.HTTPError as exc:
         log.warning("%s unreachable: %r", upstream, exc)
-        raise ProblemError(503, "upstream-unavailable", "Dịch vụ tạm thời không sẵn sàng",
-                           f"The {upstream} service is not reachable.", headers={"Retry-After": "5"}) from exc
+        raise ProblemError(
+            503,
+            "upstream-unavailable",
+            "Dịch vụ tạm thời không sẵn sàng",
+            f"The {upstream} service is not reachable.",
+            headers={"Retry-After": "5"},
+        ) from exc
 
 
 def to_response(upstream_response: httpx.Response) -> Response:

@@ -39,5 +39,9 @@ class Settings(ServiceSettings):
         return json.loads(value) if isinstance(value, str) else value
 
     def upstreams(self) -> dict[str, str]:
-        return {"intake": self.intake_url, "processing": self.processing_url,
-                "citizen-id": self.citizen_id_url, "notify": self.notify_url}
+        return {
+            "intake": self.intake_url,
+            "processing": self.processing_url,
+            "citizen-id": self.citizen_id_url,
+            "notify": self.notify_url,
+        }

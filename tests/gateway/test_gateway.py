@@ -25,10 +25,17 @@ def upstream(name: str):
         if "down" in path:
             raise httpx.ConnectError("refused", request=request)
         if name == "processing" and path.startswith("/api/v1/dossiers/") and path.endswith("NEW"):
-            return httpx.Response(404, headers={"content-type": "application/problem+json"},
-                                  json={"type": "x/dossier-not-found", "status": 404})
-        return httpx.Response(201 if request.method == "POST" else 200, json={"served_by": name, "path": path},
-                              headers={"location": "/x", "idempotent-replayed": "true", "set-cookie": "no=1"})
+            return httpx.Response(
+                404,
+                headers={"content-type": "application/problem+json"},
+                json={"type": "x/dossier-not-found", "status": 404},
+            )
+        return httpx.Response(
+            201 if request.method == "POST" else 200,
+            json={"served_by": name, "path": path},
+            headers={"location": "/x", "idempotent-replayed": "true", "set-cookie": "no=1"},
+        )
+
     return handle
 
 
@@ -38,11 +45,24 @@ def _doc(name: str) -> dict:
         if r.upstream == name:
             paths.setdefault(r.path, {})[r.method.lower()] = {
                 "operationId": f"{name}_{r.method}_{r.path}",
-                "responses": {"200": {"content": {"application/json": {"schema": {
-                    "$ref": "#/components/schemas/Thing"}}}}}}
-    return {"openapi": "3.1.0", "paths": paths, "components": {"schemas": {
-        "Thing": {"type": "object", "title": f"Thing of {name}", "properties": {"x": {"$ref": "#/components/schemas/Inner"}}},
-        "Inner": {"type": "string"}}}}
+                "responses": {
+                    "200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Thing"}}}}
+                },
+            }
+    return {
+        "openapi": "3.1.0",
+        "paths": paths,
+        "components": {
+            "schemas": {
+                "Thing": {
+                    "type": "object",
+                    "title": f"Thing of {name}",
+                    "properties": {"x": {"$ref": "#/components/schemas/Inner"}},
+                },
+                "Inner": {"type": "string"},
+            }
+        },
+    }
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +71,9 @@ async def gateway():
     async with app.router.lifespan_context(app):
         for name in list(app.state.clients):
             await app.state.clients[name].aclose()
-            app.state.clients[name] = httpx.AsyncClient(transport=httpx.MockTransport(upstream(name)),
-                                                        base_url=f"http://{name}.test")
+            app.state.clients[name] = httpx.AsyncClient(
+                transport=httpx.MockTransport(upstream(name)), base_url=f"http://{name}.test"
+            )
             instrument_httpx(app.state.clients[name])
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw.test") as c:
             yield c
@@ -66,8 +87,11 @@ def problem(resp, status, slug):
 
 async def test_routes_to_the_owning_service_and_forwards_selected_headers(gateway):
     SEEN.clear()
-    resp = await gateway.post("/api/v1/dossiers", json={"a": 1},
-                              headers={"Idempotency-Key": "k1", "X-Request-ID": "rid-1", "Cookie": "secret=1"})
+    resp = await gateway.post(
+        "/api/v1/dossiers",
+        json={"a": 1},
+        headers={"Idempotency-Key": "k1", "X-Request-ID": "rid-1", "Cookie": "secret=1"},
+    )
     assert resp.status_code == 201 and resp.json()["served_by"] == "intake"
     assert resp.headers["location"] == "/x" and resp.headers["idempotent-replayed"] == "true"
     assert "set-cookie" not in resp.headers

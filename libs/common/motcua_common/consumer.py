@@ -22,14 +22,29 @@ from .telemetry import context_from_headers
 
 log = logging.getLogger("motcua.consumer")
 Handler = Callable[[asyncpg.Connection, CloudEvent], Awaitable[None]]
-_TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-              asyncpg.exceptions.CannotConnectNowError, asyncpg.exceptions.TooManyConnectionsError)
+_TRANSIENT = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
 
 
 class EventConsumer:
-    def __init__(self, name: str, pool: asyncpg.Pool, *, bootstrap: str, topics: list[str],
-                 handlers: dict[str, Handler], dlq_topic: str, producer: AIOKafkaProducer,
-                 max_attempts: int = 5, retry_delay: float = 0.2):
+    def __init__(
+        self,
+        name: str,
+        pool: asyncpg.Pool,
+        *,
+        bootstrap: str,
+        topics: list[str],
+        handlers: dict[str, Handler],
+        dlq_topic: str,
+        producer: AIOKafkaProducer,
+        max_attempts: int = 5,
+        retry_delay: float = 0.2,
+    ):
         self.name, self.pool, self.handlers = name, pool, handlers
         self.bootstrap, self.topics, self.dlq_topic, self.producer = bootstrap, topics, dlq_topic, producer
         self.max_attempts, self.retry_delay = max_attempts, retry_delay
@@ -63,12 +78,17 @@ class EventConsumer:
         handler = self.handlers.get(event.type)
         if handler is None:
             return  # not ours: consumers ignore event types they do not handle
-        with self.tracer.start_as_current_span(f"{self.name} process {event.type}", context=ctx,
-                                               kind=trace.SpanKind.CONSUMER,
-                                               attributes={"messaging.system": "kafka",
-                                                           "messaging.destination.name": record.topic,
-                                                           "messaging.message.id": event.id,
-                                                           "motcua.dossier.code": event.subject or ""}):
+        with self.tracer.start_as_current_span(
+            f"{self.name} process {event.type}",
+            context=ctx,
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": record.topic,
+                "messaging.message.id": event.id,
+                "motcua.dossier.code": event.subject or "",
+            },
+        ):
             attempt = 0
             while True:
                 try:
@@ -82,8 +102,13 @@ class EventConsumer:
                 except Exception as exc:  # a handler failure: retried, then dead-lettered with the error
                     attempt += 1
                     if attempt >= self.max_attempts:
-                        log.error("%s: event %s failed %d times, dead-lettering: %r", self.name, event.id,
-                                  attempt, exc)
+                        log.error(
+                            "%s: event %s failed %d times, dead-lettering: %r",
+                            self.name,
+                            event.id,
+                            attempt,
+                            exc,
+                        )
                         await self._dead_letter(record, repr(exc))
                         return
                     await asyncio.sleep(self.retry_delay * attempt)
@@ -92,14 +117,20 @@ class EventConsumer:
         async with self.pool.acquire() as conn, conn.transaction():
             fresh = await conn.fetchval(
                 "INSERT INTO inbox (consumer, event_id, event_type) VALUES ($1, $2, $3)"
-                " ON CONFLICT DO NOTHING RETURNING true", self.name, event.id, event.type)
+                " ON CONFLICT DO NOTHING RETURNING true",
+                self.name,
+                event.id,
+                event.type,
+            )
             if fresh:
                 await handler(conn, event)
 
     async def _dead_letter(self, record: ConsumerRecord, error: str) -> None:
         headers = list(record.headers or []) + [
-            ("dlq-error", error[:1000].encode()), ("dlq-consumer", self.name.encode()),
+            ("dlq-error", error[:1000].encode()),
+            ("dlq-consumer", self.name.encode()),
             ("dlq-original-topic", record.topic.encode()),
             ("dlq-original-partition", str(record.partition).encode()),
-            ("dlq-original-offset", str(record.offset).encode())]
+            ("dlq-original-offset", str(record.offset).encode()),
+        ]
         await self.producer.send_and_wait(self.dlq_topic, record.value, key=record.key, headers=headers)

@@ -100,6 +100,12 @@ class DossierResultReturned(_OfficerAction):
 
 DOSSIER_EVENTS: dict[str, type[DossierEvent]] = {
     m.type_name(): m
-    for m in (DossierSubmitted, DossierAccepted, DossierApproved, DossierRejected, DossierResultIssued,
-              DossierResultReturned)
+    for m in (
+        DossierSubmitted,
+        DossierAccepted,
+        DossierApproved,
+        DossierRejected,
+        DossierResultIssued,
+        DossierResultReturned,
+    )
 }

@@ -19,8 +19,9 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection,
-                                     command_timeout=30)
+    return await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=30
+    )
 
 
 async def _request_transaction(request: Request) -> AsyncIterator[asyncpg.Connection]:
@@ -45,8 +46,10 @@ async def apply_migrations(conn: asyncpg.Connection, *directories: Path) -> list
     The common directory (outbox, inbox) always comes first. An advisory lock makes concurrent
     starts of several replicas safe: one applies, the others wait and then find nothing to do.
     """
-    await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
-                       " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+    await conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+    )
     applied: list[str] = []
     await conn.execute("SELECT pg_advisory_lock(727001)")
     try:

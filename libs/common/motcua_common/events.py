@@ -39,5 +39,9 @@ class EventData(BaseModel):
 
 
 def build_event(data: EventData, *, source: str, subject: str | None) -> CloudEvent:
-    return CloudEvent(source=source, type=data.type_name(), subject=subject,
-                      data=data.model_dump(mode="json", exclude={"event_type"}))
+    return CloudEvent(
+        source=source,
+        type=data.type_name(),
+        subject=subject,
+        data=data.model_dump(mode="json", exclude={"event_type"}),
+    )

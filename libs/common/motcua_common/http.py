@@ -86,19 +86,23 @@ class _BodyTooLarge(Exception):
 ReadinessCheck = Callable[[FastAPI], Awaitable[None]]
 
 
-def create_app(*, title: str, version: str = "1.0.0", description: str = "",
-               lifespan: Callable[[FastAPI], AbstractAsyncContextManager[Any]] | None = None,
-               max_body_bytes: int = 1_048_576, readiness: list[ReadinessCheck] | None = None,
-               **kwargs: Any) -> FastAPI:
+def create_app(
+    *,
+    title: str,
+    version: str = "1.0.0",
+    description: str = "",
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[Any]] | None = None,
+    max_body_bytes: int = 1_048_576,
+    readiness: list[ReadinessCheck] | None = None,
+    **kwargs: Any,
+) -> FastAPI:
     """Build a FastAPI app with the platform's conventions installed."""
     app = FastAPI(title=title, version=version, description=description, lifespan=lifespan, **kwargs)
     registry = CollectorRegistry()
     requests = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"], registry=registry)
-    latency = Histogram("http_request_duration_seconds", "HTTP request latency", ["method", "route"],
-                        registry=registry)
+    latency = Histogram("http_request_duration_seconds", "HTTP request latency", ["method", "route"], registry=registry)
     app.state.metrics_registry = registry
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=max_body_bytes, requests=requests,
-                       latency=latency)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=max_body_bytes, requests=requests, latency=latency)
     install_problem_handlers(app)
     checks = readiness or []
 

@@ -6,14 +6,27 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 
 def make_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:
-    return AIOKafkaProducer(bootstrap_servers=bootstrap, client_id=client_id, acks="all",
-                            enable_idempotence=True, linger_ms=5, request_timeout_ms=15_000)
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        request_timeout_ms=15_000,
+    )
 
 
 def make_consumer(bootstrap: str, group_id: str, *topics: str) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=group_id,
-                            client_id=group_id, enable_auto_commit=False, auto_offset_reset="earliest",
-                            isolation_level="read_committed", max_poll_records=200)
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id=group_id,
+        client_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        max_poll_records=200,
+    )
 
 
 async def start_with_retry(client, *, stop: asyncio.Event, what: str, log, max_delay: float = 10.0) -> bool:

@@ -21,8 +21,15 @@ from .telemetry import current_trace_headers
 log = logging.getLogger("motcua.outbox")
 
 
-async def enqueue(conn: asyncpg.Connection, data: EventData, *, topic: str, key: str, source: str,
-                  subject: str | None = None) -> CloudEvent:
+async def enqueue(
+    conn: asyncpg.Connection,
+    data: EventData,
+    *,
+    topic: str,
+    key: str,
+    source: str,
+    subject: str | None = None,
+) -> CloudEvent:
     """Store ``data`` as a CloudEvent in the outbox, inside the caller's transaction."""
     event = build_event(data, source=source, subject=subject)
     trace_headers = current_trace_headers()
@@ -30,14 +37,25 @@ async def enqueue(conn: asyncpg.Connection, data: EventData, *, topic: str, key:
     event.tracestate = trace_headers.get("tracestate")
     await conn.execute(
         "INSERT INTO outbox (id, topic, key, event_type, payload, headers) VALUES ($1, $2, $3, $4, $5, $6)",
-        uuid.UUID(event.id), topic, key, event.type, event.model_dump(mode="json", exclude_none=True),
-        trace_headers)
+        uuid.UUID(event.id),
+        topic,
+        key,
+        event.type,
+        event.model_dump(mode="json", exclude_none=True),
+        trace_headers,
+    )
     return event
 
 
 class OutboxRelay:
-    def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, *, batch_size: int = 200,
-                 poll_interval: float = 1.0):
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        *,
+        batch_size: int = 200,
+        poll_interval: float = 1.0,
+    ):
         self.pool, self.producer = pool, producer
         self.batch_size, self.poll_interval = batch_size, poll_interval
         self._wake = asyncio.Event()
@@ -58,8 +76,7 @@ class OutboxRelay:
                 self._wake.clear()
                 waiter = asyncio.ensure_future(self._wake.wait())
                 stopper = asyncio.ensure_future(stop.wait())
-                await asyncio.wait({waiter, stopper}, timeout=self.poll_interval,
-                                   return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait({waiter, stopper}, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED)
                 waiter.cancel()
                 stopper.cancel()
         finally:
@@ -71,26 +88,38 @@ class OutboxRelay:
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 "SELECT id, topic, key, payload, headers FROM outbox WHERE published_at IS NULL"
-                " ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED", self.batch_size)
+                " ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED",
+                self.batch_size,
+            )
             if not rows:
                 return 0
             futures = []
             for row in rows:
                 headers = [("content-type", CLOUDEVENTS_CONTENT_TYPE.encode())]
                 headers += [(k, str(v).encode()) for k, v in (row["headers"] or {}).items()]
-                fut = await self.producer.send(row["topic"], json.dumps(row["payload"]).encode(),
-                                               key=row["key"].encode(), headers=headers)
+                fut = await self.producer.send(
+                    row["topic"],
+                    json.dumps(row["payload"]).encode(),
+                    key=row["key"].encode(),
+                    headers=headers,
+                )
                 futures.append(fut)
             results = await asyncio.gather(*futures, return_exceptions=True)
             ok = [r["id"] for r, res in zip(rows, results, strict=True) if not isinstance(res, BaseException)]
-            failed = [(r["id"], repr(res)[:500]) for r, res in zip(rows, results, strict=True)
-                      if isinstance(res, BaseException)]
+            failed = [
+                (r["id"], repr(res)[:500])
+                for r, res in zip(rows, results, strict=True)
+                if isinstance(res, BaseException)
+            ]
             if ok:
-                await conn.execute("UPDATE outbox SET published_at = now(), attempts = attempts + 1"
-                                   " WHERE id = ANY($1::uuid[])", ok)
+                await conn.execute(
+                    "UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($1::uuid[])",
+                    ok,
+                )
             for row_id, err in failed:
-                await conn.execute("UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1",
-                                   row_id, err)
+                await conn.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1", row_id, err
+                )
                 log.warning("outbox row %s not published: %s", row_id, err)
             return len(ok)
 

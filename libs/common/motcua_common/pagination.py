@@ -24,5 +24,9 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
             raise ValueError("wrong shape")
         return values
     except (ValueError, TypeError) as exc:
-        raise ProblemError(400, "invalid-cursor", "Tham số phân trang không hợp lệ",
-                           "The cursor is not one this API returned.") from exc
+        raise ProblemError(
+            400,
+            "invalid-cursor",
+            "Tham số phân trang không hợp lệ",
+            "The cursor is not one this API returned.",
+        ) from exc

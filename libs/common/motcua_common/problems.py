@@ -32,8 +32,15 @@ class Problem(BaseModel):
 class ProblemError(Exception):
     """A domain error that knows its HTTP status; raise it anywhere below a route."""
 
-    def __init__(self, status: int, slug: str, title: str, detail: str | None = None,
-                 errors: list[FieldError] | None = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str | None = None,
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(detail or title)
         self.status, self.slug, self.title, self.detail = status, slug, title, detail
         self.errors, self.headers = errors, headers
@@ -42,29 +49,53 @@ class ProblemError(Exception):
 # Responses to declare on routes so the OpenAPI document shows the error shape.
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": text}
-    for code, text in [(400, "Bad request"), (404, "Not found"), (409, "Conflict"),
-                       (413, "Body too large"), (422, "Invalid input")]
+    for code, text in [
+        (400, "Bad request"),
+        (404, "Not found"),
+        (409, "Conflict"),
+        (413, "Body too large"),
+        (422, "Invalid input"),
+    ]
 }
 
-_STATUS_SLUGS = {400: ("bad-request", "Yêu cầu không hợp lệ"), 401: ("unauthorized", "Chưa xác thực"),
-                 403: ("forbidden", "Không có quyền"), 404: ("not-found", "Không tìm thấy"),
-                 405: ("method-not-allowed", "Phương thức không được hỗ trợ"),
-                 409: ("conflict", "Xung đột trạng thái"), 413: ("payload-too-large", "Dữ liệu gửi lên quá lớn"),
-                 415: ("unsupported-media-type", "Kiểu dữ liệu không được hỗ trợ"),
-                 429: ("too-many-requests", "Quá nhiều yêu cầu"),
-                 502: ("bad-gateway", "Dịch vụ phía sau không phản hồi đúng"),
-                 503: ("unavailable", "Dịch vụ tạm thời không sẵn sàng"),
-                 504: ("gateway-timeout", "Dịch vụ phía sau không phản hồi kịp")}
+_STATUS_SLUGS = {
+    400: ("bad-request", "Yêu cầu không hợp lệ"),
+    401: ("unauthorized", "Chưa xác thực"),
+    403: ("forbidden", "Không có quyền"),
+    404: ("not-found", "Không tìm thấy"),
+    405: ("method-not-allowed", "Phương thức không được hỗ trợ"),
+    409: ("conflict", "Xung đột trạng thái"),
+    413: ("payload-too-large", "Dữ liệu gửi lên quá lớn"),
+    415: ("unsupported-media-type", "Kiểu dữ liệu không được hỗ trợ"),
+    429: ("too-many-requests", "Quá nhiều yêu cầu"),
+    502: ("bad-gateway", "Dịch vụ phía sau không phản hồi đúng"),
+    503: ("unavailable", "Dịch vụ tạm thời không sẵn sàng"),
+    504: ("gateway-timeout", "Dịch vụ phía sau không phản hồi kịp"),
+}
 
 
-def problem_response(request: Request | None, status: int, slug: str, title: str, detail: str | None = None,
-                     errors: list[FieldError] | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+def problem_response(
+    request: Request | None,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str | None = None,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     rid = getattr(request.state, "request_id", None) if request is not None else None
-    body = Problem(type=TYPE_BASE + slug, title=title, status=status, detail=detail,
-                   instance=str(request.url.path) if request is not None else None,
-                   errors=errors, request_id=rid)
-    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_JSON,
-                        headers=headers)
+    body = Problem(
+        type=TYPE_BASE + slug,
+        title=title,
+        status=status,
+        detail=detail,
+        instance=str(request.url.path) if request is not None else None,
+        errors=errors,
+        request_id=rid,
+    )
+    return JSONResponse(
+        body.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_JSON, headers=headers
+    )
 
 
 def status_problem(request: Request | None, status: int, detail: str | None = None) -> JSONResponse:
@@ -84,13 +115,24 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
-        errors = [FieldError(field=_loc(e.get("loc", ())), message=e.get("msg", "invalid"))
-                  for e in exc.errors()]
+        errors = [FieldError(field=_loc(e.get("loc", ())), message=e.get("msg", "invalid")) for e in exc.errors()]
         if any(e.get("type") == "json_invalid" for e in exc.errors()):
-            return problem_response(request, 400, "malformed-json", "Dữ liệu JSON không hợp lệ",
-                                    "The request body is not valid JSON.", errors)
-        return problem_response(request, 422, "validation-error", "Dữ liệu không hợp lệ",
-                                "One or more fields are missing or invalid.", errors)
+            return problem_response(
+                request,
+                400,
+                "malformed-json",
+                "Dữ liệu JSON không hợp lệ",
+                "The request body is not valid JSON.",
+                errors,
+            )
+        return problem_response(
+            request,
+            422,
+            "validation-error",
+            "Dữ liệu không hợp lệ",
+            "One or more fields are missing or invalid.",
+            errors,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
@@ -99,5 +141,6 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
-        return problem_response(request, 500, "internal", "Lỗi hệ thống",
-                                "An unexpected error occurred; it has been logged.")
+        return problem_response(
+            request, 500, "internal", "Lỗi hệ thống", "An unexpected error occurred; it has been logged."
+        )

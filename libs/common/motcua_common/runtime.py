@@ -26,8 +26,14 @@ Loop = Callable[[asyncio.Event], Awaitable[None]]
 
 
 class Runtime:
-    def __init__(self, settings: ServiceSettings, *, migrations: Path | None = None, relay: bool = True,
-                 shutdown_timeout: float = 10.0):
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        migrations: Path | None = None,
+        relay: bool = True,
+        shutdown_timeout: float = 10.0,
+    ):
         self.settings, self.migrations, self.relay = settings, migrations, relay
         self.shutdown_timeout = shutdown_timeout
         self.pool: asyncpg.Pool | None = None
@@ -41,6 +47,10 @@ class Runtime:
     def consume(self, name: str, handlers: dict[str, Handler], topics: list[str] | None = None) -> None:
         self._consumers.append((name, topics or [self.settings.dossier_topic], handlers))
 
+    @property
+    def handled_event_types(self) -> set[str]:
+        return {t for _, _, handlers in self._consumers for t in handlers}
+
     def loop(self, name: str, fn: Loop) -> None:
         self._loops.append((name, fn))
 
@@ -49,8 +59,7 @@ class Runtime:
         await fn(self.stop)
 
     async def _start_producer(self, stop: asyncio.Event) -> None:
-        if await start_with_retry(self.producer, stop=stop, what=f"{self.settings.service_name} producer",
-                                  log=log):
+        if await start_with_retry(self.producer, stop=stop, what=f"{self.settings.service_name} producer", log=log):
             self.producer_ready.set()
 
     def _spawn(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
@@ -78,8 +87,15 @@ class Runtime:
             relay = OutboxRelay(self.pool, self.producer)
             self._spawn("outbox-relay", lambda: self._with_producer(relay.run))
         for name, topics, handlers in self._consumers:
-            consumer = EventConsumer(name, self.pool, bootstrap=s.kafka_bootstrap, topics=topics,
-                                     handlers=handlers, dlq_topic=s.dlq_topic, producer=self.producer)
+            consumer = EventConsumer(
+                s.consumer_group_prefix + name,
+                self.pool,
+                bootstrap=s.kafka_bootstrap,
+                topics=topics,
+                handlers=handlers,
+                dlq_topic=s.dlq_topic,
+                producer=self.producer,
+            )
             self._spawn(f"consumer-{name}", lambda c=consumer: self._with_producer(c.run))
         for name, fn in self._loops:
             self._spawn(name, lambda f=fn: f(self.stop))

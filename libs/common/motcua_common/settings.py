@@ -32,6 +32,7 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap: str = _shared("kafka_bootstrap", "127.0.0.1:59092")
     dossier_topic: str = _shared("dossier_topic", "motcua.dossier.events")
     dlq_topic: str = _shared("dlq_topic", "motcua.dossier.events.dlq")
+    consumer_group_prefix: str = _shared("consumer_group_prefix", "")
 
     max_body_bytes: int = _shared("max_body_bytes", 1_048_576)
     otel_exporter: Literal["none", "console", "otlp"] = _shared("otel_exporter", "none")

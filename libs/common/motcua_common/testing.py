@@ -20,12 +20,15 @@ RUN_ID = os.environ.get("MOTCUA_TEST_RUN_ID") or uuid.uuid4().hex[:8]
 def test_settings(cls: type[ServiceSettings], service: str, **overrides) -> ServiceSettings:
     """Settings for ``service`` pointing at a per-run database and per-run topics."""
     base = cls(**overrides) if overrides else cls()
-    return base.model_copy(update={
-        "database": f"test_{RUN_ID}_{service.replace('-', '_')}",
-        "dossier_topic": f"test.{RUN_ID}.dossier.events",
-        "dlq_topic": f"test.{RUN_ID}.dossier.events.dlq",
-        **overrides,
-    })
+    return base.model_copy(
+        update={
+            "database": f"test_{RUN_ID}_{service.replace('-', '_')}",
+            "dossier_topic": f"test.{RUN_ID}.dossier.events",
+            "dlq_topic": f"test.{RUN_ID}.dossier.events.dlq",
+            "consumer_group_prefix": f"test-{RUN_ID}-{service}-",
+            **overrides,
+        }
+    )
 
 
 async def create_database(settings: ServiceSettings, migrations: Path | None = None) -> None:

@@ -118,8 +118,7 @@ def gender_century_digit(sex: Sex, birth_year: int) -> int:
         raise InvalidPersonalIdError(f"sex must be 'male' or 'female', got {sex!r}")
     if not FIRST_CENTURY <= birth_year < LAST_CENTURY + 100:
         raise InvalidPersonalIdError(
-            f"birth year {birth_year} is outside {FIRST_CENTURY}-{LAST_CENTURY + 99}, "
-            "the years an id can encode"
+            f"birth year {birth_year} is outside {FIRST_CENTURY}-{LAST_CENTURY + 99}, the years an id can encode"
         )
     return 2 * ((birth_year - FIRST_CENTURY) // 100) + (0 if sex == "male" else 1)
 

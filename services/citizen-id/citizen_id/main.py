@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+
 from motcua_common import Runtime, check_database, instrument_app, setup_tracing
 from motcua_common import create_app as create_base_app
 

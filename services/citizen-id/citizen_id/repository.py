@@ -30,13 +30,10 @@ async def insert_citizens(conn: asyncpg.Connection, records: Iterable[Sequence])
     """Bulk-insert citizens (tuples in ``CITIZEN_COLUMNS`` order) with COPY; rows whose id is already
     there are left untouched, so a re-run inserts nothing. Returns how many rows were new."""
     async with conn.transaction():
-        await conn.execute(
-            "CREATE TEMP TABLE citizens_incoming (LIKE citizens INCLUDING DEFAULTS) ON COMMIT DROP"
-        )
+        await conn.execute("CREATE TEMP TABLE citizens_incoming (LIKE citizens INCLUDING DEFAULTS) ON COMMIT DROP")
         await conn.copy_records_to_table("citizens_incoming", records=records, columns=CITIZEN_COLUMNS)
         status = await conn.execute(
-            f"INSERT INTO citizens ({_COLS}) SELECT {_COLS} FROM citizens_incoming"
-            " ON CONFLICT (personal_id) DO NOTHING"
+            f"INSERT INTO citizens ({_COLS}) SELECT {_COLS} FROM citizens_incoming ON CONFLICT (personal_id) DO NOTHING"
         )
     return int(status.rsplit(" ", 1)[-1])
 
@@ -46,9 +43,7 @@ async def has_citizens(conn: asyncpg.Connection) -> bool:
 
 
 async def get_citizen(conn: asyncpg.Connection, personal_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        f"SELECT {_COLS}, created_at FROM citizens WHERE personal_id = $1", personal_id
-    )
+    return await conn.fetchrow(f"SELECT {_COLS}, created_at FROM citizens WHERE personal_id = $1", personal_id)
 
 
 async def citizen_exists(conn: asyncpg.Connection, personal_id: str) -> bool:

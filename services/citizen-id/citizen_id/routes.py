@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
+
 from motcua_common import PROBLEM_RESPONSES, Conn
 
 from . import service
@@ -35,9 +36,7 @@ PersonalIdPath = Annotated[
 )
 async def prefill(body: PrefillRequest, conn: Conn) -> PrefillResponse:
     result = await service.prefill(conn, body.personal_id, body.purpose, body.requested_by, body.fields)
-    return PrefillResponse(
-        personal_id=result.personal_id, verified=True, person=PrefillPerson(**result.person)
-    )
+    return PrefillResponse(personal_id=result.personal_id, verified=True, person=PrefillPerson(**result.person))
 
 
 @router.get(
@@ -52,9 +51,7 @@ async def list_access_log(
     personal_id: PersonalIdPath,
     conn: Conn,
     limit: Annotated[int, Query(ge=1, le=100, description="Page size")] = 20,
-    cursor: Annotated[
-        str | None, Query(max_length=512, description="Opaque cursor from `next_cursor`")
-    ] = None,
+    cursor: Annotated[str | None, Query(max_length=512, description="Opaque cursor from `next_cursor`")] = None,
 ) -> AccessLogPage:
     page = await service.access_log(conn, personal_id, limit, cursor)
     return AccessLogPage(

@@ -24,8 +24,9 @@ from functools import cache
 from pathlib import Path
 
 import asyncpg
-from motcua_common import migrate
 from vietnam_provinces import Province, VietNamDivisionType, Ward
+
+from motcua_common import migrate
 
 from . import repository
 from .domain import LEGACY_PROVINCES, Sex, format_address, make_personal_id, parse_personal_id
@@ -108,9 +109,7 @@ def _geography() -> dict[int, tuple[Province, list[Ward]]]:
         wards.setdefault(int(ward.province_code), []).append(ward)
     for items in wards.values():
         items.sort(key=lambda w: int(w.code))  # the package's order is not part of its contract
-    return {
-        int(p.code): (p, wards[int(p.code)]) for p in sorted(Province.iter_all(), key=lambda p: int(p.code))
-    }
+    return {int(p.code): (p, wards[int(p.code)]) for p in sorted(Province.iter_all(), key=lambda p: int(p.code))}
 
 
 def _resident(
@@ -203,9 +202,7 @@ def generate_citizens(count: int, *, seed: int = RANDOM_SEED) -> list[Citizen]:
     for n in range(1, count + 1):
         sex: Sex = "male" if rng.random() < 0.5 else "female"
         year = rng.randint(FIRST_BIRTH_YEAR, LAST_BIRTH_YEAR)
-        born = date(year, 1, 1) + timedelta(
-            days=rng.randrange((date(year + 1, 1, 1) - date(year, 1, 1)).days)
-        )
+        born = date(year, 1, 1) + timedelta(days=rng.randrange((date(year + 1, 1, 1) - date(year, 1, 1)).days))
         birth_code = legacy_codes[pick(legacy_cum)]
         family = FAMILY_NAMES[pick(family_cum)][0]
         if birth_code >= SOUTHERN_FROM_CODE and rng.random() < 0.9:
@@ -235,9 +232,7 @@ def generate_citizens(count: int, *, seed: int = RANDOM_SEED) -> list[Citizen]:
                 "email": f"{ascii_slug(given)}.{ascii_slug(family)}{n}@example.vn",
                 "phone": f"09{rng.randrange(100_000_000):08d}",
             }
-        citizens.append(
-            _resident(personal_id, family, middle, given, born, sex, province, ward, street, **contact)
-        )
+        citizens.append(_resident(personal_id, family, middle, given, born, sex, province, ward, street, **contact))
     return citizens
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
+
 from motcua_common import FieldError, ProblemError
 
 from . import repository
@@ -106,9 +107,7 @@ class AccessPage:
     next_cursor: str | None
 
 
-async def access_log(
-    conn: asyncpg.Connection, personal_id: str, limit: int, cursor: str | None
-) -> AccessPage:
+async def access_log(conn: asyncpg.Connection, personal_id: str, limit: int, cursor: str | None) -> AccessPage:
     checked_personal_id(personal_id)
     before = decode_cursor(cursor) if cursor else None
     if not await repository.citizen_exists(conn, personal_id):

@@ -1,7 +1,8 @@
 """Settings of the citizen-id service (env prefix ``CITIZEN_ID_``)."""
 
-from motcua_common import ServiceSettings
 from pydantic_settings import SettingsConfigDict
+
+from motcua_common import ServiceSettings
 
 
 class Settings(ServiceSettings):

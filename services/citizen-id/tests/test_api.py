@@ -6,6 +6,8 @@ import logging
 import asyncpg
 import httpx
 import pytest
+from vietnam_provinces import Ward, WardCode
+
 from citizen_id.domain import LEGACY_PROVINCES, parse_personal_id
 from citizen_id.main import MIGRATIONS, create_app
 from citizen_id.seed import seed
@@ -13,7 +15,6 @@ from citizen_id.settings import Settings
 from motcua_common import PROBLEM_JSON
 from motcua_common.testing import create_database, drop_database
 from motcua_common.testing import test_settings as per_run_settings
-from vietnam_provinces import Ward, WardCode
 
 pytestmark = pytest.mark.integration
 SEED_COUNT = 500
@@ -159,9 +160,7 @@ async def test_access_log_pagination(client: httpx.AsyncClient):
     page1 = first.json()
     assert [e["purpose"] for e in page1["items"]] == ["dossier:PAGE-3", "dossier:PAGE-2"]
     assert page1["next_cursor"]
-    second = await client.get(
-        f"/api/v1/citizens/{pid}/access-log", params={"limit": 2, "cursor": page1["next_cursor"]}
-    )
+    second = await client.get(f"/api/v1/citizens/{pid}/access-log", params={"limit": 2, "cursor": page1["next_cursor"]})
     assert second.status_code == 200
     page2 = second.json()
     assert [e["purpose"] for e in page2["items"]] == ["dossier:PAGE-1"]
@@ -183,9 +182,7 @@ async def test_access_log_of_a_citizen_never_looked_up_is_empty(client: httpx.As
         ("001790001234", "gender-century digit"),
     ],
 )
-async def test_malformed_personal_id_is_422_on_every_endpoint(
-    client: httpx.AsyncClient, pid: str, detail: str
-):
+async def test_malformed_personal_id_is_422_on_every_endpoint(client: httpx.AsyncClient, pid: str, detail: str):
     responses = [
         await prefill(client, pid),
         await client.get(f"/api/v1/citizens/{pid}"),
@@ -208,9 +205,7 @@ async def test_unknown_citizen_is_404_on_every_endpoint(client: httpx.AsyncClien
         assert body["title"] == "Không tìm thấy công dân trong Cơ sở dữ liệu quốc gia về dân cư"
 
 
-async def test_deceased_citizen_is_409_and_nothing_is_logged(
-    client: httpx.AsyncClient, db: asyncpg.Connection
-):
+async def test_deceased_citizen_is_409_and_nothing_is_logged(client: httpx.AsyncClient, db: asyncpg.Connection):
     assert_problem(await prefill(client, "036045000999"), 409, "citizen-not-active")
     assert await db.fetchval("SELECT count(*) FROM access_log WHERE personal_id = '036045000999'") == 0
 

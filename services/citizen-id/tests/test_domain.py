@@ -5,6 +5,8 @@ from dataclasses import fields
 from datetime import UTC, datetime
 
 import pytest
+from vietnam_provinces import Province, ProvinceCode
+
 from citizen_id.domain import (
     LEGACY_PROVINCES,
     InvalidPersonalIdError,
@@ -17,7 +19,6 @@ from citizen_id.repository import CITIZEN_COLUMNS
 from citizen_id.seed import Citizen, ascii_slug, check_consistent, fixed_citizens, generate_citizens
 from citizen_id.service import decode_cursor, encode_cursor
 from motcua_common import ProblemError
-from vietnam_provinces import Province, ProvinceCode
 
 
 @pytest.mark.parametrize(

@@ -22,8 +22,10 @@ class WorkingCalendar:
     @classmethod
     def from_file(cls, path: Path) -> "WorkingCalendar":
         raw = json.loads(path.read_text(encoding="utf-8"))
-        return cls({date.fromisoformat(d) for d in raw.get("days_off", [])},
-                   {date.fromisoformat(d) for d in raw.get("working_days", [])})
+        return cls(
+            {date.fromisoformat(d) for d in raw.get("days_off", [])},
+            {date.fromisoformat(d) for d in raw.get("working_days", [])},
+        )
 
     def is_working_day(self, day: date) -> bool:
         if day in self.working_days:
@@ -78,5 +80,6 @@ def dossier_code(unit_code: str, day: date, sequence: int) -> str:
 
 def receipt_message(code: str, procedure_name: str, appointment_at: datetime, tz: ZoneInfo) -> str:
     local = appointment_at.astimezone(tz)
-    return (f"Hồ sơ {code} ({procedure_name}) đã được tiếp nhận. "
-            f"Ngày hẹn trả kết quả: {local:%H:%M} ngày {local:%d/%m/%Y}.")
+    return (
+        f"Hồ sơ {code} ({procedure_name}) đã được tiếp nhận. Ngày hẹn trả kết quả: {local:%H:%M} ngày {local:%d/%m/%Y}."
+    )

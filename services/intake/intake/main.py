@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 import httpx
 from fastapi import FastAPI
 
-from motcua_common import READINESS, Runtime, create_app as create_base_app, instrument_app, instrument_httpx
+from motcua_common import READINESS, Runtime, instrument_app, instrument_httpx
+from motcua_common import create_app as create_base_app
 from motcua_common.telemetry import setup_tracing
 
 from .clients import CitizenRegistry
@@ -28,19 +29,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with runtime.lifespan(app), httpx.AsyncClient(
-            base_url=settings.citizen_id_url, timeout=httpx.Timeout(settings.citizen_id_timeout)
-        ) as client:
+        async with (
+            runtime.lifespan(app),
+            httpx.AsyncClient(
+                base_url=settings.citizen_id_url, timeout=httpx.Timeout(settings.citizen_id_timeout)
+            ) as client,
+        ):
             instrument_httpx(client)
             app.state.registry = CitizenRegistry(client)
             yield
 
-    app = create_base_app(title="Một Cửa intake", description="Procedure catalogue and dossier submission.",
-                          lifespan=lifespan, readiness=READINESS, max_body_bytes=settings.max_body_bytes)
+    app = create_base_app(
+        title="Một Cửa intake",
+        description="Procedure catalogue and dossier submission.",
+        lifespan=lifespan,
+        readiness=READINESS,
+        max_body_bytes=settings.max_body_bytes,
+    )
     app.state.settings = settings
-    app.state.clock = LegalClock(WorkingCalendar.from_file(settings.calendar_overrides),
-                                 ZoneInfo(settings.timezone), office_close=time.fromisoformat(settings.office_close),
-                                 same_day_cutoff=time.fromisoformat(settings.same_day_cutoff))
+    app.state.clock = LegalClock(
+        WorkingCalendar.from_file(settings.calendar_overrides),
+        ZoneInfo(settings.timezone),
+        office_close=time.fromisoformat(settings.office_close),
+        same_day_cutoff=time.fromisoformat(settings.same_day_cutoff),
+    )
     app.include_router(router)
     instrument_app(app)
     return app

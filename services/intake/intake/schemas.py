@@ -4,8 +4,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-PersonalId = Annotated[str, Field(pattern=r"^\d{12}$", description="12-digit personal id number",
-                                  examples=["001090001234"])]
+PersonalId = Annotated[
+    str, Field(pattern=r"^\d{12}$", description="12-digit personal id number", examples=["001090001234"])
+]
 ProcedureCode = Annotated[str, Field(min_length=1, max_length=32, examples=["1.001193"])]
 Channel = Literal["online", "counter", "service_centre", "post"]
 Level = Literal["province", "commune", "commune_police", "delegated"]
@@ -49,8 +50,12 @@ class ProcedurePage(BaseModel):
 
 class ApplicantIn(BaseModel):
     personal_id: PersonalId
-    email: str | None = Field(None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
-                              description="contact email; defaults to the one in the population database")
+    email: str | None = Field(
+        None,
+        max_length=254,
+        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        description="contact email; defaults to the one in the population database",
+    )
     phone: str | None = Field(None, pattern=r"^0\d{9}$", description="contact phone, 10 digits")
 
 
@@ -65,8 +70,9 @@ class DossierCreate(BaseModel):
     channel: Channel = "online"
     components: list[ComponentIn] = Field(default_factory=list, max_length=50)
     form_data: dict[str, Any] = Field(default_factory=dict, description="procedure-specific form fields")
-    notify_channels: list[Literal["email", "sms", "app"]] = Field(default_factory=lambda: ["app", "email"],
-                                                                  max_length=3)
+    notify_channels: list[Literal["email", "sms", "app"]] = Field(
+        default_factory=lambda: ["app", "email"], max_length=3
+    )
 
 
 class Applicant(BaseModel):

@@ -11,12 +11,22 @@ from motcua_common.testing import create_database, drop_database, test_settings
 # A stand-in for the population database's HTTP answers: intake's own logic is under test here; the
 # real citizen-id service is exercised by the end-to-end tests.
 PEOPLE = {
-    "001090001234": {"full_name": "Nguyễn Văn An", "date_of_birth": "1990-03-12", "sex": "male",
-                     "permanent_address": "Số 12 phố Hàng Bạc, phường Hoàn Kiếm, thành phố Hà Nội",
-                     "email": "an.nguyen@example.vn", "phone": "0912345678"},
-    "079195005678": {"full_name": "Trần Thị Bình", "date_of_birth": "1995-07-01", "sex": "female",
-                     "permanent_address": "Số 5 đường Lê Lợi, phường Sài Gòn, Thành phố Hồ Chí Minh",
-                     "email": None, "phone": None},
+    "001090001234": {
+        "full_name": "Nguyễn Văn An",
+        "date_of_birth": "1990-03-12",
+        "sex": "male",
+        "permanent_address": "Số 12 phố Hàng Bạc, phường Hoàn Kiếm, thành phố Hà Nội",
+        "email": "an.nguyen@example.vn",
+        "phone": "0912345678",
+    },
+    "079195005678": {
+        "full_name": "Trần Thị Bình",
+        "date_of_birth": "1995-07-01",
+        "sex": "female",
+        "permanent_address": "Số 5 đường Lê Lợi, phường Sài Gòn, Thành phố Hồ Chí Minh",
+        "email": None,
+        "phone": None,
+    },
 }
 PROBLEM = {"content-type": "application/problem+json"}
 
@@ -27,8 +37,14 @@ def fake_registry(request: httpx.Request) -> httpx.Response:
     if pid == "001099999999":
         return httpx.Response(503, headers=PROBLEM, json={"type": "x/unavailable", "status": 503})
     if pid.startswith("999"):
-        return httpx.Response(422, headers=PROBLEM, json={"type": "https://motcua.gov.vn/problems/invalid-personal-id",
-                                                          "detail": "unknown province code 999"})
+        return httpx.Response(
+            422,
+            headers=PROBLEM,
+            json={
+                "type": "https://motcua.gov.vn/problems/invalid-personal-id",
+                "detail": "unknown province code 999",
+            },
+        )
     if pid not in PEOPLE:
         return httpx.Response(404, headers=PROBLEM, json={"type": "x/citizen-not-found", "status": 404})
     assert body["purpose"].startswith("dossier:")

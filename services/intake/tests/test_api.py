@@ -90,8 +90,9 @@ async def test_same_idempotency_key_gives_the_same_dossier(client, intake_app):
 
 async def test_concurrent_retries_with_one_key_make_one_dossier(client):
     headers = key()
-    results = await asyncio.gather(*[client.post("/api/v1/dossiers", json=SUBMISSION, headers=headers)
-                                     for _ in range(5)])
+    results = await asyncio.gather(
+        *[client.post("/api/v1/dossiers", json=SUBMISSION, headers=headers) for _ in range(5)]
+    )
     assert {r.status_code for r in results} == {201}
     assert len({r.json()["code"] for r in results}) == 1
 
@@ -103,20 +104,27 @@ async def test_key_reused_with_another_body_is_rejected(client):
     assert_problem(await client.post("/api/v1/dossiers", json=other, headers=headers), 422, "idempotency-key-reused")
 
 
-@pytest.mark.parametrize(("body", "status", "slug"), [
-    ({**SUBMISSION, "procedure_code": "9.999999"}, 422, "procedure-not-found"),
-    ({**SUBMISSION, "applicant": {"personal_id": "12345"}}, 422, "validation-error"),
-    ({**SUBMISSION, "applicant": {"personal_id": "00109000123X"}}, 422, "validation-error"),
-    ({**SUBMISSION, "applicant": {"personal_id": "999090001234"}}, 422, "invalid-personal-id"),
-    ({**SUBMISSION, "applicant": {"personal_id": "001090009999"}}, 422, "applicant-not-found"),
-    ({**SUBMISSION, "applicant": {"personal_id": "001099999999"}}, 503, "citizen-registry-unavailable"),
-    ({"applicant": {"personal_id": "001090001234"}}, 422, "validation-error"),
-    ({**SUBMISSION, "channel": "fax"}, 422, "validation-error"),
-    ({**SUBMISSION, "applicant": "001090001234"}, 422, "validation-error"),
-    ({**SUBMISSION, "applicant": {"personal_id": 1090001234}}, 422, "validation-error"),
-    ({**SUBMISSION, "components": [{"code": "NOPE"}]}, 422, "unknown-component"),
-    ({**SUBMISSION, "applicant": {"personal_id": "001090001234", "email": "not-an-email"}}, 422, "validation-error"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "slug"),
+    [
+        ({**SUBMISSION, "procedure_code": "9.999999"}, 422, "procedure-not-found"),
+        ({**SUBMISSION, "applicant": {"personal_id": "12345"}}, 422, "validation-error"),
+        ({**SUBMISSION, "applicant": {"personal_id": "00109000123X"}}, 422, "validation-error"),
+        ({**SUBMISSION, "applicant": {"personal_id": "999090001234"}}, 422, "invalid-personal-id"),
+        ({**SUBMISSION, "applicant": {"personal_id": "001090009999"}}, 422, "applicant-not-found"),
+        ({**SUBMISSION, "applicant": {"personal_id": "001099999999"}}, 503, "citizen-registry-unavailable"),
+        ({"applicant": {"personal_id": "001090001234"}}, 422, "validation-error"),
+        ({**SUBMISSION, "channel": "fax"}, 422, "validation-error"),
+        ({**SUBMISSION, "applicant": "001090001234"}, 422, "validation-error"),
+        ({**SUBMISSION, "applicant": {"personal_id": 1090001234}}, 422, "validation-error"),
+        ({**SUBMISSION, "components": [{"code": "NOPE"}]}, 422, "unknown-component"),
+        (
+            {**SUBMISSION, "applicant": {"personal_id": "001090001234", "email": "not-an-email"}},
+            422,
+            "validation-error",
+        ),
+    ],
+)
 async def test_bad_submissions_are_problems(client, body, status, slug):
     problem = assert_problem(await client.post("/api/v1/dossiers", json=body, headers=key()), status, slug)
     assert problem["title"]
@@ -124,8 +132,11 @@ async def test_bad_submissions_are_problems(client, body, status, slug):
 
 async def test_missing_key_malformed_json_and_oversized_body(client, intake_settings):
     assert_problem(await client.post("/api/v1/dossiers", json=SUBMISSION), 400, "idempotency-key-required")
-    bad = await client.post("/api/v1/dossiers", content=b'{"procedure_code": ', headers={
-        **key(), "content-type": "application/json"})
+    bad = await client.post(
+        "/api/v1/dossiers",
+        content=b'{"procedure_code": ',
+        headers={**key(), "content-type": "application/json"},
+    )
     assert_problem(bad, 400, "malformed-json")
     huge = {**SUBMISSION, "form_data": {"x": "a" * (intake_settings.max_body_bytes + 10)}}
     assert_problem(await client.post("/api/v1/dossiers", json=huge, headers=key()), 413, "payload-too-large")
@@ -141,12 +152,16 @@ async def test_request_id_is_echoed_or_assigned(client):
     assert len((await client.get("/api/v1/procedures")).headers["x-request-id"]) >= 16
 
 
-async def _find_event(settings, code: str, timeout: float = 20.0) -> CloudEvent:
-    consumer = AIOKafkaConsumer(settings.dossier_topic, bootstrap_servers=settings.kafka_bootstrap,
-                                group_id=f"intake-test-{uuid.uuid4().hex[:6]}", auto_offset_reset="earliest")
+async def _find_event(settings, code: str, wait_s: float = 20.0) -> CloudEvent:
+    consumer = AIOKafkaConsumer(
+        settings.dossier_topic,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=f"intake-test-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest",
+    )
     await consumer.start()
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(wait_s):
             async for record in consumer:
                 event = CloudEvent.model_validate(json.loads(record.value))
                 if event.subject == code:

@@ -10,16 +10,19 @@ CAL = WorkingCalendar()
 CLOCK = LegalClock(CAL, VN)
 
 
-@pytest.mark.parametrize(("day", "working"), [
-    (date(2026, 11, 20), True),    # Friday
-    (date(2026, 11, 21), False),   # Saturday
-    (date(2026, 2, 17), False),    # Tết
-    (date(2026, 4, 27), False),    # Hùng Kings day observed (26 Apr is a Sunday)
-    (date(2026, 9, 2), False),     # National Day
-    (date(2025, 4, 26), True),     # make-up working Saturday
-    (date(2025, 5, 2), False),     # the day off it paid for
-    (date(2026, 11, 24), False),   # Vietnam Cultural Day
-])
+@pytest.mark.parametrize(
+    ("day", "working"),
+    [
+        (date(2026, 11, 20), True),  # Friday
+        (date(2026, 11, 21), False),  # Saturday
+        (date(2026, 2, 17), False),  # Tết
+        (date(2026, 4, 27), False),  # Hùng Kings day observed (26 Apr is a Sunday)
+        (date(2026, 9, 2), False),  # National Day
+        (date(2025, 4, 26), True),  # make-up working Saturday
+        (date(2025, 5, 2), False),  # the day off it paid for
+        (date(2026, 11, 24), False),  # Vietnam Cultural Day
+    ],
+)
 def test_working_days_follow_the_national_calendar(day, working):
     assert CAL.is_working_day(day) is working
 

@@ -1,6 +1,7 @@
 """Kafka event handlers; each runs in the transaction that records the event in the inbox."""
 
 import asyncpg
+
 from motcua_common.contracts import DossierSubmitted
 from motcua_common.events import CloudEvent
 

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from fastapi import FastAPI
+
 from motcua_common import READINESS, Runtime, instrument_app, setup_tracing
 from motcua_common import create_app as create_base_app
 from motcua_common.contracts import DossierSubmitted

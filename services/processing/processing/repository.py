@@ -112,8 +112,7 @@ async def update_dossier(conn: asyncpg.Connection, dossier_id: UUID, expected_ve
     names = list(fields)
     sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, start=3))
     result = await conn.execute(
-        f"UPDATE dossiers SET {sets}, version = version + 1, updated_at = now()"
-        " WHERE id = $1 AND version = $2",
+        f"UPDATE dossiers SET {sets}, version = version + 1, updated_at = now() WHERE id = $1 AND version = $2",
         dossier_id,
         expected_version,
         *fields.values(),

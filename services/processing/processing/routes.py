@@ -4,6 +4,7 @@ from typing import Annotated
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
+
 from motcua_common.db import Conn
 from motcua_common.problems import PROBLEM_JSON, PROBLEM_RESPONSES, Problem, ProblemError
 
@@ -66,9 +67,7 @@ def _action_route(path: str, summary: str, operation: str):
     )
 
 
-@_action_route(
-    "/dossiers/{code}/actions/accept", "Accept a dossier for processing (tiếp nhận)", "accept_dossier"
-)
+@_action_route("/dossiers/{code}/actions/accept", "Accept a dossier for processing (tiếp nhận)", "accept_dossier")
 async def accept(
     code: DossierCode,
     officer: CurrentOfficer,
@@ -79,9 +78,7 @@ async def accept(
     return await service.act(conn, settings, code, Action.ACCEPT, officer, note=body.note if body else None)
 
 
-@_action_route(
-    "/dossiers/{code}/actions/approve", "Approve a dossier after appraisal (phê duyệt)", "approve_dossier"
-)
+@_action_route("/dossiers/{code}/actions/approve", "Approve a dossier after appraisal (phê duyệt)", "approve_dossier")
 async def approve(
     code: DossierCode,
     officer: CurrentOfficer,
@@ -103,9 +100,7 @@ async def reject(
     return await service.act(conn, settings, code, Action.REJECT, officer, reason=body.reason)
 
 
-@_action_route(
-    "/dossiers/{code}/actions/issue-result", "Issue the result document (ban hành kết quả)", "issue_result"
-)
+@_action_route("/dossiers/{code}/actions/issue-result", "Issue the result document (ban hành kết quả)", "issue_result")
 async def issue_result(
     code: DossierCode,
     officer: CurrentOfficer,

@@ -16,9 +16,7 @@ class _Request(BaseModel):
 
 
 class NoteRequest(_Request):
-    note: str | None = Field(
-        None, max_length=2000, description="Officer's note recorded on the completed step"
-    )
+    note: str | None = Field(None, max_length=2000, description="Officer's note recorded on the completed step")
 
 
 class RejectRequest(_Request):
@@ -56,9 +54,7 @@ class TimelineStep(BaseModel):
     step: str = Field(description="receive | appraise | issue | return")
     name: str = Field(description="Vietnamese name of the step")
     unit: Ref
-    handler: str | None = Field(
-        description="Officer id holding or having completed the step; null = unit queue"
-    )
+    handler: str | None = Field(description="Officer id holding or having completed the step; null = unit queue")
     handler_name: str | None = None
     entered_at: datetime
     due_at: datetime

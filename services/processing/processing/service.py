@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 import asyncpg
+
 from motcua_common.contracts import (
     DossierAccepted,
     DossierApproved,
@@ -37,9 +38,7 @@ class Officer:
 
 
 def dossier_not_found(code: str) -> ProblemError:
-    return ProblemError(
-        404, "dossier-not-found", "Không tìm thấy hồ sơ", f"No dossier has the code '{code}'."
-    )
+    return ProblemError(404, "dossier-not-found", "Không tìm thấy hồ sơ", f"No dossier has the code '{code}'.")
 
 
 async def open_case(conn: asyncpg.Connection, data: DossierSubmitted) -> bool:
@@ -191,9 +190,7 @@ async def act(
         case Action.REJECT:
             event = DossierRejected(**common, reason=reason)
         case Action.ISSUE_RESULT:
-            event = DossierResultIssued(
-                **common, result_number=result_number, timeliness=fields["timeliness"]
-            )
+            event = DossierResultIssued(**common, result_number=result_number, timeliness=fields["timeliness"])
         case Action.RETURN_RESULT:
             event = DossierResultReturned(**common, return_method=method)
     await enqueue(

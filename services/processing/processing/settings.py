@@ -1,7 +1,8 @@
 """The processing service's settings (env prefix ``PROCESSING_``; shared ones come from ``MOTCUA_*``)."""
 
-from motcua_common.settings import ServiceSettings
 from pydantic_settings import SettingsConfigDict
+
+from motcua_common.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):

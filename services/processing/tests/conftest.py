@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from fastapi import FastAPI
+
 from motcua_common.contracts import Applicant, DossierSubmitted
 from motcua_common.events import CloudEvent, build_event
 from motcua_common.testing import RUN_ID, create_database, drop_database, test_settings

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from processing import domain
 from processing.domain import Action, InvalidTransition, ReasonRequired, Status
 

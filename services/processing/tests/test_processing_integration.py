@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
+
 from motcua_common.contracts import DOSSIER_EVENTS
 from motcua_common.events import CLOUDEVENTS_CONTENT_TYPE, CloudEvent
 from motcua_common.problems import PROBLEM_JSON
@@ -46,7 +47,9 @@ async def _consumed_up_to(settings, tp: TopicPartition, offset: int) -> bool:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
-        offsets = await admin.list_consumer_group_offsets("processing", partitions=[tp])
+        offsets = await admin.list_consumer_group_offsets(
+            settings.consumer_group_prefix + "processing", partitions=[tp]
+        )
     finally:
         await admin.close()
     meta = offsets.get(tp)
@@ -77,9 +80,7 @@ async def test_submitted_event_opens_case_once_and_officers_drive_it(app, settin
     await _wait_for(case_count, what="the case to be opened")
     # Wait until the consumer has committed past the duplicate, then check it had no second effect.
     tp = TopicPartition(settings.dossier_topic, sent[1].partition)
-    await _wait_for(
-        lambda: _consumed_up_to(settings, tp, sent[1].offset), what="the duplicate to be consumed"
-    )
+    await _wait_for(lambda: _consumed_up_to(settings, tp, sent[1].offset), what="the duplicate to be consumed")
     assert await case_count() == 1
     assert await pool.fetchval("SELECT count(*) FROM steps WHERE dossier_id = $1", data.dossier_id) == 1
     assert await pool.fetchval("SELECT count(*) FROM inbox WHERE event_id = $1", event.id) == 1
@@ -120,9 +121,7 @@ async def test_submitted_event_opens_case_once_and_officers_drive_it(app, settin
         "validation-error",
     )
     _problem(
-        await client.post(
-            f"/api/v1/dossiers/{code}/actions/return-result", json={"method": "drone"}, headers=OFFICER
-        ),
+        await client.post(f"/api/v1/dossiers/{code}/actions/return-result", json={"method": "drone"}, headers=OFFICER),
         422,
         "validation-error",
     )
@@ -133,9 +132,7 @@ async def test_submitted_event_opens_case_once_and_officers_drive_it(app, settin
     )
     assert (await client.get(f"/api/v1/dossiers/{code}")).json() == view
 
-    resp = await client.post(
-        f"/api/v1/dossiers/{code}/actions/accept", json={"note": "Hồ sơ đầy đủ"}, headers=OFFICER
-    )
+    resp = await client.post(f"/api/v1/dossiers/{code}/actions/accept", json={"note": "Hồ sơ đầy đủ"}, headers=OFFICER)
     assert resp.status_code == 200, resp.text
     view = resp.json()
     assert (view["status"], view["status_label"]) == ("processing", "Đang xử lý")
@@ -157,9 +154,7 @@ async def test_submitted_event_opens_case_once_and_officers_drive_it(app, settin
     assert view["timeline"][1]["handler"] == "ld-0007" and view["timeline"][1]["outcome"] == "approved"
 
     _problem(
-        await client.post(
-            f"/api/v1/dossiers/{code}/actions/reject", json={"reason": "Quá hạn"}, headers=APPROVER
-        ),
+        await client.post(f"/api/v1/dossiers/{code}/actions/reject", json={"reason": "Quá hạn"}, headers=APPROVER),
         409,
         "invalid-transition",
     )
@@ -233,9 +228,7 @@ async def _read_topic(settings, key: str, count: int, types: list[str] | None = 
             assert time.monotonic() < deadline, f"only {len(found)} of {count} events arrived"
             batches = await consumer.getmany(timeout_ms=500)
             for records in batches.values():
-                found += [
-                    r for r in records if r.key == key.encode() and json.loads(r.value)["type"] in wanted
-                ]
+                found += [r for r in records if r.key == key.encode() and json.loads(r.value)["type"] in wanted]
     finally:
         await consumer.stop()
     return found
@@ -298,10 +291,7 @@ async def test_concurrent_accepts_serialise(app, client, make_submission, open_c
     await open_case(event)
     url = f"/api/v1/dossiers/{data.dossier_code}/actions/accept"
     responses = await asyncio.gather(
-        *(
-            client.post(url, json={"note": f"officer {i}"}, headers={"X-Officer-Id": f"cb-{i}"})
-            for i in range(2)
-        )
+        *(client.post(url, json={"note": f"officer {i}"}, headers={"X-Officer-Id": f"cb-{i}"}) for i in range(2))
     )
     assert sorted(r.status_code for r in responses) == [200, 409]
     loser = next(r for r in responses if r.status_code == 409)
@@ -356,12 +346,8 @@ async def test_work_queue_pages_by_due_date(app, client, make_submission, open_c
     assert first["status_label"] == "Đã nộp, chờ tiếp nhận" and first["current_step"] == "receive"
     assert first["procedure_name"] == "Đăng ký khai sinh" and first["applicant_name"] == "Nguyễn Văn An"
 
-    resp = await client.get(
-        "/api/v1/work-queue", params={"unit_code": unit, "status": "processing"}, headers=OFFICER
-    )
-    assert [(i["code"], i["current_step"]) for i in resp.json()["items"]] == [
-        (accepted.dossier_code, "appraise")
-    ]
+    resp = await client.get("/api/v1/work-queue", params={"unit_code": unit, "status": "processing"}, headers=OFFICER)
+    assert [(i["code"], i["current_step"]) for i in resp.json()["items"]] == [(accepted.dossier_code, "appraise")]
     assert resp.json()["next_cursor"] is None
 
     _problem(await client.get("/api/v1/work-queue", params={"unit_code": unit}), 401, "unauthorized")

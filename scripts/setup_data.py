@@ -1,0 +1,47 @@
+"""Apply every service's migrations and seed the demo data (the population registry).
+
+Safe to re-run: applied migrations are skipped and seeding adds only what is missing. The services
+also migrate on start-up; doing it here first makes `make run` fail early and clearly.
+"""
+
+import asyncio
+import os
+import time
+
+from citizen_id.main import MIGRATIONS as CITIZEN_ID_MIGRATIONS
+from citizen_id.seed import seed
+from citizen_id.settings import Settings as CitizenIdSettings
+from intake.main import MIGRATIONS as INTAKE_MIGRATIONS
+from intake.settings import Settings as IntakeSettings
+from motcua_common.db import migrate
+from notify.main import MIGRATIONS as NOTIFY_MIGRATIONS
+from notify.settings import Settings as NotifySettings
+from processing.main import MIGRATIONS as PROCESSING_MIGRATIONS
+from processing.settings import Settings as ProcessingSettings
+
+SERVICES = [
+    ("intake", IntakeSettings, INTAKE_MIGRATIONS),
+    ("processing", ProcessingSettings, PROCESSING_MIGRATIONS),
+    ("citizen-id", CitizenIdSettings, CITIZEN_ID_MIGRATIONS),
+    ("notify", NotifySettings, NOTIFY_MIGRATIONS),
+]
+
+
+async def main() -> None:
+    for name, settings_cls, directory in SERVICES:
+        applied = await migrate(settings_cls().dsn, directory)
+        print(
+            f"    {name:<11} {settings_cls().database}: "
+            + (f"applied {len(applied)} migration(s)" if applied else "up to date")
+        )
+    started = time.perf_counter()
+    count = int(os.environ.get("MOTCUA_SEED_CITIZENS", "10000"))
+    added = await seed(CitizenIdSettings().dsn, count, verbose=False)
+    print(
+        f"    citizen-id  population registry: {added} citizen(s) added "
+        f"({count} synthetic + demo; {time.perf_counter() - started:.1f}s)"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,214 @@
+"""Pure rules of notify: the Vietnamese message templates, who is told on which channel, and the
+retry schedule. No I/O here."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from motcua_common.contracts import (
+    DOSSIER_EVENTS,
+    DossierAccepted,
+    DossierApproved,
+    DossierEvent,
+    DossierRejected,
+    DossierResultIssued,
+    DossierResultReturned,
+    DossierSubmitted,
+)
+
+try:
+    VN_TZ: timezone | ZoneInfo = ZoneInfo("Asia/Ho_Chi_Minh")
+except ZoneInfoNotFoundError:  # hosts without tzdata: Vietnam has had no DST since 1975
+    VN_TZ = timezone(timedelta(hours=7), "ICT")
+
+SIGNATURE = "Trung tâm Phục vụ hành chính công"
+
+TIMELINESS = {"early": "trước hạn", "on_time": "đúng hạn", "late": "quá hạn"}
+RETURN_METHODS = {
+    "online": "trực tuyến",
+    "counter": "tại Bộ phận Một cửa",
+    "post": "qua dịch vụ bưu chính",
+}
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """The applicant of one dossier, as learnt from its ``submitted`` event."""
+
+    dossier_id: str
+    dossier_code: str
+    personal_id: str
+    full_name: str
+    email: str | None = None
+    phone: str | None = None
+    channels: list[str] = field(default_factory=lambda: ["app"])
+    procedure_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    channel: str
+    address: str | None
+    status: str
+
+
+def deliveries(recipient: Recipient | None) -> list[Delivery]:
+    """The notifications one event produces.
+
+    The in-app inbox always gets one (delivered at once). Email is sent whenever the applicant gave an
+    address, whatever ``notify_channels`` says: legal notices (receipt, refusal, apology for lateness)
+    must reach applicants who filed online, and an address given with the dossier is consent enough.
+    SMS is not produced until an SMS gateway exists.
+    """
+    if recipient is None:
+        return [Delivery("app", None, "delivered")]
+    result = [Delivery("app", recipient.personal_id, "delivered")]
+    if recipient.email:
+        result.append(Delivery("email", recipient.email, "pending"))
+    return result
+
+
+def retry_delay(attempts: int, cap: float) -> float:
+    """Seconds to wait before the next try after ``attempts`` failed tries: 2, 4, 8… capped."""
+    return float(min(2.0 ** max(attempts, 1), cap))
+
+
+def format_time(value: datetime) -> str:
+    """dd/mm/yyyy HH:MM in Vietnam time; a naive datetime is taken as UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(VN_TZ).strftime("%d/%m/%Y %H:%M")
+
+
+def _greeting(name: str | None) -> str:
+    return f"Kính gửi ông/bà {name}," if name and name.strip() else "Kính gửi ông/bà,"
+
+
+def _procedure(procedure_name: str | None) -> list[str]:
+    return [f"Thủ tục: {procedure_name}"] if procedure_name else []
+
+
+def _submitted(e: DossierSubmitted, _procedure_name: str | None) -> tuple[str, list[str]]:
+    lines = [
+        "Hồ sơ của ông/bà đã được tiếp nhận.",
+        "",
+        f"Mã hồ sơ: {e.dossier_code}",
+        f"Thủ tục: {e.procedure_name}",
+        f"Cơ quan giải quyết: {e.unit_name}",
+    ]
+    if format_time(e.submitted_at) != format_time(e.received_at):
+        lines.append(f"Thời điểm nộp hồ sơ: {format_time(e.submitted_at)}")
+    lines.append(f"Thời điểm tiếp nhận: {format_time(e.received_at)}")
+    if e.processing_days > 0:
+        lines.append(f"Thời hạn giải quyết: {e.processing_days} ngày làm việc")
+    else:
+        lines.append("Thời hạn giải quyết: trong ngày làm việc")
+    lines += [
+        f"Ngày hẹn trả kết quả: {format_time(e.appointment_at)}",
+        "",
+        "Ông/bà có thể tra cứu tình trạng giải quyết hồ sơ bằng mã hồ sơ trên ứng dụng Một Cửa.",
+    ]
+    return f"Hồ sơ {e.dossier_code} đã được tiếp nhận", lines
+
+
+def _accepted(e: DossierAccepted, procedure_name: str | None) -> tuple[str, list[str]]:
+    lines = [
+        f"Hồ sơ {e.dossier_code} của ông/bà đã được kiểm tra và chuyển {e.unit_name} giải quyết.",
+        "",
+        f"Mã hồ sơ: {e.dossier_code}",
+        *_procedure(procedure_name),
+        f"Cơ quan giải quyết: {e.unit_name}",
+        f"Hạn giải quyết: {format_time(e.due_at)}",
+        "",
+        "Chúng tôi sẽ thông báo cho ông/bà khi có kết quả giải quyết.",
+    ]
+    return f"Hồ sơ {e.dossier_code} đang được xử lý", lines
+
+
+def _approved(e: DossierApproved, procedure_name: str | None) -> tuple[str, list[str]]:
+    lines = [
+        f"Hồ sơ {e.dossier_code} của ông/bà đã được cấp có thẩm quyền phê duyệt.",
+        "",
+        f"Mã hồ sơ: {e.dossier_code}",
+        *_procedure(procedure_name),
+        f"Cơ quan giải quyết: {e.unit_name}",
+        f"Ngày hẹn trả kết quả: {format_time(e.due_at)}",
+        "",
+        "Chúng tôi sẽ thông báo cho ông/bà khi kết quả giải quyết được ban hành.",
+    ]
+    return f"Hồ sơ {e.dossier_code} đã được phê duyệt", lines
+
+
+def _rejected(e: DossierRejected, procedure_name: str | None) -> tuple[str, list[str]]:
+    lines = [
+        f"Chúng tôi rất tiếc phải thông báo hồ sơ {e.dossier_code} của ông/bà không được chấp thuận.",
+        "",
+        f"Mã hồ sơ: {e.dossier_code}",
+        *_procedure(procedure_name),
+        f"Cơ quan giải quyết: {e.unit_name}",
+        f"Lý do: {e.reason}",
+        "",
+        f"Nếu cần được hướng dẫn thêm, ông/bà vui lòng liên hệ {e.unit_name}.",
+    ]
+    return f"Hồ sơ {e.dossier_code} không được chấp thuận", lines
+
+
+def _result_issued(e: DossierResultIssued, procedure_name: str | None) -> tuple[str, list[str]]:
+    lines = [
+        f"Hồ sơ {e.dossier_code} của ông/bà đã có kết quả giải quyết.",
+        "",
+        f"Mã hồ sơ: {e.dossier_code}",
+        *_procedure(procedure_name),
+        f"Số kết quả: {e.result_number}",
+        f"Cơ quan giải quyết: {e.unit_name}",
+        f"Hồ sơ được giải quyết {TIMELINESS[e.timeliness]} (hạn giải quyết: {format_time(e.due_at)}).",
+    ]
+    if e.timeliness == "late":
+        lines.append(
+            f"{e.unit_name} thành thật xin lỗi ông/bà vì đã giải quyết hồ sơ chậm so với thời hạn "
+            "đã hẹn và mong ông/bà thông cảm."
+        )
+    lines += ["", "Ông/bà vui lòng nhận kết quả theo hình thức đã đăng ký."]
+    return f"Đã có kết quả giải quyết hồ sơ {e.dossier_code}", lines
+
+
+def _result_returned(e: DossierResultReturned, procedure_name: str | None) -> tuple[str, list[str]]:
+    lines = [
+        f"Hồ sơ {e.dossier_code} của ông/bà đã hoàn thành.",
+        "",
+        f"Mã hồ sơ: {e.dossier_code}",
+        *_procedure(procedure_name),
+        f"Kết quả đã được trả {RETURN_METHODS[e.return_method]} lúc {format_time(e.occurred_at)}.",
+        "",
+        "Cảm ơn ông/bà đã sử dụng dịch vụ công. Ông/bà có thể đánh giá mức độ hài lòng trên ứng dụng Một Cửa.",
+    ]
+    return f"Hồ sơ {e.dossier_code} đã hoàn thành", lines
+
+
+_TEMPLATES: dict[type[DossierEvent], Callable[[Any, str | None], tuple[str, list[str]]]] = {
+    DossierSubmitted: _submitted,
+    DossierAccepted: _accepted,
+    DossierApproved: _approved,
+    DossierRejected: _rejected,
+    DossierResultIssued: _result_issued,
+    DossierResultReturned: _result_returned,
+}
+
+
+def render(event_type: str, data: dict[str, Any], recipient_name: str | None) -> tuple[str, str]:
+    """Subject and plain-text body for one dossier event.
+
+    ``data`` is the event's payload; it is validated against its contract (a malformed event raises,
+    so the consumer retries it and then dead-letters it). An extra ``procedure_name`` key, which only
+    ``submitted`` carries, lets later messages name the procedure too.
+    """
+    model = DOSSIER_EVENTS.get(event_type)
+    if model is None:
+        raise ValueError(f"no template for event type {event_type!r}")
+    event = model.model_validate(data)
+    procedure_name = data.get("procedure_name")
+    subject, lines = _TEMPLATES[model](event, procedure_name)
+    body = "\n".join([_greeting(recipient_name), "", *lines, "", "Trân trọng,", SIGNATURE]) + "\n"
+    return subject, body

@@ -1,0 +1,40 @@
+"""The notify service: consumes every dossier event, records the applicant's notifications (in-app
+inbox and email) and delivers the emails over SMTP.
+
+Run with ``uvicorn --factory notify.main:create_app --port 8104``.
+"""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from motcua_common import READINESS, Runtime, instrument_app, setup_tracing
+from motcua_common import create_app as create_base_app
+
+from . import routes
+from .handlers import HANDLERS
+from .sender import EmailSender
+from .settings import Settings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    setup_tracing(settings.service_name, settings.otel_exporter)
+    runtime = Runtime(settings, migrations=MIGRATIONS)
+    runtime.consume("notify", HANDLERS)
+    sender = EmailSender(settings, lambda: runtime.pool)
+    runtime.loop("email-sender", sender.run)
+    app = create_base_app(
+        title="Một Cửa notify",
+        description="Tells applicants about their dossiers, in Vietnamese: in-app inbox and email.",
+        lifespan=runtime.lifespan,
+        readiness=READINESS,
+        max_body_bytes=settings.max_body_bytes,
+    )
+    app.state.settings = settings
+    app.state.email_sender = sender
+    app.include_router(routes.router)
+    instrument_app(app)
+    return app

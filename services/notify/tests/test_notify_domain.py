@@ -1,0 +1,246 @@
+"""Unit tests of the pure rules: templates, deliveries, retry schedule."""
+
+import re
+import uuid
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email import policy as email_policy
+
+import pytest
+from aiosmtplib.email import flatten_message
+from pydantic import ValidationError
+
+from motcua_common.contracts import (
+    Applicant,
+    DossierAccepted,
+    DossierApproved,
+    DossierRejected,
+    DossierResultIssued,
+    DossierResultReturned,
+    DossierSubmitted,
+)
+from notify import domain
+from notify.sender import EmailSender
+from notify.settings import Settings
+
+CODE = "000.00.01.H29-261121-0001"
+DOSSIER_ID = uuid.UUID("7d8f3c2e-1111-4222-8333-944455556666")
+# 02:30 UTC = 09:30 in Hà Nội
+AT = datetime(2025, 11, 21, 2, 30, tzinfo=UTC)
+DUE = datetime(2025, 11, 26, 10, 0, tzinfo=UTC)
+OFFICER = {
+    "unit_code": "H29.01",
+    "unit_name": "UBND phường Ba Đình",
+    "handler": "Nguyễn Văn An",
+    "due_at": DUE,
+}
+
+
+def payload(model) -> dict:
+    return model.model_dump(mode="json", exclude={"event_type"})
+
+
+def submitted(**over) -> DossierSubmitted:
+    fields = dict(
+        dossier_id=DOSSIER_ID,
+        dossier_code=CODE,
+        occurred_at=AT,
+        procedure_code="1.001193",
+        procedure_name="Đăng ký khai sinh",
+        procedure_version=1,
+        processing_days=0,
+        channel="online",
+        unit_code="H29.01",
+        unit_name="UBND phường Ba Đình",
+        applicant=Applicant(
+            personal_id="001090012345",
+            full_name="Trần Thị Bình",
+            date_of_birth="1990-05-01",
+            sex="female",
+            permanent_address="Hà Nội",
+            email="binh@example.vn",
+        ),
+        submitted_at=AT,
+        received_at=AT,
+        appointment_at=DUE,
+        notify_channels=["app", "email"],
+    )
+    fields.update(over)
+    return DossierSubmitted(**fields)
+
+
+def all_events() -> list:
+    common = dict(dossier_id=DOSSIER_ID, dossier_code=CODE, occurred_at=AT, **OFFICER)
+    return [
+        submitted(),
+        DossierAccepted(**common),
+        DossierApproved(**common),
+        DossierRejected(**common, reason="Thiếu giấy chứng sinh"),
+        DossierResultIssued(**common, result_number="123/GKS", timeliness="on_time"),
+        DossierResultReturned(**common, return_method="online"),
+    ]
+
+
+def assert_well_formed(subject: str, body: str) -> None:
+    for text in (subject, body):
+        assert CODE in text
+        assert not re.search(r"\{[a-z_]*\}", text), f"unformatted placeholder in {text!r}"
+        assert "None" not in text
+    assert body.startswith("Kính gửi ông/bà Trần Thị Bình,\n")
+    assert "Trân trọng,\nTrung tâm Phục vụ hành chính công\n" in body
+
+
+@pytest.mark.parametrize("event", all_events(), ids=lambda e: e.type_name().split(".")[-2])
+def test_every_template_renders_vietnamese_with_the_code(event):
+    subject, body = domain.render(event.type_name(), payload(event), "Trần Thị Bình")
+    assert_well_formed(subject, body)
+
+
+def test_submitted():
+    subject, body = domain.render(DossierSubmitted.type_name(), payload(submitted()), "Trần Thị Bình")
+    assert subject == f"Hồ sơ {CODE} đã được tiếp nhận"
+    assert "Thủ tục: Đăng ký khai sinh" in body
+    assert "Thời điểm tiếp nhận: 21/11/2025 09:30" in body
+    assert "Ngày hẹn trả kết quả: 26/11/2025 17:00" in body
+    assert "Thời hạn giải quyết: trong ngày làm việc" in body
+    assert "Thời điểm nộp hồ sơ" not in body
+
+
+def test_submitted_after_15h_shows_both_times_and_working_days():
+    late = datetime(2025, 11, 21, 9, 0, tzinfo=UTC)  # 16:00 in Hà Nội: counted from the next working day
+    next_day = datetime(2025, 11, 24, 0, 30, tzinfo=UTC)
+    event = submitted(submitted_at=late, received_at=next_day, processing_days=3)
+    _, body = domain.render(DossierSubmitted.type_name(), payload(event), "Trần Thị Bình")
+    assert "Thời điểm nộp hồ sơ: 21/11/2025 16:00" in body
+    assert "Thời điểm tiếp nhận: 24/11/2025 07:30" in body
+    assert "Thời hạn giải quyết: 3 ngày làm việc" in body
+
+
+def test_accepted_and_approved_name_the_procedure_when_known():
+    events = all_events()
+    data = {**payload(events[1]), "procedure_name": "Đăng ký khai sinh"}
+    subject, body = domain.render(DossierAccepted.type_name(), data, "Trần Thị Bình")
+    assert subject == f"Hồ sơ {CODE} đang được xử lý"
+    assert "Thủ tục: Đăng ký khai sinh" in body
+    assert "Hạn giải quyết: 26/11/2025 17:00" in body
+    subject, body = domain.render(DossierApproved.type_name(), payload(events[2]), "Trần Thị Bình")
+    assert subject == f"Hồ sơ {CODE} đã được phê duyệt"
+    assert "Thủ tục:" not in body
+
+
+def test_rejected_gives_the_reason():
+    subject, body = domain.render(DossierRejected.type_name(), payload(all_events()[3]), "Trần Thị Bình")
+    assert subject == f"Hồ sơ {CODE} không được chấp thuận"
+    assert "Lý do: Thiếu giấy chứng sinh" in body
+
+
+@pytest.mark.parametrize(
+    ("timeliness", "label", "apology"),
+    [("early", "trước hạn", False), ("on_time", "đúng hạn", False), ("late", "quá hạn", True)],
+)
+def test_result_issued_says_timeliness_and_apologises_when_late(timeliness, label, apology):
+    event = DossierResultIssued(
+        dossier_id=DOSSIER_ID,
+        dossier_code=CODE,
+        occurred_at=AT,
+        **OFFICER,
+        result_number="123/GKS",
+        timeliness=timeliness,
+    )
+    subject, body = domain.render(DossierResultIssued.type_name(), payload(event), "Trần Thị Bình")
+    assert subject == f"Đã có kết quả giải quyết hồ sơ {CODE}"
+    assert "Số kết quả: 123/GKS" in body
+    assert f"Hồ sơ được giải quyết {label}" in body
+    assert ("xin lỗi" in body) is apology
+
+
+@pytest.mark.parametrize(
+    ("method", "label"),
+    [("online", "trực tuyến"), ("counter", "tại Bộ phận Một cửa"), ("post", "qua dịch vụ bưu chính")],
+)
+def test_result_returned_names_the_return_method(method, label):
+    event = DossierResultReturned(
+        dossier_id=DOSSIER_ID, dossier_code=CODE, occurred_at=AT, **OFFICER, return_method=method
+    )
+    subject, body = domain.render(DossierResultReturned.type_name(), payload(event), "Trần Thị Bình")
+    assert subject == f"Hồ sơ {CODE} đã hoàn thành"
+    assert f"Kết quả đã được trả {label} lúc 21/11/2025 09:30." in body
+
+
+def test_unknown_recipient_gets_a_neutral_greeting():
+    _, body = domain.render(DossierApproved.type_name(), payload(all_events()[2]), None)
+    assert body.startswith("Kính gửi ông/bà,\n")
+
+
+def test_unknown_type_and_malformed_data_raise():
+    with pytest.raises(ValueError, match="no template"):
+        domain.render("vn.motcua.dossier.unknown.v1", {}, "X")
+    with pytest.raises(ValidationError):
+        domain.render(DossierRejected.type_name(), {"dossier_code": CODE}, "X")
+
+
+def test_naive_datetimes_are_taken_as_utc():
+    assert domain.format_time(datetime(2025, 1, 1, 17, 5)) == "02/01/2025 00:05"
+
+
+def test_deliveries():
+    r = domain.Recipient(
+        dossier_id=str(DOSSIER_ID),
+        dossier_code=CODE,
+        personal_id="001090012345",
+        full_name="Trần Thị Bình",
+        email="binh@example.vn",
+        channels=["app"],
+    )
+    assert [(d.channel, d.address, d.status) for d in domain.deliveries(r)] == [
+        ("app", "001090012345", "delivered"),
+        ("email", "binh@example.vn", "pending"),
+    ]
+    no_email = domain.Recipient(
+        dossier_id=str(DOSSIER_ID),
+        dossier_code=CODE,
+        personal_id="001090012345",
+        full_name="Trần Thị Bình",
+        phone="0912345678",
+        channels=["app", "sms"],
+    )
+    assert [d.channel for d in domain.deliveries(no_email)] == ["app"]
+    assert [(d.channel, d.address) for d in domain.deliveries(None)] == [("app", None)]
+
+
+def test_retry_delay_doubles_and_is_capped():
+    assert [domain.retry_delay(n, 300) for n in (1, 2, 3, 4)] == [2, 4, 8, 16]
+    assert domain.retry_delay(20, 300) == 300
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        f"Hồ sơ {CODE} không được chấp thuận",
+        f"Đã có kết quả giải quyết hồ sơ {CODE} của Ủy ban nhân dân phường Ba Đình, thành phố Hà Nội",
+        "Plain ASCII subject",
+    ],
+)
+def test_email_subject_and_body_survive_the_wire(subject):
+    """Long Vietnamese subjects are folded; no space between words may be lost on the way."""
+    sender = EmailSender(Settings(), lambda: None)
+    body = "Kính gửi ông/bà Trần Thị Bình,\n\nLý do: Thiếu giấy chứng sinh\n"
+    msg = sender.build_message(
+        {
+            "id": "0b1c",
+            "recipient": "binh@example.vn",
+            "subject": subject,
+            "dossier_code": CODE,
+            "event_id": "ev-1",
+            "body": body,
+        }
+    )
+    wire = flatten_message(msg)
+    headers = wire.split(b"\r\n\r\n")[0]
+    assert headers.isascii()
+    parsed = message_from_bytes(wire, policy=email_policy.default)
+    assert parsed["Subject"] == subject
+    assert parsed["To"] == "binh@example.vn" and parsed["X-Motcua-Event-Id"] == "ev-1"
+    assert parsed["Message-ID"] == "<0b1c@motcua.gov.vn>"
+    assert parsed.get_content().splitlines() == body.splitlines()
+    assert all(len(line) <= 78 for line in headers.split(b"\r\n"))

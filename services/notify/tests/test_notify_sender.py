@@ -1,0 +1,148 @@
+"""The email sender against the real PostgreSQL and real SMTP servers (or none listening), driven pass
+by pass; and the development mail sink."""
+
+import asyncio
+import io
+import uuid
+from datetime import timedelta
+from email.message import EmailMessage
+
+import aiosmtplib
+import pytest
+
+from motcua_common import create_pool, testing
+from notify import repository
+from notify.mailsink import build_controller
+from notify.main import MIGRATIONS
+from notify.sender import EmailSender
+from notify.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def pool():
+    settings = testing.test_settings(Settings, "notify-sender")
+    await testing.create_database(settings, MIGRATIONS)
+    p = await create_pool(settings.dsn, max_size=3)
+    try:
+        yield p
+    finally:
+        await p.close()
+        await testing.drop_database(settings)
+
+
+async def add_email(pool, address: str) -> uuid.UUID:
+    async with pool.acquire() as conn:
+        return await repository.insert_notification(
+            conn,
+            dossier_id=str(uuid.uuid4()),
+            dossier_code="T.H29-251121-0009",
+            event_id=str(uuid.uuid4()),
+            event_type="vn.motcua.dossier.accepted.v1",
+            channel="email",
+            recipient=address,
+            subject="Hồ sơ T.H29-251121-0009 đang được xử lý",
+            body="Kính gửi ông/bà Lê Văn Cường,\n",
+            status="pending",
+        )
+
+
+async def row(pool, notification_id: uuid.UUID):
+    async with pool.acquire() as conn:
+        return await conn.fetchrow(
+            "SELECT *, next_attempt_at - now() AS wait FROM notifications WHERE id = $1", notification_id
+        )
+
+
+async def make_due(pool) -> None:
+    async with pool.acquire() as conn:
+        await conn.execute("UPDATE notifications SET next_attempt_at = now() WHERE status = 'pending'")
+
+
+async def test_unreachable_server_is_retried_with_backoff_then_delivered(pool, unused_port, smtp_factory):
+    settings = testing.test_settings(Settings, "notify-sender", smtp_port=unused_port, smtp_timeout=2.0)
+    sender = EmailSender(settings, lambda: pool)
+    nid = await add_email(pool, "cuong@example.vn")
+
+    assert await sender.send_due() == 1
+    r = await row(pool, nid)
+    assert r["status"] == "pending" and r["attempts"] == 1 and r["sent_at"] is None
+    assert "Connect" in r["last_error"] or "refused" in r["last_error"].lower()
+    assert timedelta(seconds=1) < r["wait"] <= timedelta(seconds=2)
+    assert await sender.send_due() == 0  # not due yet
+
+    await make_due(pool)
+    assert await sender.send_due() == 1
+    r = await row(pool, nid)
+    assert r["attempts"] == 2 and timedelta(seconds=3) < r["wait"] <= timedelta(seconds=4)
+
+    handler = await smtp_factory(unused_port)
+    await make_due(pool)
+    assert await sender.send_due() == 1
+    r = await row(pool, nid)
+    assert r["status"] == "sent" and r["attempts"] == 3 and r["sent_at"] is not None
+    [msg] = handler.to("cuong@example.vn")
+    assert msg["Subject"] == "Hồ sơ T.H29-251121-0009 đang được xử lý"
+    assert msg["X-Motcua-Dossier-Code"] == "T.H29-251121-0009"
+    assert msg["X-Motcua-Event-Id"] == r["event_id"]
+    assert msg["Message-ID"] == f"<{nid}@motcua.gov.vn>"
+    assert msg.get_content().splitlines() == ["Kính gửi ông/bà Lê Văn Cường,"]
+
+
+async def test_gives_up_after_max_attempts_and_at_once_on_permanent_refusal(pool, unused_port, smtp_factory):
+    settings = testing.test_settings(Settings, "notify-sender", smtp_port=unused_port, max_attempts=2, smtp_timeout=2.0)
+    sender = EmailSender(settings, lambda: pool)
+    flaky = await add_email(pool, "flaky@example.vn")
+    assert await sender.send_due() == 1
+    await make_due(pool)
+    assert await sender.send_due() == 1
+    r = await row(pool, flaky)
+    assert r["status"] == "failed" and r["attempts"] == 2
+    await make_due(pool)
+    assert await sender.send_due() == 0  # failed rows are never picked again
+
+    handler = await smtp_factory(unused_port)
+    handler.refuse.add("nobody@example.vn")
+    refused = await add_email(pool, "nobody@example.vn")
+    injected = await add_email(pool, "x@example.vn\r\nBcc: victim@example.vn")
+    assert await sender.send_due() == 2
+    r = await row(pool, refused)
+    assert r["status"] == "failed" and r["attempts"] == 1 and "550" in r["last_error"]
+    r = await row(pool, injected)
+    assert r["status"] == "failed" and r["attempts"] == 1 and "invalid message" in r["last_error"]
+    assert handler.messages == [] and dict(handler.data_attempts) == {}
+
+
+async def test_concurrent_senders_never_send_a_row_twice(pool, unused_port, smtp_factory):
+    handler = await smtp_factory(unused_port)
+    settings = testing.test_settings(Settings, "notify-sender", smtp_port=unused_port, sender_batch_size=5)
+    ids = [await add_email(pool, f"citizen{i}@example.vn") for i in range(12)]
+    senders = [EmailSender(settings, lambda: pool) for _ in range(3)]
+    while sum(await asyncio.gather(*(s.send_due() for s in senders))):
+        pass
+    assert sorted(m["To"] for m in handler.messages) == sorted(f"citizen{i}@example.vn" for i in range(12))
+    for nid in ids:
+        assert (await row(pool, nid))["attempts"] == 1
+
+
+async def test_mailsink_stores_each_message_and_prints_a_line(tmp_path, unused_port):
+    out = io.StringIO()
+    controller = build_controller(tmp_path / "mail", unused_port, out)
+    assert controller.hostname == "127.0.0.1"
+    await asyncio.to_thread(controller.start)
+    try:
+        msg = EmailMessage()
+        msg["From"] = "Một Cửa <no-reply@motcua.gov.vn>"
+        msg["To"] = "binh@example.vn"
+        msg["Subject"] = "Hồ sơ 000.00.01.H29-251121-0001 đã được tiếp nhận"
+        msg.set_content("Kính gửi ông/bà Trần Thị Bình,")
+        await aiosmtplib.send(msg, hostname="127.0.0.1", port=unused_port, timeout=5)
+    finally:
+        await asyncio.to_thread(controller.stop)
+    [stored] = list((tmp_path / "mail" / "new").iterdir())
+    assert list((tmp_path / "mail" / "tmp").iterdir()) == []
+    assert b"binh@example.vn" in stored.read_bytes()
+    line = out.getvalue()
+    assert line.count("\n") == 1
+    assert "To: binh@example.vn" in line and "Subject: Hồ sơ 000.00.01.H29-251121-0001 đã được tiếp nhận" in line

@@ -1,0 +1,167 @@
+"""The whole system, end to end: citizen-id, intake, processing, notify and the gateway, each served
+by a real uvicorn server on a loopback port, on the real PostgreSQL and Kafka, with a real SMTP
+server (aiosmtpd) receiving notify's e-mail. All run in this process's event loop, so the
+in-memory span exporter of the root conftest sees every hop of a trace.
+
+The e2e suite has its own databases, topics and consumer groups (``e2e-*``)."""
+
+import asyncio
+import email
+import email.policy
+import socket
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+import uvicorn
+from aiosmtpd.controller import Controller
+
+from citizen_id.main import create_app as citizen_id_app
+from citizen_id.seed import seed
+from citizen_id.settings import Settings as CitizenIdSettings
+from gateway.main import create_app as gateway_app
+from gateway.settings import Settings as GatewaySettings
+from intake.main import create_app as intake_app
+from intake.settings import Settings as IntakeSettings
+from motcua_common.testing import (
+    RUN_ID,
+    create_database,
+    create_topics,
+    delete_topics,
+    drop_database,
+    test_settings,
+)
+from notify.main import create_app as notify_app
+from notify.settings import Settings as NotifySettings
+from processing.main import create_app as processing_app
+from processing.settings import Settings as ProcessingSettings
+
+TOPIC = f"test.{RUN_ID}.e2e.dossier.events"
+DLQ = f"test.{RUN_ID}.e2e.dossier.events.dlq"
+OFFICER = {"Authorization": "Bearer demo-officer-token"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Mailbox:
+    """aiosmtpd handler: keeps every delivered message, parsed."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[email.message.EmailMessage]:
+        return [m for m in self.messages if address in str(m["To"])]
+
+
+@dataclass
+class System:
+    gateway: str
+    urls: dict[str, str]
+    settings: dict[str, object]
+    mailbox: Mailbox
+    apps: dict[str, object] = field(default_factory=dict)
+
+
+async def _serve(app, port: int) -> tuple[uvicorn.Server, asyncio.Task]:
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(30):
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.05)
+    return server, task
+
+
+async def _wait_ready(url: str) -> None:
+    async with httpx.AsyncClient() as client, asyncio.timeout(60):
+        while True:
+            try:
+                if (await client.get(f"{url}/readyz")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+async def system():
+    mailbox = Mailbox()
+    smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    await create_topics(IntakeSettings().kafka_bootstrap, TOPIC, DLQ)
+    ports = {name: free_port() for name in ("citizen-id", "intake", "processing", "notify", "gateway")}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    common = {"dossier_topic": TOPIC, "dlq_topic": DLQ}
+    settings = {
+        "citizen-id": test_settings(CitizenIdSettings, "e2e-citizen-id", port=ports["citizen-id"], **common),
+        "intake": test_settings(
+            IntakeSettings, "e2e-intake", port=ports["intake"], citizen_id_url=urls["citizen-id"], **common
+        ),
+        "processing": test_settings(ProcessingSettings, "e2e-processing", port=ports["processing"], **common),
+        "notify": test_settings(NotifySettings, "e2e-notify", port=ports["notify"], smtp_port=smtp.port, **common),
+    }
+    for s in settings.values():
+        await create_database(s)
+    await seed(settings["citizen-id"].dsn, 10_000, verbose=False)
+    gateway_settings = GatewaySettings(
+        port=ports["gateway"],
+        intake_url=urls["intake"],
+        processing_url=urls["processing"],
+        citizen_id_url=urls["citizen-id"],
+        notify_url=urls["notify"],
+    )
+    factories = {
+        "citizen-id": citizen_id_app,
+        "intake": intake_app,
+        "processing": processing_app,
+        "notify": notify_app,
+    }
+    apps = {name: factories[name](settings[name]) for name in factories}
+    apps["gateway"] = gateway_app(gateway_settings)
+    servers = []
+    try:
+        for name in ("citizen-id", "intake", "processing", "notify", "gateway"):
+            servers.append(await _serve(apps[name], ports[name]))
+        for url in urls.values():
+            await _wait_ready(url)
+        yield System(
+            gateway=urls["gateway"],
+            urls=urls,
+            settings={**settings, "gateway": gateway_settings},
+            mailbox=mailbox,
+            apps=apps,
+        )
+    finally:
+        for server, _ in reversed(servers):
+            server.should_exit = True
+        await asyncio.gather(*(task for _, task in servers), return_exceptions=True)
+        smtp.stop()
+        for s in settings.values():
+            await drop_database(s)
+        await delete_topics(IntakeSettings().kafka_bootstrap, TOPIC, DLQ)
+
+
+@pytest.fixture
+async def api(system):
+    async with httpx.AsyncClient(base_url=system.gateway, timeout=15) as client:
+        yield client
+
+
+async def eventually(check, wait_s: float = 30.0, interval: float = 0.1):
+    """Poll ``check`` (async, returns a truthy value when done) until it succeeds or time runs out."""
+    last = None
+    async with asyncio.timeout(wait_s):
+        while True:
+            last = await check()
+            if last:
+                return last
+            await asyncio.sleep(interval)

@@ -1,0 +1,114 @@
+"""Cross-cutting: merged OpenAPI, health, one trace across HTTP and Kafka, dead letters."""
+
+import asyncio
+import json
+import uuid
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from opentelemetry.trace import SpanKind
+
+from gateway.routing import ROUTES
+
+from .conftest import DLQ, TOPIC, eventually
+from .test_flow import submit
+
+
+async def test_openapi_shows_every_public_endpoint_with_schemas(api):
+    doc = (await api.get("/openapi.json")).json()
+    assert doc["openapi"].startswith("3.")
+    for route in ROUTES:
+        op = doc["paths"][route.path][route.method.lower()]
+        ok = op["responses"].get("200") or op["responses"].get("201")
+        assert ok and "$ref" in json.dumps(ok), route
+    submit_op = doc["paths"]["/api/v1/dossiers"]["post"]
+    ref = submit_op["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    schemas = doc["components"]["schemas"]
+    assert {"procedure_code", "applicant"} <= set(schemas[ref]["properties"])
+    for name in json.dumps(doc["paths"]).split('"#/components/schemas/')[1:]:
+        assert name.split('"')[0] in schemas
+    assert "Not yet available" not in doc["info"]["description"]
+    docs = await api.get("/docs")
+    assert docs.status_code == 200 and "swagger-ui" in docs.text
+
+
+async def test_health_and_readiness_everywhere(system):
+    async with httpx.AsyncClient() as client:
+        for url in system.urls.values():
+            assert (await client.get(f"{url}/healthz")).status_code == 200
+            ready = await client.get(f"{url}/readyz")
+            assert ready.status_code == 200, (url, ready.text)
+            metrics = await client.get(f"{url}/metrics")
+            assert "http_requests_total" in metrics.text
+
+
+async def test_one_trace_from_the_gateway_through_kafka_to_the_consumers(api, system, spans):
+    code = (await submit(api)).json()["code"]
+
+    def trace_spans():
+        finished = spans.get_finished_spans()
+        consumers = [
+            s for s in finished if s.kind == SpanKind.CONSUMER and s.attributes.get("motcua.dossier.code") == code
+        ]
+        return finished, consumers
+
+    async def both_consumers():
+        _, consumers = trace_spans()
+        names = {s.name.split(" process ")[0] for s in consumers}
+        return len([n for n in names if n.endswith("processing") or n.endswith("notify")]) == 2
+
+    await eventually(both_consumers)
+    finished, consumers = trace_spans()
+    trace_ids = {s.context.trace_id for s in consumers}
+    assert len(trace_ids) == 1, "processing and notify continue one trace"
+    trace_id = trace_ids.pop()
+    in_trace = [s for s in finished if s.context.trace_id == trace_id]
+    servers = [s for s in in_trace if s.kind == SpanKind.SERVER]
+    ports = {s.attributes.get("server.port") or s.attributes.get("net.host.port") for s in servers}
+    gateway_port = int(system.gateway.rsplit(":", 1)[1])
+    intake_port = int(system.urls["intake"].rsplit(":", 1)[1])
+    citizen_port = int(system.urls["citizen-id"].rsplit(":", 1)[1])
+    assert {gateway_port, intake_port, citizen_port} <= ports, ports
+    root = [s for s in in_trace if s.parent is None]
+    assert len(root) == 1 and root[0].kind == SpanKind.SERVER and "/api/v1/dossiers" in root[0].name
+    assert any(s.kind == SpanKind.CLIENT for s in in_trace), "gateway -> intake call is traced"
+
+
+async def test_a_poison_message_goes_to_the_dead_letter_topic(system):
+    bootstrap = system.settings["intake"].kafka_bootstrap
+    key = f"poison-{uuid.uuid4()}".encode()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(TOPIC, b"this is not a CloudEvent", key=key)
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(
+        DLQ,
+        bootstrap_servers=bootstrap,
+        group_id=f"dlq-reader-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    seen: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(30):
+            async for record in consumer:
+                if record.key == key:
+                    headers = dict(record.headers)
+                    seen[headers["dlq-consumer"].decode()] = headers["dlq-error"].decode()
+                    if len(seen) == 2:
+                        break
+    finally:
+        await consumer.stop()
+    assert {c.rsplit("-", 1)[-1] for c in seen} == {"processing", "notify"}
+    assert all("CloudEvent" in err for err in seen.values())
+
+
+async def test_processing_and_notify_consume_every_event_type_published(system):
+    from motcua_common.contracts import DOSSIER_EVENTS
+
+    handled = set()
+    for name in ("processing", "notify"):
+        handled |= system.apps[name].state.runtime.handled_event_types
+    assert set(DOSSIER_EVENTS) <= handled, "every event type published has a consumer"
