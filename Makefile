@@ -42,7 +42,7 @@ format: ## ruff format + autofix
 	@$(UV) ruff format . && $(UV) ruff check --fix .
 
 demo: ## Walk one dossier through the running system (needs `make run` in another terminal)
-	@bash scripts/demo.sh
+	@$(UV) python scripts/demo.py
 
 infra-up: ## Start PostgreSQL and Kafka only
 	@bash scripts/infra/up.sh

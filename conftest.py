@@ -35,3 +35,20 @@ async def kafka_topics() -> tuple[str, str]:
     await create_topics(bootstrap, *names)
     yield names
     await delete_topics(bootstrap, *names)
+
+
+_NEEDS_SERVERS: dict[str, bool] = {}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tier markers, so `make test-unit` can run without servers: ``e2e`` for tests/e2e, ``integration`` for
+    any test that uses the real broker (``kafka_topics``) or creates a real database."""
+    for item in items:
+        path = str(item.path)
+        if "/tests/e2e/" in path:
+            item.add_marker(pytest.mark.e2e)
+            continue
+        if path not in _NEEDS_SERVERS:
+            _NEEDS_SERVERS[path] = "create_database(" in item.path.read_text(encoding="utf-8")
+        if _NEEDS_SERVERS[path] or "kafka_topics" in item.fixturenames:
+            item.add_marker(pytest.mark.integration)

@@ -26,7 +26,7 @@ cat <<MSG
     Services             intake :${INTAKE_PORT:-8101}  processing :${PROCESSING_PORT:-8102}  citizen-id :${CITIZEN_ID_PORT:-8103}  notify :${NOTIFY_PORT:-8104}
     E-mails sent         .run/mail/   (local SMTP sink on 127.0.0.1:${NOTIFY_SMTP_PORT:-8025})
     PostgreSQL           127.0.0.1:${MOTCUA_PG_PORT:-55432}   Kafka 127.0.0.1:${MOTCUA_KAFKA_PORT:-59092}
-    Try it               bash scripts/demo.sh
+    Try it               make demo   (one dossier end to end, in another terminal)
     Stop                 Ctrl-C
 
 MSG

@@ -73,7 +73,19 @@ broker_pid() {
   return 1
 }
 
+# Install a Debian package when its command is missing (root + apt-get), as postgres.sh does for PostgreSQL.
+apt_install_for() {
+  local cmd="$1" pkg="$2"
+  command -v "$cmd" >/dev/null && return 0
+  if command -v apt-get >/dev/null && [[ "$(id -u)" -eq 0 ]]; then
+    log "$cmd not found: apt-get install -y $pkg"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
+  fi
+}
+
 check_java() {
+  [[ -n "${JAVA_HOME:-}" ]] || apt_install_for java openjdk-17-jre-headless
   command -v "$JAVA" >/dev/null || die "java not found (Java 17+ is required)"
   local v
   v="$("$JAVA" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1)"
@@ -95,6 +107,7 @@ ensure_libs() {
   if [[ -d "$LIBS" && "$have" == "$want" ]] && compgen -G "$LIBS/kafka_2.13-*.jar" >/dev/null; then
     return 0
   fi
+  apt_install_for mvn maven
   command -v mvn >/dev/null || die "mvn not found (needed once to fetch the Kafka jars)"
   if [[ -d "$LIBS" ]]; then
     log "pom.xml changed: refreshing the Kafka jars"

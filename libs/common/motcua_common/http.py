@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .problems import install_problem_handlers, status_problem
+from .problems import PROBLEM_JSON, install_problem_handlers, status_problem
 
 REQUEST_ID_HEADER = "x-request-id"
 log = logging.getLogger("motcua.http")
@@ -126,4 +126,25 @@ def create_app(
     async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    _serve_problems_as_problem_json(app)
     return app
+
+
+def _serve_problems_as_problem_json(app: FastAPI) -> None:
+    """FastAPI files a response ``model`` under ``application/json``; errors are sent as
+    ``application/problem+json``, so the document says that instead."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = build()
+            for item in doc.get("paths", {}).values():
+                for op in item.values():
+                    for code, resp in op.get("responses", {}).items():
+                        content = resp.get("content", {})
+                        if code[:1] in "45" and "Problem" in str(content.get("application/json", {})):
+                            content[PROBLEM_JSON] = content.pop("application/json")
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi

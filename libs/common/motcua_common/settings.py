@@ -35,7 +35,7 @@ class ServiceSettings(BaseSettings):
     consumer_group_prefix: str = _shared("consumer_group_prefix", "")
 
     max_body_bytes: int = _shared("max_body_bytes", 1_048_576)
-    otel_exporter: Literal["none", "console", "otlp"] = _shared("otel_exporter", "none")
+    otel_exporter: Literal["none", "console"] = _shared("otel_exporter", "none")
 
     @property
     def dsn(self) -> str:

@@ -21,10 +21,6 @@ def setup_tracing(service_name: str, exporter: str = "none") -> None:
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
     if exporter == "console":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
-    elif exporter == "otlp":  # pragma: no cover - needs the optional OTLP exporter package
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
 
 
