@@ -1,6 +1,6 @@
 """Walk one dossier through a running system (`make run` in another terminal), through the gateway only.
 
-    uv run python scripts/demo.py [--gateway http://127.0.0.1:8000]
+uv run python scripts/demo.py [--gateway http://127.0.0.1:8000]
 """
 
 import argparse
@@ -26,18 +26,28 @@ async def main(gateway: str) -> None:
         print("Catalogue:")
         for p in page["items"]:
             print(f"  {p['code']}  {p['name']}  ({p['processing_days']} ngày làm việc, {p['online_level']})")
-        receipt = show("Submit (Nguyễn Văn An, 001090001234)", await api.post(
-            "/api/v1/dossiers", headers={"Idempotency-Key": str(uuid.uuid4())},
-            json={"procedure_code": "1.004873", "applicant": {"personal_id": "001090001234"}}))
+        receipt = show(
+            "Submit (Nguyễn Văn An, 001090001234)",
+            await api.post(
+                "/api/v1/dossiers",
+                headers={"Idempotency-Key": str(uuid.uuid4())},
+                json={"procedure_code": "1.004873", "applicant": {"personal_id": "001090001234"}},
+            ),
+        )
         code = receipt["code"]
         for _ in range(100):  # processing opens the case within moments
-            queue = (await api.get("/api/v1/work-queue", params={"status": "submitted", "limit": 100},
-                                   headers=OFFICER)).json()
+            queue = (
+                await api.get("/api/v1/work-queue", params={"status": "submitted", "limit": 100}, headers=OFFICER)
+            ).json()
             if code in {i["code"] for i in queue["items"]}:
                 break
             await asyncio.sleep(0.1)
-        for action, body in [("accept", {"note": "Hồ sơ đầy đủ"}), ("approve", {}), ("issue-result", {}),
-                             ("return-result", {"method": "online"})]:
+        for action, body in [
+            ("accept", {"note": "Hồ sơ đầy đủ"}),
+            ("approve", {}),
+            ("issue-result", {}),
+            ("return-result", {"method": "online"}),
+        ]:
             resp = await api.post(f"/api/v1/dossiers/{code}/actions/{action}", json=body, headers=OFFICER)
             print(f"officer {action}: {resp.status_code} -> {resp.json().get('status_label')}")
         show("Tracking", await api.get(f"/api/v1/dossiers/{code}"))

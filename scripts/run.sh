@@ -30,4 +30,8 @@ cat <<MSG
     Stop                 Ctrl-C
 
 MSG
-uv run --frozen honcho --no-colour -f deploy/Procfile -d . start
+status=0
+uv run --frozen honcho --no-colour -f deploy/Procfile -d . start || status=$?
+# 130 = stopped with Ctrl-C, which is how `make run` is meant to end
+[[ $status -eq 130 ]] && status=0
+exit $status

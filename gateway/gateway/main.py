@@ -1,7 +1,6 @@
 """The gateway: one public REST API in front of the services."""
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from motcua_common import create_app as create_base_app
 from motcua_common import instrument_app, instrument_httpx, setup_tracing
 from motcua_common.problems import ProblemError
+from motcua_common.telemetry import configure_logging
 
 from .openapi import OpenAPIMerger
 from .proxy import forward, to_response
@@ -59,6 +59,7 @@ def _handler(route: Route):
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    configure_logging()
     setup_tracing(settings.service_name, settings.otel_exporter)
 
     @asynccontextmanager
@@ -123,6 +124,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     instrument_app(app)
     return app
-
-
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -23,11 +23,32 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def start_intake(settings, port: int, kafka: str) -> subprocess.Popen:
-    env = {**os.environ, "INTAKE_DATABASE": settings.database, "INTAKE_CITIZEN_ID_URL": settings.citizen_id_url,
-           "MOTCUA_DOSSIER_TOPIC": TOPIC, "MOTCUA_DLQ_TOPIC": DLQ, "MOTCUA_KAFKA_BOOTSTRAP": kafka,
-           "MOTCUA_CONSUMER_GROUP_PREFIX": settings.consumer_group_prefix}
-    return subprocess.Popen([sys.executable, "-m", "uvicorn", "intake.main:create_app", "--factory", "--host",
-                             "127.0.0.1", "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env)
+    env = {
+        **os.environ,
+        "INTAKE_DATABASE": settings.database,
+        "INTAKE_CITIZEN_ID_URL": settings.citizen_id_url,
+        "MOTCUA_DOSSIER_TOPIC": TOPIC,
+        "MOTCUA_DLQ_TOPIC": DLQ,
+        "MOTCUA_KAFKA_BOOTSTRAP": kafka,
+        "MOTCUA_CONSUMER_GROUP_PREFIX": settings.consumer_group_prefix,
+    }
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "intake.main:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
 
 
 async def wait_healthy(url: str, proc: subprocess.Popen) -> None:
@@ -58,8 +79,11 @@ async def test_a_dossier_acknowledged_before_a_kill_is_still_processed(system, a
     try:
         await wait_healthy(url, proc)
         async with httpx.AsyncClient(base_url=url, timeout=15) as client:
-            resp = await client.post("/api/v1/dossiers", headers={"Idempotency-Key": str(uuid.uuid4())},
-                                     json={"procedure_code": "1.004873", "applicant": {"personal_id": "001090001234"}})
+            resp = await client.post(
+                "/api/v1/dossiers",
+                headers={"Idempotency-Key": str(uuid.uuid4())},
+                json={"procedure_code": "1.004873", "applicant": {"personal_id": "001090001234"}},
+            )
         assert resp.status_code == 201, resp.text
         code = resp.json()["code"]
         proc.send_signal(signal.SIGKILL)

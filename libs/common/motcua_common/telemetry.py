@@ -14,6 +14,14 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 log = logging.getLogger("motcua.telemetry")
 
 
+def configure_logging(level: int = logging.INFO) -> None:
+    """One log format for every service; per-request client logs (httpx) only when they say something
+    is wrong, so logging does not cost a line per upstream call."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+
+
 def setup_tracing(service_name: str, exporter: str = "none") -> None:
     """Install a global tracer provider unless one is already installed (tests install their own)."""
     if isinstance(trace.get_tracer_provider(), TracerProvider):

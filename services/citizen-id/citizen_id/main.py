@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from motcua_common import Runtime, check_database, instrument_app, setup_tracing
 from motcua_common import create_app as create_base_app
+from motcua_common.telemetry import configure_logging
 
 from .routes import router
 from .service import warn_if_unseeded
@@ -19,6 +20,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    configure_logging()
     setup_tracing(settings.service_name, settings.otel_exporter)
     runtime = Runtime(settings, migrations=MIGRATIONS, relay=False)  # publishes no events (yet)
 

@@ -1,6 +1,5 @@
 """Intake service: the procedure catalogue and dossier submission on every channel."""
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import time
@@ -12,7 +11,7 @@ from fastapi import FastAPI
 
 from motcua_common import READINESS, Runtime, instrument_app, instrument_httpx
 from motcua_common import create_app as create_base_app
-from motcua_common.telemetry import setup_tracing
+from motcua_common.telemetry import configure_logging, setup_tracing
 
 from .clients import CitizenRegistry
 from .domain import LegalClock, WorkingCalendar
@@ -24,6 +23,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    configure_logging()
     setup_tracing(settings.service_name, settings.otel_exporter)
     runtime = Runtime(settings, migrations=MIGRATIONS)
 
@@ -56,6 +56,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
     instrument_app(app)
     return app
-
-
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from motcua_common import READINESS, Runtime, instrument_app, setup_tracing
 from motcua_common import create_app as create_base_app
+from motcua_common.telemetry import configure_logging
 
 from . import routes
 from .handlers import HANDLERS
@@ -21,6 +22,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    configure_logging()
     setup_tracing(settings.service_name, settings.otel_exporter)
     runtime = Runtime(settings, migrations=MIGRATIONS)
     runtime.consume("notify", HANDLERS)

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from motcua_common import READINESS, Runtime, instrument_app, setup_tracing
 from motcua_common import create_app as create_base_app
 from motcua_common.contracts import DossierSubmitted
+from motcua_common.telemetry import configure_logging
 
 from . import handlers
 from .routes import router
@@ -17,6 +18,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    configure_logging()
     setup_tracing(settings.service_name, settings.otel_exporter)
     runtime = Runtime(settings, migrations=MIGRATIONS, relay=True)
     runtime.consume("processing", {DossierSubmitted.type_name(): handlers.on_dossier_submitted})
