@@ -16,6 +16,7 @@ from .routing import ROUTES
 
 log = logging.getLogger("gateway.openapi")
 REF = re.compile(r"#/components/schemas/([^\"'/]+)")
+GATEWAY_SET = {"x-officer-id", "x-officer-name", "x-officer-unit", "x-request-id"}
 OFFICER_SCHEME = {
     "officerBearer": {
         "type": "http",
@@ -55,6 +56,8 @@ class OpenAPIMerger:
                 missing.append(f"{route.method} {route.path} ({route.upstream})")
                 continue
             op = copy.deepcopy(op)
+            # the gateway sets these after authenticating the officer; clients never send them
+            op["parameters"] = [p for p in op.get("parameters", []) if p.get("name", "").lower() not in GATEWAY_SET]
             renames = self._take_schemas(route.upstream, doc, op, schemas)
             op = _rewrite_refs(op, renames)
             if route.officer:

@@ -45,6 +45,7 @@ def _doc(name: str) -> dict:
         if r.upstream == name:
             paths.setdefault(r.path, {})[r.method.lower()] = {
                 "operationId": f"{name}_{r.method}_{r.path}",
+                "parameters": [{"name": "x-officer-id", "in": "header"}, {"name": "code", "in": "path"}],
                 "responses": {
                     "200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Thing"}}}}
                 },
@@ -141,6 +142,7 @@ async def test_merged_openapi_has_every_route_with_schemas_and_security(gateway)
         op = doc["paths"][r.path][r.method.lower()]
         if r.officer:
             assert op["security"] == [{"officerBearer": []}]
+        assert not [p for p in op.get("parameters", []) if p["name"].lower().startswith("x-officer")]
     schemas = doc["components"]["schemas"]
     # every service defines "Thing" differently: one keeps the name, the others are prefixed
     things = [k for k in schemas if k.endswith("Thing")]

@@ -1,16 +1,13 @@
 """Use cases of the population registry: verify-and-prefill (logged with its purpose), the citizen's
 access log, and the citizen's own record. Functions take the request's connection and never commit."""
 
-import base64
-import binascii
-import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime
 
 import asyncpg
 
 from motcua_common import FieldError, ProblemError
+from motcua_common.pagination import decode_keyset, encode_keyset
 
 from . import repository
 from .domain import InvalidPersonalIdError, ParsedId, PrefillField, parse_personal_id
@@ -77,30 +74,6 @@ async def get_citizen(conn: asyncpg.Connection, personal_id: str) -> asyncpg.Rec
     return row
 
 
-def encode_cursor(accessed_at: datetime, row_id: int) -> str:
-    raw = json.dumps([accessed_at.isoformat(), row_id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    """Inverse of ``encode_cursor``; anything else is a 422, never a 500."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        stamp, row_id = json.loads(raw)
-        accessed_at = datetime.fromisoformat(stamp)
-        if not isinstance(row_id, int) or accessed_at.tzinfo is None:
-            raise ValueError("bad cursor payload")
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise ProblemError(
-            422,
-            "invalid-cursor",
-            "Con trỏ phân trang không hợp lệ",
-            "The cursor is not one this API returned; start again without it.",
-            errors=[FieldError(field="cursor", message="malformed cursor")],
-        ) from None
-    return accessed_at, row_id
-
-
 @dataclass(frozen=True)
 class AccessPage:
     items: list[asyncpg.Record]
@@ -109,13 +82,13 @@ class AccessPage:
 
 async def access_log(conn: asyncpg.Connection, personal_id: str, limit: int, cursor: str | None) -> AccessPage:
     checked_personal_id(personal_id)
-    before = decode_cursor(cursor) if cursor else None
+    before = decode_keyset(cursor, int) if cursor else None
     if not await repository.citizen_exists(conn, personal_id):
         raise _not_found(personal_id)
     rows = await repository.list_access(conn, personal_id, limit + 1, before)
     page = rows[:limit]
     more = len(rows) > limit
-    return AccessPage(page, encode_cursor(page[-1]["accessed_at"], page[-1]["id"]) if more else None)
+    return AccessPage(page, encode_keyset(page[-1]["accessed_at"], page[-1]["id"]) if more else None)
 
 
 async def warn_if_unseeded(pool: asyncpg.Pool) -> None:

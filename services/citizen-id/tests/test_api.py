@@ -231,11 +231,19 @@ async def test_prefill_validation_errors(client: httpx.AsyncClient, db: asyncpg.
     assert await db.fetchval("SELECT count(*) FROM access_log") == before
 
 
-@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 101}, {"cursor": "not-a-cursor"}])
-async def test_access_log_bad_query_is_422(client: httpx.AsyncClient, params: dict):
+@pytest.mark.parametrize(
+    ("params", "status", "slug"),
+    [
+        ({"limit": 0}, 422, "validation-error"),
+        ({"limit": 101}, 422, "validation-error"),
+        ({"cursor": "not-a-cursor"}, 400, "invalid-cursor"),
+    ],
+)
+async def test_access_log_bad_query_is_a_problem(client: httpx.AsyncClient, params: dict, status: int, slug: str):
     resp = await client.get("/api/v1/citizens/001090001234/access-log", params=params)
-    assert resp.status_code == 422
+    assert resp.status_code == status
     assert resp.headers["content-type"].startswith(PROBLEM_JSON)
+    assert resp.json()["type"].endswith("/" + slug)
 
 
 async def test_get_citizen_record(client: httpx.AsyncClient):

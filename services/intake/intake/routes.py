@@ -58,7 +58,14 @@ async def submit_dossier(
     conn: Conn,
     request: Request,
     response: Response,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=255,
+            description="Required. A unique key per dossier (e.g. a UUID); retries reuse it.",
+        ),
+    ] = None,
 ) -> DossierReceipt:
     if not idempotency_key or not idempotency_key.strip():
         raise ProblemError(

@@ -1,16 +1,13 @@
 """Use cases of notify: record the notifications of a dossier event, and list a dossier's notifications."""
 
-import base64
-import binascii
-import json
 import logging
 import uuid
-from datetime import datetime
 
 import asyncpg
 
-from motcua_common import CloudEvent, ProblemError
+from motcua_common import CloudEvent
 from motcua_common.contracts import DossierSubmitted
+from motcua_common.pagination import decode_keyset, encode_keyset
 
 from . import domain, repository
 
@@ -72,35 +69,12 @@ async def record_event(conn: asyncpg.Connection, event: CloudEvent) -> list[uuid
     return ids
 
 
-def encode_cursor(created_at: datetime, notification_id: uuid.UUID) -> str:
-    raw = json.dumps([created_at.isoformat(), str(notification_id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _bad_cursor() -> ProblemError:
-    return ProblemError(
-        400, "invalid-cursor", "Con trỏ phân trang không hợp lệ", "The cursor is not one this API returned."
-    )
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, notification_id = json.loads(raw)
-        parsed = datetime.fromisoformat(created_at), uuid.UUID(notification_id)
-    except (binascii.Error, ValueError, TypeError) as exc:
-        raise _bad_cursor() from exc
-    if parsed[0].tzinfo is None:
-        raise _bad_cursor()
-    return parsed
-
-
 async def list_notifications(
     conn: asyncpg.Connection, dossier_code: str, *, limit: int, cursor: str | None
 ) -> tuple[list[asyncpg.Record], str | None]:
-    after = decode_cursor(cursor) if cursor else None
+    after = decode_keyset(cursor, uuid.UUID) if cursor else None
     rows = await repository.list_notifications(conn, dossier_code, limit=limit, after=after)
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]
-    return rows, encode_cursor(rows[-1]["created_at"], rows[-1]["id"])
+    return rows, encode_keyset(rows[-1]["created_at"], rows[-1]["id"])

@@ -196,7 +196,7 @@ async def test_list_endpoint_rejects_bad_input_and_answers_unknown_codes(client,
         r = await client.get("/api/v1/dossiers/X/notifications", params={"cursor": cursor})
         assert r.status_code == 400, cursor
         assert r.json()["type"].endswith("/invalid-cursor")
-        assert r.json()["title"] == "Con trỏ phân trang không hợp lệ"
+        assert r.json()["title"] == "Tham số phân trang không hợp lệ"
 
 
 async def test_event_for_unknown_dossier_goes_to_the_app_inbox_only(notify_app, producer, kafka_topics, client):

@@ -1,9 +1,6 @@
 """Use cases: open a case, officer actions, tracking and the work queue. They take the caller's
 connection (one transaction) and never commit."""
 
-import base64
-import binascii
-import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +18,7 @@ from motcua_common.contracts import (
     DossierSubmitted,
 )
 from motcua_common.outbox import enqueue
+from motcua_common.pagination import decode_keyset, encode_keyset
 from motcua_common.problems import FieldError, ProblemError
 
 from . import domain, repository
@@ -242,33 +240,10 @@ async def view(conn: asyncpg.Connection, code: str) -> DossierView:
     )
 
 
-def _encode_cursor(due_at: datetime, dossier_id: UUID) -> str:
-    raw = json.dumps({"d": due_at.isoformat(), "i": str(dossier_id)}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        data = json.loads(raw)
-        due_at = datetime.fromisoformat(data["d"])
-        if due_at.tzinfo is None:
-            raise ValueError("naive datetime")
-        return due_at, UUID(data["i"])
-    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
-        raise ProblemError(
-            400,
-            "invalid-cursor",
-            "Con trỏ phân trang không hợp lệ",
-            "The cursor is not one this API returned.",
-            [FieldError(field="cursor", message="invalid cursor")],
-        ) from None
-
-
 async def work_queue(
     conn: asyncpg.Connection, *, unit_code: str | None, status: str | None, limit: int, cursor: str | None
 ) -> WorkQueuePage:
-    after = _decode_cursor(cursor) if cursor else None
+    after = decode_keyset(cursor, UUID) if cursor else None
     rows = await repository.work_queue(conn, unit_code=unit_code, status=status, limit=limit + 1, after=after)
     page, more = rows[:limit], len(rows) > limit
     return WorkQueuePage(
@@ -284,5 +259,5 @@ async def work_queue(
             )
             for r in page
         ],
-        next_cursor=_encode_cursor(page[-1]["due_at"], page[-1]["id"]) if more else None,
+        next_cursor=encode_keyset(page[-1]["due_at"], page[-1]["id"]) if more else None,
     )
