@@ -4,14 +4,14 @@ validate against them."""
 import importlib.util
 import json
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import jsonschema
 import pytest
 
-from motcua_common.contracts import DOSSIER_EVENTS, Applicant, DossierSubmitted
+from motcua_common.contracts import DOSSIER_EVENTS
 from motcua_common.events import build_event
+from motcua_common.testing import sample_submitted
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("gen_contracts", ROOT / "scripts" / "gen_contracts.py")
@@ -42,29 +42,7 @@ def _schema(type_name: str) -> dict:
 
 
 def test_a_real_event_validates_against_its_committed_schema():
-    now = datetime.now(UTC)
-    data = DossierSubmitted(
-        dossier_id=uuid.uuid4(),
-        dossier_code="000.26.01.H29-261121-0001",
-        occurred_at=now,
-        procedure_code="1.001193",
-        procedure_name="Đăng ký khai sinh",
-        procedure_version=1,
-        processing_days=0,
-        channel="online",
-        unit_code="000.26.01.H29",
-        unit_name="Ủy ban nhân dân phường Hoàn Kiếm",
-        applicant=Applicant(
-            personal_id="001090001234",
-            full_name="Nguyễn Văn An",
-            date_of_birth="1990-03-12",
-            sex="male",
-            permanent_address="Hà Nội",
-        ),
-        submitted_at=now,
-        received_at=now,
-        appointment_at=now,
-    )
+    data = sample_submitted(dossier_code="000.26.01.H29-261121-0001")
     event = build_event(data, source="/motcua/intake", subject=data.dossier_code)
     jsonschema.validate(event.data, _schema(event.type))
 

@@ -6,11 +6,13 @@ the data of a running ``make run`` system nor of another test run.
 
 import os
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from .contracts import Applicant, DossierSubmitted
 from .db import migrate
 from .settings import ServiceSettings
 
@@ -73,3 +75,34 @@ async def delete_topics(bootstrap: str, *names: str) -> None:
             await admin.delete_topics(doomed)
     finally:
         await admin.close()
+
+
+def sample_submitted(*, applicant: dict | None = None, **fields) -> DossierSubmitted:
+    """A valid ``dossier.submitted`` payload for tests; pass only what the test cares about."""
+    now = datetime.now(UTC)
+    person = {
+        "personal_id": "001190012345",
+        "full_name": "Trần Thị Bình",
+        "date_of_birth": "1990-05-01",
+        "sex": "female",
+        "permanent_address": "Ba Đình, Hà Nội",
+        **(applicant or {}),
+    }
+    values = {
+        "dossier_id": uuid.uuid4(),
+        "dossier_code": f"H29.01-{RUN_ID}-{uuid.uuid4().hex[:6]}",
+        "occurred_at": now,
+        "procedure_code": "1.001193",
+        "procedure_name": "Đăng ký khai sinh",
+        "procedure_version": 1,
+        "processing_days": 0,
+        "channel": "online",
+        "unit_code": "H29.01",
+        "unit_name": "UBND phường Ba Đình",
+        "applicant": Applicant(**person),
+        "submitted_at": now,
+        "received_at": now,
+        "appointment_at": now + timedelta(hours=8),
+        **fields,
+    }
+    return DossierSubmitted(**values)

@@ -11,7 +11,6 @@ from aiosmtplib.email import flatten_message
 from pydantic import ValidationError
 
 from motcua_common.contracts import (
-    Applicant,
     DossierAccepted,
     DossierApproved,
     DossierRejected,
@@ -19,6 +18,7 @@ from motcua_common.contracts import (
     DossierResultReturned,
     DossierSubmitted,
 )
+from motcua_common.testing import sample_submitted
 from notify import domain
 from notify.sender import EmailSender
 from notify.settings import Settings
@@ -45,28 +45,14 @@ def submitted(**over) -> DossierSubmitted:
         dossier_id=DOSSIER_ID,
         dossier_code=CODE,
         occurred_at=AT,
-        procedure_code="1.001193",
-        procedure_name="Đăng ký khai sinh",
-        procedure_version=1,
-        processing_days=0,
-        channel="online",
-        unit_code="H29.01",
-        unit_name="UBND phường Ba Đình",
-        applicant=Applicant(
-            personal_id="001090012345",
-            full_name="Trần Thị Bình",
-            date_of_birth="1990-05-01",
-            sex="female",
-            permanent_address="Hà Nội",
-            email="binh@example.vn",
-        ),
         submitted_at=AT,
         received_at=AT,
         appointment_at=DUE,
         notify_channels=["app", "email"],
+        applicant={"personal_id": "001090012345", "permanent_address": "Hà Nội", "email": "binh@example.vn"},
     )
     fields.update(over)
-    return DossierSubmitted(**fields)
+    return sample_submitted(**fields)
 
 
 def all_events() -> list:

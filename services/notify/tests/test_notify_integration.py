@@ -11,13 +11,13 @@ import pytest
 
 from motcua_common import build_event, testing
 from motcua_common.contracts import (
-    Applicant,
     DossierAccepted,
     DossierApproved,
     DossierRejected,
     DossierSubmitted,
 )
 from motcua_common.events import CloudEvent
+from motcua_common.testing import sample_submitted
 
 pytestmark = pytest.mark.integration
 
@@ -32,29 +32,15 @@ def new_dossier(n: int) -> tuple[uuid.UUID, str]:
 
 
 def submitted(dossier_id: uuid.UUID, code: str, email: str | None) -> DossierSubmitted:
-    return DossierSubmitted(
+    return sample_submitted(
         dossier_id=dossier_id,
         dossier_code=code,
         occurred_at=NOW,
-        procedure_code="1.001193",
-        procedure_name="Đăng ký khai sinh",
-        procedure_version=1,
-        processing_days=0,
-        channel="online",
-        unit_code="H29.01",
-        unit_name="UBND phường Ba Đình",
-        applicant=Applicant(
-            personal_id="001190012345",
-            full_name="Trần Thị Bình",
-            date_of_birth="1990-05-01",
-            sex="female",
-            permanent_address="Ba Đình, Hà Nội",
-            email=email,
-        ),
         submitted_at=NOW,
         received_at=NOW,
         appointment_at=DUE,
         notify_channels=["app"],
+        applicant={"email": email},
     )
 
 

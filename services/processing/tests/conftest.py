@@ -9,9 +9,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from motcua_common.contracts import Applicant, DossierSubmitted
+from motcua_common.contracts import DossierSubmitted
 from motcua_common.events import CloudEvent, build_event
-from motcua_common.testing import RUN_ID, create_database, drop_database, test_settings
+from motcua_common.testing import RUN_ID, create_database, drop_database, sample_submitted, test_settings
 from processing import handlers
 from processing.main import create_app
 from processing.settings import Settings
@@ -52,27 +52,21 @@ def new_submission(
     """A DossierSubmitted as intake publishes it, with a code unique in this run."""
     received = received_at or datetime.now(UTC).replace(microsecond=0)
     n = next(_seq)
-    data = DossierSubmitted(
-        dossier_id=uuid.uuid4(),
+    data = sample_submitted(
         dossier_code=f"{unit_code}-{RUN_ID[:6]}-{n:04d}{uuid.uuid4().hex[:4]}",
         occurred_at=received,
-        procedure_code="1.001193",
-        procedure_name="Đăng ký khai sinh",
-        procedure_version=1,
         processing_days=3,
-        channel="online",
         unit_code=unit_code,
-        unit_name="UBND phường Ba Đình",
-        applicant=Applicant(
-            personal_id="001090012345",
-            full_name="Nguyễn Văn An",
-            date_of_birth="1990-05-17",
-            sex="male",
-            permanent_address="12 Phố Huế, phường Hai Bà Trưng, Hà Nội",
-        ),
         submitted_at=received,
         received_at=received,
         appointment_at=received + due_in,
+        applicant={
+            "personal_id": "001090012345",
+            "full_name": "Nguyễn Văn An",
+            "date_of_birth": "1990-05-17",
+            "sex": "male",
+            "permanent_address": "12 Phố Huế, phường Hai Bà Trưng, Hà Nội",
+        },
     )
     return data, build_event(data, source="/motcua/intake", subject=data.dossier_code)
 
