@@ -4,7 +4,7 @@ export PATH := $(HOME)/.local/bin:$(PATH)
 UV := uv run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: help run test test-unit test-e2e setup infra-up infra-down bench contracts lint format demo clean
+.PHONY: help run test test-unit test-e2e setup infra-up infra-down bench contracts lint format demo fuzz clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -43,6 +43,11 @@ format: ## ruff format + autofix
 
 demo: ## Walk one dossier through the running system (needs `make run` in another terminal)
 	@$(UV) python scripts/demo.py
+
+fuzz: ## Fuzz the running API from its OpenAPI document with schemathesis (needs `make run`)
+	@uvx --quiet schemathesis run http://127.0.0.1:$${GATEWAY_PORT:-8000}/openapi.json \
+		--checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+		--max-examples 50 -H "Authorization: Bearer demo-officer-token"
 
 infra-up: ## Start PostgreSQL and Kafka only
 	@bash scripts/infra/up.sh

@@ -31,7 +31,7 @@ async def forward(
         )
     try:
         return await client.request(
-            request.method, request.url.path, params=request.query_params, content=body, headers=headers
+            request.method, _raw_path(request), params=request.query_params, content=body, headers=headers
         )
     except httpx.TimeoutException as exc:
         log.warning("%s timed out: %r", upstream, exc)
@@ -50,6 +50,13 @@ async def forward(
             f"The {upstream} service is not reachable.",
             headers={"Retry-After": "5"},
         ) from exc
+
+
+def _raw_path(request: Request) -> str:
+    """The path as the client sent it, still percent-encoded: decoded, a path parameter holding control
+    characters would not make a valid URL for the upstream call."""
+    raw = request.scope.get("raw_path")
+    return raw.decode("ascii", "replace") if raw else quote(request.url.path)
 
 
 def to_response(upstream_response: httpx.Response) -> Response:

@@ -106,6 +106,12 @@ async def test_routes_to_the_owning_service_and_forwards_selected_headers(gatewa
     assert (await gateway.get("/api/v1/dossiers/C1/notifications")).json()["served_by"] == "notify"
 
 
+async def test_odd_characters_in_path_parameters_reach_the_upstream_encoded(gateway):
+    resp = await gateway.get("/api/v1/procedures/%04%C2%B1%20x")
+    assert resp.status_code == 200
+    assert SEEN[-1].url.raw_path == b"/api/v1/procedures/%04%C2%B1%20x"
+
+
 async def test_tracking_falls_back_to_intake_while_processing_has_no_case(gateway):
     assert (await gateway.get("/api/v1/dossiers/C1")).json()["served_by"] == "processing"
     assert (await gateway.get("/api/v1/dossiers/C-NEW")).json()["served_by"] == "intake"

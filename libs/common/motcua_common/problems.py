@@ -2,6 +2,7 @@
 
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -116,6 +117,16 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
         errors = [FieldError(field=_loc(e.get("loc", ())), message=e.get("msg", "invalid")) for e in exc.errors()]
+        if any(tuple(e.get("loc", ())) == ("header", "Idempotency-Key") for e in exc.errors()):
+            return problem_response(
+                request,
+                400,
+                "idempotency-key-required",
+                "Thiếu khóa Idempotency-Key",
+                "Send an Idempotency-Key header (1-255 characters, for example a UUID) so that retries never "
+                "create a second dossier.",
+                errors,
+            )
         if any(e.get("type") == "json_invalid" for e in exc.errors()):
             return problem_response(
                 request,
@@ -137,7 +148,21 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
         detail = exc.detail if isinstance(exc.detail, str) else None
-        return status_problem(request, exc.status_code, detail)
+        resp = status_problem(request, exc.status_code, detail)
+        resp.headers.update(exc.headers or {})  # e.g. Allow on a 405
+        return resp
+
+    # PostgreSQL text cannot hold NUL (\u0000); any service that stores or looks up such input answers 422.
+    @app.exception_handler(asyncpg.exceptions.CharacterNotInRepertoireError)
+    @app.exception_handler(asyncpg.exceptions.UntranslatableCharacterError)
+    async def _bad_characters(request: Request, exc: Exception):
+        return problem_response(
+            request,
+            422,
+            "invalid-characters",
+            "Dữ liệu chứa ký tự không hợp lệ",
+            "Text fields may not contain the NUL character (\\u0000).",
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):

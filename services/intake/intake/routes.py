@@ -4,7 +4,7 @@ from fastapi import APIRouter, Header, Request, Response
 
 from motcua_common.db import Conn
 from motcua_common.pagination import Cursor, Limit
-from motcua_common.problems import PROBLEM_RESPONSES, ProblemError
+from motcua_common.problems import PROBLEM_RESPONSES
 
 from . import service
 from .schemas import DossierCreate, DossierReceipt, DossierTracking, ProcedureDetail, ProcedurePage
@@ -59,21 +59,16 @@ async def submit_dossier(
     request: Request,
     response: Response,
     idempotency_key: Annotated[
-        str | None,
+        str,
         Header(
             alias="Idempotency-Key",
+            min_length=1,
             max_length=255,
-            description="Required. A unique key per dossier (e.g. a UUID); retries reuse it.",
+            pattern=r"\S",
+            description="A unique key per dossier (e.g. a UUID); a retry reuses it.",
         ),
-    ] = None,
+    ],
 ) -> DossierReceipt:
-    if not idempotency_key or not idempotency_key.strip():
-        raise ProblemError(
-            400,
-            "idempotency-key-required",
-            "Thiếu khóa Idempotency-Key",
-            "Send an Idempotency-Key header (for example a UUID) so retries never create a second dossier.",
-        )
     state = request.app.state
     receipt, replayed = await service.submit(
         conn,

@@ -118,6 +118,8 @@ async def test_key_reused_with_another_body_is_rejected(client):
         ({**SUBMISSION, "applicant": "001090001234"}, 422, "validation-error"),
         ({**SUBMISSION, "applicant": {"personal_id": 1090001234}}, 422, "validation-error"),
         ({**SUBMISSION, "components": [{"code": "NOPE"}]}, 422, "unknown-component"),
+        ({**SUBMISSION, "procedure_code": "1.0\u00000"}, 422, "invalid-characters"),
+        ({**SUBMISSION, "form_data": {"ghi_chu": "a\u0000b"}}, 422, "invalid-characters"),
         (
             {**SUBMISSION, "applicant": {"personal_id": "001090001234", "email": "not-an-email"}},
             422,
