@@ -29,9 +29,10 @@ SERVICES = [
 
 async def main() -> None:
     for name, settings_cls, directory in SERVICES:
-        applied = await migrate(settings_cls().dsn, directory)
+        settings = settings_cls()
+        applied = await migrate(settings.dsn, directory)
         print(
-            f"    {name:<11} {settings_cls().database}: "
+            f"    {name:<11} {settings.database}: "
             + (f"applied {len(applied)} migration(s)" if applied else "up to date")
         )
     started = time.perf_counter()

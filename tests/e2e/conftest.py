@@ -29,7 +29,7 @@ from motcua_common.testing import (
     create_topics,
     delete_topics,
     drop_database,
-    test_settings,
+    per_run_settings,
 )
 from notify.main import create_app as notify_app
 from notify.settings import Settings as NotifySettings
@@ -102,12 +102,12 @@ async def system():
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     common = {"dossier_topic": TOPIC, "dlq_topic": DLQ}
     settings = {
-        "citizen-id": test_settings(CitizenIdSettings, "e2e-citizen-id", port=ports["citizen-id"], **common),
-        "intake": test_settings(
+        "citizen-id": per_run_settings(CitizenIdSettings, "e2e-citizen-id", port=ports["citizen-id"], **common),
+        "intake": per_run_settings(
             IntakeSettings, "e2e-intake", port=ports["intake"], citizen_id_url=urls["citizen-id"], **common
         ),
-        "processing": test_settings(ProcessingSettings, "e2e-processing", port=ports["processing"], **common),
-        "notify": test_settings(NotifySettings, "e2e-notify", port=ports["notify"], smtp_port=smtp.port, **common),
+        "processing": per_run_settings(ProcessingSettings, "e2e-processing", port=ports["processing"], **common),
+        "notify": per_run_settings(NotifySettings, "e2e-notify", port=ports["notify"], smtp_port=smtp.port, **common),
     }
     for s in settings.values():
         await create_database(s)

@@ -2,9 +2,9 @@
 
 from .consumer import EventConsumer, Handler
 from .db import Conn, apply_migrations, check_database, create_pool, migrate
-from .events import CloudEvent, EventData, build_event
+from .events import CloudEvent, EventData, build_event, parse_event
 from .http import create_app
-from .outbox import OutboxRelay, enqueue, parse_event
+from .outbox import OutboxRelay, enqueue
 from .problems import PROBLEM_JSON, PROBLEM_RESPONSES, FieldError, Problem, ProblemError
 from .runtime import READINESS, Runtime, check_kafka
 from .settings import ServiceSettings

@@ -15,9 +15,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 from opentelemetry import trace
 
-from .events import CloudEvent
+from .events import CloudEvent, parse_event
 from .kafka import make_consumer, start_with_retry
-from .outbox import parse_event
 from .telemetry import context_from_headers
 
 log = logging.getLogger("motcua.consumer")

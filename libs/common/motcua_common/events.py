@@ -45,3 +45,8 @@ def build_event(data: EventData, *, source: str, subject: str | None) -> CloudEv
         subject=subject,
         data=data.model_dump(mode="json", exclude={"event_type"}),
     )
+
+
+def parse_event(value: bytes) -> CloudEvent:
+    """A CloudEvent from a Kafka record value (structured mode); raises ValueError if it is not one."""
+    return CloudEvent.model_validate_json(value)

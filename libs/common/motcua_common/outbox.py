@@ -122,7 +122,3 @@ class OutboxRelay:
                 )
                 log.warning("outbox row %s not published: %s", row_id, err)
             return len(ok)
-
-
-def parse_event(value: bytes) -> CloudEvent:
-    return CloudEvent.model_validate_json(value)

@@ -81,8 +81,9 @@ class Runtime:
         if self.migrations is not None:
             await migrate(s.dsn, self.migrations)
         self.pool = await create_pool(s.dsn, max_size=s.db_pool_max)
-        self.producer = make_producer(s.kafka_bootstrap, s.service_name)
-        self._tasks.append(asyncio.create_task(self._start_producer(self.stop), name="producer-start"))
+        if self.relay or self._consumers:  # the relay publishes; consumers need it for dead letters
+            self.producer = make_producer(s.kafka_bootstrap, s.service_name)
+            self._tasks.append(asyncio.create_task(self._start_producer(self.stop), name="producer-start"))
         if self.relay:
             relay = OutboxRelay(self.pool, self.producer)
             self._spawn("outbox-relay", lambda: self._with_producer(relay.run))

@@ -19,7 +19,7 @@ from .settings import ServiceSettings
 RUN_ID = os.environ.get("MOTCUA_TEST_RUN_ID") or uuid.uuid4().hex[:8]
 
 
-def test_settings(cls: type[ServiceSettings], service: str, **overrides) -> ServiceSettings:
+def per_run_settings(cls: type[ServiceSettings], service: str, **overrides) -> ServiceSettings:
     """Settings for ``service`` pointing at a per-run database and per-run topics."""
     base = cls(**overrides) if overrides else cls()
     return base.model_copy(

@@ -13,8 +13,7 @@ from citizen_id.main import MIGRATIONS, create_app
 from citizen_id.seed import seed
 from citizen_id.settings import Settings
 from motcua_common import PROBLEM_JSON
-from motcua_common.testing import create_database, drop_database
-from motcua_common.testing import test_settings as per_run_settings
+from motcua_common.testing import create_database, drop_database, per_run_settings
 
 pytestmark = pytest.mark.integration
 SEED_COUNT = 500

@@ -2,7 +2,6 @@
 
 from datetime import date
 from typing import Any
-from uuid import UUID
 
 import asyncpg
 
@@ -49,14 +48,14 @@ async def next_sequence(conn: asyncpg.Connection, unit_code: str, day: date) -> 
     )
 
 
-async def insert_dossier(conn: asyncpg.Connection, row: dict[str, Any]) -> bool:
-    """Insert unless a dossier with the same idempotency key exists; True if inserted."""
-    inserted = await conn.fetchval(
+async def insert_dossier(conn: asyncpg.Connection, row: dict[str, Any]) -> asyncpg.Record | None:
+    """Insert unless a dossier with the same idempotency key exists; the stored row, or None if it existed."""
+    return await conn.fetchrow(
         "INSERT INTO dossiers (id, code, procedure_code, procedure_version, procedure_snapshot, unit_code,"
         " channel, applicant_personal_id, applicant, form_data, components, notify_channels, submitted_at,"
         " received_at, appointment_at, idempotency_key, request_hash)"
         " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)"
-        " ON CONFLICT (idempotency_key) DO NOTHING RETURNING true",
+        " ON CONFLICT (idempotency_key) DO NOTHING RETURNING *",
         row["id"],
         row["code"],
         row["procedure_code"],
@@ -75,7 +74,6 @@ async def insert_dossier(conn: asyncpg.Connection, row: dict[str, Any]) -> bool:
         row["idempotency_key"],
         row["request_hash"],
     )
-    return bool(inserted)
 
 
 _DOSSIER_SELECT = """SELECT d.*, u.name AS unit_name FROM dossiers d JOIN units u ON u.code = d.unit_code"""
@@ -83,7 +81,3 @@ _DOSSIER_SELECT = """SELECT d.*, u.name AS unit_name FROM dossiers d JOIN units 
 
 async def get_dossier(conn: asyncpg.Connection, code: str) -> asyncpg.Record | None:
     return await conn.fetchrow(f"{_DOSSIER_SELECT} WHERE d.code = $1", code)
-
-
-async def get_dossier_by_id(conn: asyncpg.Connection, dossier_id: UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(f"{_DOSSIER_SELECT} WHERE d.id = $1", dossier_id)

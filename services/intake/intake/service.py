@@ -3,6 +3,7 @@
 import hashlib
 import json
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -147,7 +148,7 @@ async def submit(
     sequence = await repository.next_sequence(conn, procedure["unit_code"], local_day)
     code = dossier_code(procedure["unit_code"], local_day, sequence)
     snapshot = _detail(procedure).model_dump(mode="json")
-    inserted = await repository.insert_dossier(
+    stored = await repository.insert_dossier(
         conn,
         {
             "id": dossier_id,
@@ -168,7 +169,7 @@ async def submit(
             "request_hash": digest,
         },
     )
-    if not inserted:  # a concurrent request with the same key won the race
+    if stored is None:  # a concurrent request with the same key won the race
         existing = await repository.find_by_idempotency_key(conn, idempotency_key)
         return _replay(existing, digest, clock), True
 
@@ -190,8 +191,7 @@ async def submit(
         notify_channels=body.notify_channels,
     )
     await enqueue(conn, event, topic=topic, key=str(dossier_id), source=SOURCE, subject=code)
-    row = await repository.get_dossier_by_id(conn, dossier_id)
-    return _receipt(row, clock), False
+    return _receipt({**stored, "unit_name": procedure["unit_name"]}, clock), False
 
 
 def _replay(row: asyncpg.Record, digest: str, clock: LegalClock) -> DossierReceipt:
@@ -205,7 +205,7 @@ def _replay(row: asyncpg.Record, digest: str, clock: LegalClock) -> DossierRecei
     return _receipt(row, clock)
 
 
-def _receipt(row: asyncpg.Record, clock: LegalClock) -> DossierReceipt:
+def _receipt(row: Mapping[str, Any], clock: LegalClock) -> DossierReceipt:
     snapshot = row["procedure_snapshot"]
     return DossierReceipt(
         id=row["id"],

@@ -6,7 +6,7 @@ import pytest
 from intake.clients import CitizenRegistry
 from intake.main import create_app
 from intake.settings import Settings
-from motcua_common.testing import create_database, drop_database, test_settings
+from motcua_common.testing import create_database, drop_database, per_run_settings
 
 # A stand-in for the population database's HTTP answers: intake's own logic is under test here; the
 # real citizen-id service is exercised by the end-to-end tests.
@@ -53,7 +53,7 @@ def fake_registry(request: httpx.Request) -> httpx.Response:
 
 @pytest.fixture(scope="session")
 async def intake_settings(kafka_topics):
-    settings = test_settings(Settings, "intake")
+    settings = per_run_settings(Settings, "intake")
     await create_database(settings)
     yield settings
     await drop_database(settings)

@@ -15,7 +15,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiosmtpd.controller import Controller
 
-from motcua_common.testing import create_database, drop_database, test_settings
+from motcua_common.testing import create_database, drop_database, per_run_settings
 from notify.main import create_app
 from notify.settings import Settings
 
@@ -96,7 +96,7 @@ async def smtp() -> tuple[CollectingHandler, int]:
 
 @pytest.fixture(scope="module")
 async def notify_app(kafka_topics, smtp):
-    settings = test_settings(Settings, "notify", smtp_port=smtp[1])
+    settings = per_run_settings(Settings, "notify", smtp_port=smtp[1])
     await create_database(settings)
     app = create_app(settings)
     try:

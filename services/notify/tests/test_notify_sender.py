@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def pool():
-    settings = testing.test_settings(Settings, "notify-sender")
+    settings = testing.per_run_settings(Settings, "notify-sender")
     await testing.create_database(settings, MIGRATIONS)
     p = await create_pool(settings.dsn, max_size=3)
     try:
@@ -61,7 +61,7 @@ async def make_due(pool) -> None:
 
 
 async def test_unreachable_server_is_retried_with_backoff_then_delivered(pool, unused_port, smtp_factory):
-    settings = testing.test_settings(Settings, "notify-sender", smtp_port=unused_port, smtp_timeout=2.0)
+    settings = testing.per_run_settings(Settings, "notify-sender", smtp_port=unused_port, smtp_timeout=2.0)
     sender = EmailSender(settings, lambda: pool)
     nid = await add_email(pool, "cuong@example.vn")
 
@@ -91,7 +91,9 @@ async def test_unreachable_server_is_retried_with_backoff_then_delivered(pool, u
 
 
 async def test_gives_up_after_max_attempts_and_at_once_on_permanent_refusal(pool, unused_port, smtp_factory):
-    settings = testing.test_settings(Settings, "notify-sender", smtp_port=unused_port, max_attempts=2, smtp_timeout=2.0)
+    settings = testing.per_run_settings(
+        Settings, "notify-sender", smtp_port=unused_port, max_attempts=2, smtp_timeout=2.0
+    )
     sender = EmailSender(settings, lambda: pool)
     flaky = await add_email(pool, "flaky@example.vn")
     assert await sender.send_due() == 1
@@ -116,7 +118,7 @@ async def test_gives_up_after_max_attempts_and_at_once_on_permanent_refusal(pool
 
 async def test_concurrent_senders_never_send_a_row_twice(pool, unused_port, smtp_factory):
     handler = await smtp_factory(unused_port)
-    settings = testing.test_settings(Settings, "notify-sender", smtp_port=unused_port, sender_batch_size=5)
+    settings = testing.per_run_settings(Settings, "notify-sender", smtp_port=unused_port, sender_batch_size=5)
     ids = [await add_email(pool, f"citizen{i}@example.vn") for i in range(12)]
     senders = [EmailSender(settings, lambda: pool) for _ in range(3)]
     while sum(await asyncio.gather(*(s.send_due() for s in senders))):

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from motcua_common.contracts import DossierSubmitted
 from motcua_common.events import CloudEvent, build_event
-from motcua_common.testing import RUN_ID, create_database, drop_database, sample_submitted, test_settings
+from motcua_common.testing import RUN_ID, create_database, drop_database, per_run_settings, sample_submitted
 from processing import handlers
 from processing.main import create_app
 from processing.settings import Settings
@@ -21,7 +21,7 @@ _seq = itertools.count(1)
 
 @pytest.fixture(scope="session")
 def settings(kafka_topics) -> Settings:
-    s = test_settings(Settings, "processing")
+    s = per_run_settings(Settings, "processing")
     assert s.dossier_topic == kafka_topics[0]
     return s
 
