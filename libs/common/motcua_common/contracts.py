@@ -4,7 +4,7 @@ These models are the single source of the committed JSON Schemas and the AsyncAP
 (``make contracts``). A breaking change is a new ``.v2`` type published beside the old one.
 """
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
@@ -16,40 +16,50 @@ DossierStatus = Literal["submitted", "processing", "approved", "rejected", "resu
 Channel = Literal["online", "counter", "service_centre", "post"]
 
 
-class Applicant(BaseModel):
-    personal_id: str = Field(description="12-digit personal id number (số định danh cá nhân)")
-    full_name: str
-    date_of_birth: date
-    sex: Literal["male", "female"]
-    permanent_address: str
-    email: str | None = None
-    phone: str | None = None
+class ApplicantRef(BaseModel):
+    """Who the dossier is for, without personal data: a citizen by their opaque subject id (the ``sub`` of
+    their tokens, never the personal id number), or an organisation by its tax code."""
+
+    kind: Literal["citizen", "organisation"]
+    subject: str | None = Field(None, description="citizens: opaque subject id (token `sub`)")
+    tax_code: str | None = Field(None, description="organisations: tax code (mã số thuế)")
+
+
+class Actor(BaseModel):
+    """Who performed an action: a citizen (opaque subject), an officer (account id) or a partner (client id)."""
+
+    kind: Literal["citizen", "officer", "partner"]
+    subject: str
 
 
 class DossierEvent(EventData):
     dossier_id: UUID
-    dossier_code: str = Field(description="e.g. 000.00.01.H29-261121-0001")
+    dossier_code: str = Field(description="e.g. 000.26.01.H29-261121-0001-K7QX")
     occurred_at: datetime
     status: DossierStatus
 
 
 class DossierSubmitted(DossierEvent):
-    """Intake received a complete dossier and gave the applicant a receipt (form 01)."""
+    """Intake received a complete dossier and gave the applicant a receipt (form 01). Carries no personal
+    data: the applicant's contact details travel on the restricted personal topic (``DossierContact``)."""
 
-    event_type: Literal["vn.motcua.dossier.submitted.v1"] = "vn.motcua.dossier.submitted.v1"
+    event_type: Literal["vn.motcua.dossier.submitted.v2"] = "vn.motcua.dossier.submitted.v2"
     status: Literal["submitted"] = "submitted"
     procedure_code: str
     procedure_name: str
     procedure_version: int
     processing_days: int = Field(description="statutory time in working days (0 = same day)")
     channel: Channel
+    receiving_unit_code: str | None = Field(
+        None, description="where the dossier was received (a service centre or counter); null when online"
+    )
     unit_code: str = Field(description="the competent unit that processes the dossier")
     unit_name: str
-    applicant: Applicant
+    applicant: ApplicantRef
+    submitted_by: Actor
     submitted_at: datetime
     received_at: datetime = Field(description="when the legal clock starts (15:00 rule applied)")
     appointment_at: datetime = Field(description="the date the result is due (appointment)")
-    notify_channels: list[Literal["email", "sms", "app"]] = ["app"]
 
 
 class _OfficerAction(DossierEvent):
@@ -97,6 +107,41 @@ class DossierResultReturned(_OfficerAction):
     status: Literal["completed"] = "completed"
     return_method: Literal["online", "counter", "post"]
 
+
+class PersonalEvent(EventData):
+    """Base of events on the restricted personal topic (``motcua.personal.events``): they carry personal
+    data, so only the services that need it may read that topic (broker ACLs)."""
+
+    dossier_id: UUID
+    dossier_code: str
+    occurred_at: datetime
+
+
+class DossierContact(PersonalEvent):
+    """How to reach the person to notify about a dossier (published by intake with ``dossier.submitted``)."""
+
+    event_type: Literal["vn.motcua.dossier.contact.v1"] = "vn.motcua.dossier.contact.v1"
+    recipient_subject: str = Field(description="opaque subject id of the person notified (token `sub`)")
+    full_name: str
+    email: str | None = None
+    phone: str | None = None
+    notify_channels: list[Literal["email", "sms", "app"]] = ["app"]
+    procedure_name: str
+
+
+class RegistryCorrectionRequested(PersonalEvent):
+    """The citizen flagged a field prefilled from the population registry as wrong; the registry reviews it."""
+
+    event_type: Literal["vn.motcua.registry.correction_requested.v1"] = "vn.motcua.registry.correction_requested.v1"
+    correction_id: UUID
+    personal_id: str = Field(description="whose record (12-digit personal id)")
+    field: str = Field(description="the registry field, e.g. permanent_address")
+    registry_value: str | None = Field(None, description="the value the registry holds")
+    proposed_value: str | None = Field(None, description="what the citizen says is right")
+    note: str | None = None
+
+
+PERSONAL_EVENTS: dict[str, type[PersonalEvent]] = {m.type_name(): m for m in (DossierContact, RegistryCorrectionRequested)}
 
 DOSSIER_EVENTS: dict[str, type[DossierEvent]] = {
     m.type_name(): m

@@ -32,7 +32,19 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap: str = _shared("kafka_bootstrap", "127.0.0.1:59092")
     dossier_topic: str = _shared("dossier_topic", "motcua.dossier.events")
     dlq_topic: str = _shared("dlq_topic", "motcua.dossier.events.dlq")
+    personal_topic: str = _shared("personal_topic", "motcua.personal.events")
     consumer_group_prefix: str = _shared("consumer_group_prefix", "")
+
+    # Identity: tokens are issued by citizen-id (the mock VNeID provider) under the public issuer (the gateway's
+    # base URL); services fetch the provider's keys from its internal JWKS address.
+    issuer: str = Field("http://127.0.0.1:8000", validation_alias=AliasChoices("issuer", "MOTCUA_ISSUER"))
+    audience: str = Field("motcua", validation_alias=AliasChoices("audience", "MOTCUA_AUDIENCE"))
+    jwks_url: str = Field(
+        "http://127.0.0.1:8103/oauth/jwks", validation_alias=AliasChoices("jwks_url", "MOTCUA_JWKS_URL")
+    )
+    token_url: str = Field(
+        "http://127.0.0.1:8103/oauth/token", validation_alias=AliasChoices("token_url", "MOTCUA_TOKEN_URL")
+    )
 
     max_body_bytes: int = _shared("max_body_bytes", 1_048_576)
     otel_exporter: Literal["none", "console"] = _shared("otel_exporter", "none")

@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from .contracts import Applicant, DossierSubmitted
+from .contracts import Actor, ApplicantRef, DossierContact, DossierSubmitted
 from .db import migrate
 from .settings import ServiceSettings
 
@@ -80,14 +80,7 @@ async def delete_topics(bootstrap: str, *names: str) -> None:
 def sample_submitted(*, applicant: dict | None = None, **fields) -> DossierSubmitted:
     """A valid ``dossier.submitted`` payload for tests; pass only what the test cares about."""
     now = datetime.now(UTC)
-    person = {
-        "personal_id": "001190012345",
-        "full_name": "Trần Thị Bình",
-        "date_of_birth": "1990-05-01",
-        "sex": "female",
-        "permanent_address": "Ba Đình, Hà Nội",
-        **(applicant or {}),
-    }
+    subject = (applicant or {}).get("subject") or f"sub-{uuid.uuid4().hex[:12]}"
     values = {
         "dossier_id": uuid.uuid4(),
         "dossier_code": f"H29.01-{RUN_ID}-{uuid.uuid4().hex[:6]}",
@@ -99,10 +92,28 @@ def sample_submitted(*, applicant: dict | None = None, **fields) -> DossierSubmi
         "channel": "online",
         "unit_code": "H29.01",
         "unit_name": "UBND phường Ba Đình",
-        "applicant": Applicant(**person),
+        "applicant": ApplicantRef(**{"kind": "citizen", "subject": subject, **(applicant or {})}),
+        "submitted_by": Actor(kind="citizen", subject=subject),
         "submitted_at": now,
         "received_at": now,
         "appointment_at": now + timedelta(hours=8),
         **fields,
     }
     return DossierSubmitted(**values)
+
+
+def sample_contact(submitted: DossierSubmitted, **fields) -> DossierContact:
+    """The ``dossier.contact`` event intake publishes beside ``submitted`` on the personal topic."""
+    values = {
+        "dossier_id": submitted.dossier_id,
+        "dossier_code": submitted.dossier_code,
+        "occurred_at": submitted.occurred_at,
+        "recipient_subject": submitted.applicant.subject or submitted.submitted_by.subject,
+        "full_name": "Trần Thị Bình",
+        "email": "binh.tran@example.vn",
+        "phone": None,
+        "notify_channels": ["app", "email"],
+        "procedure_name": submitted.procedure_name,
+        **fields,
+    }
+    return DossierContact(**values)
