@@ -1,4 +1,7 @@
-"""Walk one dossier through a running system (`make run` in another terminal), through the gateway only.
+"""Walk one dossier through a running system (`make run` in another terminal), through the gateway only, as the
+apps would: a citizen logs in (authorization code + PKCE), previews what the registry will prefill, submits,
+follows the dossier; officers of the competent unit log in and work it; the citizen reads the notifications and
+who read their data.
 
 uv run python scripts/demo.py [--gateway http://127.0.0.1:8000]
 """
@@ -10,13 +13,15 @@ import uuid
 
 import httpx
 
-OFFICER = {"Authorization": "Bearer demo-officer-token"}
+from motcua_common.oidc_client import login
+
+PASSWORD = "demo1234"
 
 
-def show(title: str, resp: httpx.Response) -> dict:
+def show(title: str, resp: httpx.Response, limit: int = 1500) -> dict:
     print(f"\n--- {title}: {resp.request.method} {resp.request.url.path} -> {resp.status_code}")
     body = resp.json()
-    print(json.dumps(body, ensure_ascii=False, indent=2)[:1500])
+    print(json.dumps(body, ensure_ascii=False, indent=2)[:limit])
     return body
 
 
@@ -26,36 +31,48 @@ async def main(gateway: str) -> None:
         print("Catalogue:")
         for p in page["items"]:
             print(f"  {p['code']}  {p['name']}  ({p['processing_days']} ngày làm việc, {p['online_level']})")
+
+        print(f"\n--- Citizen login (PKCE) at {gateway}/oauth/authorize: 001090001234 / {PASSWORD}")
+        an = (await login(api, "001090001234", PASSWORD)).headers
+        show("What the population registry will prefill", await api.post(
+            "/api/v1/dossiers/preview", json={"procedure_code": "1.004873"}, headers=an))
         receipt = show(
-            "Submit (Nguyễn Văn An, 001090001234)",
+            "Submit (Nguyễn Văn An for himself)",
             await api.post(
                 "/api/v1/dossiers",
-                headers={"Idempotency-Key": str(uuid.uuid4())},
-                json={"procedure_code": "1.004873", "applicant": {"personal_id": "001090001234"}},
+                headers={**an, "Idempotency-Key": str(uuid.uuid4())},
+                json={"procedure_code": "1.004873", "notify_channels": ["app", "email"]},
             ),
         )
         code = receipt["code"]
+        show("Public lookup by code (no personal data)", await api.get(f"/api/v1/public/dossiers/{code}"))
+
+        officers = {
+            "accept": ("hoa.tiepnhan", {"note": "Hồ sơ đầy đủ"}),
+            "approve": ("tuan.lanhdao", {}),
+            "issue-result": ("lan.chuyenvien", {}),
+            "return-result": ("hoa.tiepnhan", {"method": "online"}),
+        }
+        tokens = {u: (await login(api, u, PASSWORD, account="officer")).headers for u, _ in officers.values()}
+        print(f"\n--- Officers logged in: {', '.join(tokens)}")
         for _ in range(100):  # processing opens the case within moments
-            queue = (
-                await api.get("/api/v1/work-queue", params={"status": "submitted", "limit": 100}, headers=OFFICER)
-            ).json()
-            if code in {i["code"] for i in queue["items"]}:
+            resp = await api.get("/api/v1/dossiers/{code}".format(code=code), headers=an)
+            if resp.status_code == 200 and resp.json().get("current_step"):
                 break
             await asyncio.sleep(0.1)
-        for action, body in [
-            ("accept", {"note": "Hồ sơ đầy đủ"}),
-            ("approve", {}),
-            ("issue-result", {}),
-            ("return-result", {"method": "online"}),
-        ]:
-            resp = await api.post(f"/api/v1/dossiers/{code}/actions/{action}", json=body, headers=OFFICER)
-            print(f"officer {action}: {resp.status_code} -> {resp.json().get('status_label')}")
-        show("Tracking", await api.get(f"/api/v1/dossiers/{code}"))
+        for action, (username, body) in officers.items():
+            resp = await api.post(f"/api/v1/dossiers/{code}/actions/{action}", json=body, headers=tokens[username])
+            print(f"{username} {action}: {resp.status_code} -> {resp.json().get('status_label')}")
+        show("Tracking (the citizen's view)", await api.get(f"/api/v1/dossiers/{code}", headers=an), 2500)
         await asyncio.sleep(2)
-        notes = (await api.get(f"/api/v1/dossiers/{code}/notifications", params={"limit": 100})).json()["items"]
-        print(f"\n--- Notifications for {code}:")
+        notes = (await api.get("/api/v1/me/notifications", params={"limit": 100}, headers=an)).json()["items"]
+        print("\n--- The citizen's notifications:")
         for n in notes:
             print(f"  [{n['channel']:<5} {n['status']:<9}] {n['subject']}")
+        log = (await api.get("/api/v1/me/access-log", params={"limit": 5}, headers=an)).json()["items"]
+        print("\n--- Who read the citizen's data (newest first):")
+        for entry in log:
+            print(f"  {json.dumps(entry, ensure_ascii=False)}")
         print("\nE-mails are in .run/mail/new/ (the local SMTP sink).")
 
 

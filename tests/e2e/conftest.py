@@ -7,6 +7,7 @@ The e2e suite has its own databases, topics and consumer groups (``e2e-*``)."""
 
 import asyncio
 import email
+import logging
 import email.policy
 import socket
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from gateway.main import create_app as gateway_app
 from gateway.settings import Settings as GatewaySettings
 from intake.main import create_app as intake_app
 from intake.settings import Settings as IntakeSettings
+from motcua_common.oidc_client import client_credentials, login
 from motcua_common.testing import (
     RUN_ID,
     create_database,
@@ -38,7 +40,33 @@ from processing.settings import Settings as ProcessingSettings
 
 TOPIC = f"test.{RUN_ID}.e2e.dossier.events"
 DLQ = f"test.{RUN_ID}.e2e.dossier.events.dlq"
-OFFICER = {"Authorization": "Bearer demo-officer-token"}
+PERSONAL = f"test.{RUN_ID}.e2e.personal.events"
+PERSONAL_DLQ = f"{PERSONAL}.dlq"
+PASSWORD = "demo1234"  # every demo account's password (README)
+PARTNER_SECRETS = {"provincial-system": "provincial-system-secret", "vietnam-post": "vietnam-post-secret",
+                   "vcci": "vcci-secret"}
+
+
+class LogRecorder(logging.Handler):
+    """Keeps every log line the services write during the e2e run (formatted, with tracebacks), so the privacy
+    test can scan them for personal data. Installed at import, before any service starts."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(self.format(record))
+        except Exception:  # a record that cannot be formatted is kept raw rather than dropped
+            self.lines.append(repr(record.__dict__))
+
+
+LOGS = LogRecorder()
+logging.getLogger().addHandler(LOGS)
+if logging.getLogger().level > logging.INFO or logging.getLogger().level == logging.NOTSET:
+    logging.getLogger().setLevel(logging.INFO)
 
 
 def free_port() -> int:
@@ -97,10 +125,17 @@ async def system():
     mailbox = Mailbox()
     smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
-    await create_topics(IntakeSettings().kafka_bootstrap, TOPIC, DLQ)
+    await create_topics(IntakeSettings().kafka_bootstrap, TOPIC, DLQ, PERSONAL, PERSONAL_DLQ)
     ports = {name: free_port() for name in ("citizen-id", "intake", "processing", "notify", "gateway")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    common = {"dossier_topic": TOPIC, "dlq_topic": DLQ}
+    common = {
+        "dossier_topic": TOPIC,
+        "dlq_topic": DLQ,
+        "personal_topic": PERSONAL,
+        "issuer": urls["gateway"],
+        "jwks_url": f"{urls['citizen-id']}/oauth/jwks",
+        "token_url": f"{urls['citizen-id']}/oauth/token",
+    }
     settings = {
         "citizen-id": per_run_settings(CitizenIdSettings, "e2e-citizen-id", port=ports["citizen-id"], **common),
         "intake": per_run_settings(
@@ -112,7 +147,10 @@ async def system():
     for s in settings.values():
         await create_database(s)
     await seed(settings["citizen-id"].dsn, 10_000, verbose=False)
-    gateway_settings = GatewaySettings(
+    gateway_settings = per_run_settings(
+        GatewaySettings,
+        "e2e-gateway",
+        **common,
         port=ports["gateway"],
         intake_url=urls["intake"],
         processing_url=urls["processing"],
@@ -147,13 +185,49 @@ async def system():
         smtp.stop()
         for s in settings.values():
             await drop_database(s)
-        await delete_topics(IntakeSettings().kafka_bootstrap, TOPIC, DLQ)
+        await delete_topics(IntakeSettings().kafka_bootstrap, TOPIC, DLQ, PERSONAL, PERSONAL_DLQ)
 
 
 @pytest.fixture
 async def api(system):
     async with httpx.AsyncClient(base_url=system.gateway, timeout=15) as client:
         yield client
+
+
+ACCOUNTS = {
+    "citizen An": ("citizen", "001090001234"),
+    "citizen Bình": ("citizen", "079195005678"),
+    "citizen Dung": ("citizen", "092301002222"),
+    "officer hoa (receiving, UBND)": ("officer", "hoa.tiepnhan"),
+    "officer lan (specialist, UBND)": ("officer", "lan.chuyenvien"),
+    "officer tuan (approver, UBND)": ("officer", "tuan.lanhdao"),
+    "officer son (unit head, UBND)": ("officer", "son.truong"),
+    "officer minh (police)": ("officer", "minh.congan"),
+    "operator quan (province)": ("officer", "quan.vanhanh"),
+}
+
+
+@pytest.fixture(scope="session")
+async def actors(system) -> dict[str, dict[str, str]]:
+    """Every demo actor logged in through the gateway (authorization code + PKCE for people, client
+    credentials for partners): actor name -> Authorization header."""
+    headers: dict[str, dict[str, str]] = {}
+    async with httpx.AsyncClient(base_url=system.gateway, timeout=15) as api:
+        for name, (account, username) in ACCOUNTS.items():
+            headers[name] = (await login(api, username, PASSWORD, account=account)).headers
+        for client_id, secret in PARTNER_SECRETS.items():
+            headers[f"partner {client_id}"] = (await client_credentials(api, client_id, secret)).headers
+    return headers
+
+
+@pytest.fixture
+def access_log_of(api):
+    async def read(headers: dict[str, str]) -> list[dict]:
+        resp = await api.get("/api/v1/me/access-log", params={"limit": 100}, headers=headers)
+        assert resp.status_code == 200, resp.text
+        return resp.json()["items"]
+
+    return read
 
 
 async def eventually(check, wait_s: float = 30.0, interval: float = 0.1):
