@@ -126,7 +126,9 @@ def gateway_factory(counter_settings, issuer):
     and ``issuer``'s key trusted. ``ip`` is the address the client calls from."""
 
     @asynccontextmanager
-    async def start(*, ip: str = "198.51.100.7", verifier=None, **overrides) -> AsyncIterator[tuple]:
+    async def start(
+        *, ip: str = "198.51.100.7", verifier=None, own_verifier: bool = False, **overrides
+    ) -> AsyncIterator[tuple]:
         settings = counter_settings.model_copy(update=overrides)
         app = create_app(settings)
         async with app.router.lifespan_context(app):
@@ -136,7 +138,8 @@ def gateway_factory(counter_settings, issuer):
                     transport=httpx.MockTransport(upstream(name)), base_url=f"http://{name}.test"
                 )
                 instrument_httpx(app.state.clients[name])
-            app.state.verifier = verifier or issuer.verifier()
+            if not own_verifier:  # else the gateway's own, built by its lifespan, stays
+                app.state.verifier = verifier or issuer.verifier()
             transport = httpx.ASGITransport(app=app, client=(ip, 50000))
             async with httpx.AsyncClient(transport=transport, base_url="http://gw.test") as client:
                 yield app, client
