@@ -162,7 +162,9 @@ class RateLimiter:
                 raise
             await _create_database(s)
             await asyncio.wait_for(migrate(s.dsn, MIGRATIONS), 10)
-        self.pool = await asyncio.wait_for(create_pool(s.dsn, min_size=1, max_size=s.db_pool_max), 10)
+        # min_size=0: no background reconnect loop of the pool while the database is away (connections are made
+        # on demand; a failed request fails open)
+        self.pool = await asyncio.wait_for(create_pool(s.dsn, min_size=0, max_size=s.db_pool_max), 10)
 
     async def _try_connect(self) -> None:
         try:
