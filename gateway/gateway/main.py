@@ -14,44 +14,40 @@ from fastapi.staticfiles import StaticFiles
 
 from motcua_common import create_app as create_base_app
 from motcua_common import instrument_app, instrument_httpx, setup_tracing
-from motcua_common.problems import ProblemError
+from motcua_common.auth import Principal, TokenVerifier, bearer_token, make_verifier, unauthorized
 from motcua_common.telemetry import configure_logging
 
-from .openapi import OpenAPIMerger
+from .callback import callback_page
+from .openapi import OpenAPIMerger, description
 from .proxy import forward, to_response
+from .ratelimit import RateLimiter
 from .routing import ROUTES, Route
-from .settings import Officer, Settings
-
-DESCRIPTION = """Một Cửa (“one door”): the public REST API for online public services.
-
-Citizens and businesses browse the procedure catalogue, submit dossiers (send an `Idempotency-Key`) and
-follow them; officers move dossiers through their workflow with a bearer token. Errors are
-`application/problem+json` (RFC 9457); every response carries `X-Request-ID`; lists use cursor pagination
-(`limit`, `cursor`, `next_cursor`)."""
+from .settings import Settings
 
 
-def _authenticate(request: Request, settings: Settings) -> Officer:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    officer = settings.officer_tokens.get(token.strip()) if scheme.lower() == "bearer" else None
-    if officer is None:
-        raise ProblemError(
-            401,
-            "unauthorized",
-            "Chưa xác thực cán bộ",
-            "This operation needs an officer's bearer token.",
-            headers={"WWW-Authenticate": 'Bearer realm="motcua"'},
-        )
-    return officer
+async def authenticate(request: Request, route: Route) -> Principal | None:
+    """Every bearer token is verified here, on public routes too: a bad token is refused, never ignored.
+    The services verify the forwarded token again; the gateway's check keeps forgeries out of the network
+    and gives the rate limiter a verified identity to count."""
+    token = bearer_token(request)
+    if token is None:
+        if route.auth == "token":
+            raise unauthorized("This operation needs a bearer access token.")
+        return None
+    verifier: TokenVerifier = request.app.state.verifier
+    return await verifier.verify(token)
 
 
 def _handler(route: Route):
     async def handle(request: Request) -> Response:
         state = request.app.state
-        officer = _authenticate(request, state.settings) if route.officer else None
+        principal = await authenticate(request, route)
+        limiter: RateLimiter = state.limiter
+        await limiter.check(limiter.buckets(request, route, principal))
         body = await request.body()
-        resp = await forward(state.clients[route.upstream], request, route.upstream, body, officer)
+        resp = await forward(state.clients[route.upstream], request, route.upstream, body)
         if resp.status_code == 404 and route.fallback:
-            resp = await forward(state.clients[route.fallback], request, route.fallback, body, officer)
+            resp = await forward(state.clients[route.fallback], request, route.fallback, body)
         return to_response(resp)
 
     return handle
@@ -73,11 +69,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for client in clients.values():
             instrument_httpx(client)
         app.state.clients = clients
-        app.state.merger = OpenAPIMerger(clients, title="Một Cửa API", version="1.0.0", description=DESCRIPTION)
+        # The provider's keys come from citizen-id's internal address (MOTCUA_JWKS_URL), on a client of their own.
+        jwks_client = httpx.AsyncClient(timeout=httpx.Timeout(5, connect=settings.connect_timeout))
+        instrument_httpx(jwks_client)
+        verifier = make_verifier(settings, jwks_client)
+        verifier.jwks.min_refresh = settings.jwks_min_refresh
+        app.state.verifier = verifier
+        app.state.merger = OpenAPIMerger(
+            clients, title="Một Cửa API", version="1.0.0", description=description(settings), issuer=settings.issuer
+        )
+        limiter = RateLimiter(settings)
+        await limiter.start()
+        app.state.limiter = limiter
         try:
             yield
         finally:
-            await asyncio.gather(*(c.aclose() for c in clients.values()))
+            await limiter.close()
+            await asyncio.gather(jwks_client.aclose(), *(c.aclose() for c in app.state.clients.values()))
 
     async def upstreams_alive(app: FastAPI) -> None:
         async def ping(name: str, client: httpx.AsyncClient) -> None:
@@ -85,11 +93,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         await asyncio.gather(*(ping(n, c) for n, c in app.state.clients.items()))
 
+    async def counter_database(app: FastAPI) -> None:
+        await app.state.limiter.ping()
+
     app = create_base_app(
         title="Một Cửa API",
-        description=DESCRIPTION,
+        description=description(settings),
         lifespan=lifespan,
-        readiness=[upstreams_alive],
+        readiness=[upstreams_alive, counter_database],
         max_body_bytes=settings.max_body_bytes,
         openapi_url=None,
         docs_url=None,
@@ -104,6 +115,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             include_in_schema=False,
             name=f"{route.method} {route.path}",
         )
+
+    app.add_api_route(
+        "/oauth/callback",
+        callback_page,
+        methods=["GET"],
+        response_class=HTMLResponse,
+        tags=["identity"],
+        summary="Show the authorization code to a browser user",
+        description=(
+            "The redirect target of the demo login (`redirect_uri=http://127.0.0.1:8000/oauth/callback`): a small "
+            "page that shows the `code` and `state` it received (or the `error`), to be exchanged at "
+            "`POST /oauth/token` with the PKCE `code_verifier`. Served by the gateway itself."
+        ),
+        openapi_extra={
+            "parameters": [
+                {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+                for n in ("code", "state", "error", "error_description")
+            ],
+            "responses": {"200": {"description": "HTML page", "content": {"text/html": {}}}},
+        },
+    )
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi(request: Request) -> JSONResponse:

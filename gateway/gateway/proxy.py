@@ -9,26 +9,39 @@ from fastapi.responses import Response
 
 from motcua_common.problems import ProblemError
 
-from .settings import Officer
-
 log = logging.getLogger("gateway.proxy")
-FORWARD_REQUEST = ("content-type", "accept", "accept-language", "idempotency-key")
-FORWARD_RESPONSE = ("content-type", "location", "idempotent-replayed", "retry-after", "www-authenticate")
+# Only these request headers reach a service. ``authorization`` goes on unchanged: every service verifies the
+# token again itself, it never trusts a header the gateway (or anyone) adds.
+FORWARD_REQUEST = ("authorization", "content-type", "accept", "accept-language", "idempotency-key")
+FORWARD_RESPONSE = (
+    "content-type",
+    "location",
+    "idempotent-replayed",
+    "retry-after",
+    "www-authenticate",
+    "cache-control",  # the token endpoint answers no-store (RFC 6749 §5.1)
+    "pragma",
+)
+# Headers that look like an identity someone already vouched for. A client never gets to send one: they are
+# dropped even if a later change adds them to FORWARD_REQUEST. (X-On-Behalf-Of is set by intake on its own
+# service-to-service calls to citizen-id, never by a client through the gateway.)
+IDENTITY_HEADER_PREFIXES = ("x-officer-", "x-user", "x-principal", "x-auth-", "x-citizen-")
+IDENTITY_HEADERS = frozenset({"x-on-behalf-of", "x-forwarded-user", "x-remote-user", "remote-user"})
 
 
-async def forward(
-    client: httpx.AsyncClient, request: Request, upstream: str, body: bytes, officer: Officer | None
-) -> httpx.Response:
-    headers = {k: v for k, v in request.headers.items() if k in FORWARD_REQUEST}
+def is_identity_header(name: str) -> bool:
+    name = name.lower()
+    return name in IDENTITY_HEADERS or name.startswith(IDENTITY_HEADER_PREFIXES)
+
+
+def request_headers(request: Request) -> dict[str, str]:
+    headers = {k: v for k, v in request.headers.items() if k in FORWARD_REQUEST and not is_identity_header(k)}
     headers["x-request-id"] = request.state.request_id
-    if officer is not None:
-        headers.update(
-            {
-                "x-officer-id": officer.id,
-                "x-officer-name": quote(officer.name),
-                "x-officer-unit": officer.unit_code,
-            }
-        )
+    return headers
+
+
+async def forward(client: httpx.AsyncClient, request: Request, upstream: str, body: bytes) -> httpx.Response:
+    headers = request_headers(request)
     try:
         return await client.request(
             request.method, _raw_path(request), params=request.query_params, content=body, headers=headers

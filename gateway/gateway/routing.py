@@ -1,6 +1,20 @@
-"""The public API: which upstream serves each operation, and who may call it."""
+"""The public API: which upstream serves each operation, and what the gateway asks of the caller.
+
+Auth levels:
+
+- ``public``: no token needed; a token that is sent is still verified (a bad one is refused with 401), and a
+  verified caller is counted in their own rate-limit bucket instead of their IP's.
+- ``token``: any verified access token. The service that owns the object decides the rest (which citizen,
+  which unit, which role or scope): the gateway alone never grants access to an object.
+
+``bucket`` names an extra per-IP rate-limit bucket for routes that need a stricter limit than the caller's
+usual one (the public dossier lookup against enumeration, the login endpoints against password guessing).
+"""
 
 from dataclasses import dataclass
+from typing import Literal
+
+AuthLevel = Literal["public", "token"]
 
 
 @dataclass(frozen=True)
@@ -8,20 +22,43 @@ class Route:
     method: str
     path: str
     upstream: str
-    officer: bool = False  # needs an officer's bearer token
+    auth: AuthLevel = "token"
     fallback: str | None = None  # asked when ``upstream`` answers 404
+    bucket: Literal["lookup", "login"] | None = None
 
 
 ACTIONS = ("accept", "approve", "reject", "issue-result", "return-result")
 
 ROUTES: list[Route] = [
-    Route("GET", "/api/v1/procedures", "intake"),
-    Route("GET", "/api/v1/procedures/{code}", "intake"),
+    # Identity (citizen-id, the mock VNeID provider), on the gateway's address so an app needs one base URL.
+    Route("GET", "/.well-known/openid-configuration", "citizen-id", "public"),
+    Route("GET", "/oauth/jwks", "citizen-id", "public"),
+    Route("GET", "/oauth/authorize", "citizen-id", "public"),
+    Route("POST", "/oauth/authorize", "citizen-id", "public", bucket="login"),
+    Route("POST", "/oauth/token", "citizen-id", "public", bucket="login"),
+    # Registry: the citizen's own data (citizen-id).
+    Route("GET", "/api/v1/me/profile", "citizen-id"),
+    Route("GET", "/api/v1/me/access-log", "citizen-id"),
+    Route("GET", "/api/v1/me/mandates", "citizen-id"),
+    # Intake: catalogue, submission, the application as submitted, documents.
+    Route("GET", "/api/v1/procedures", "intake", "public"),
+    Route("GET", "/api/v1/procedures/{code}", "intake", "public"),
+    Route("GET", "/api/v1/procedures/{code}/once-only", "intake", "public"),
+    Route("POST", "/api/v1/dossiers/preview", "intake"),
     Route("POST", "/api/v1/dossiers", "intake"),
+    Route("GET", "/api/v1/dossiers/{code}/application", "intake"),
+    Route("POST", "/api/v1/dossiers/{code}/corrections", "intake"),
+    Route("POST", "/api/v1/me/documents", "intake"),
+    Route("GET", "/api/v1/me/documents", "intake"),
     # Processing holds the timeline once it has opened the case; until its consumer has caught up
     # (milliseconds after submission) intake answers with the receipt-stage view of the same shape.
     Route("GET", "/api/v1/dossiers/{code}", "processing", fallback="intake"),
+    Route("GET", "/api/v1/public/dossiers/{code}", "processing", "public", fallback="intake", bucket="lookup"),
+    Route("GET", "/api/v1/me/dossiers", "processing"),
+    *[Route("POST", f"/api/v1/dossiers/{{code}}/actions/{a}", "processing") for a in ACTIONS],
+    Route("GET", "/api/v1/work-queue", "processing"),
+    # Notify.
+    Route("GET", "/api/v1/me/notifications", "notify"),
+    Route("POST", "/api/v1/me/notifications/{id}/read", "notify"),
     Route("GET", "/api/v1/dossiers/{code}/notifications", "notify"),
-    *[Route("POST", f"/api/v1/dossiers/{{code}}/actions/{a}", "processing", officer=True) for a in ACTIONS],
-    Route("GET", "/api/v1/work-queue", "processing", officer=True),
 ]

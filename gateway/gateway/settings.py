@@ -1,21 +1,9 @@
-import json
+"""Gateway settings (env prefix ``GATEWAY_``; PostgreSQL and identity addresses come from the shared ``MOTCUA_*``
+variables, see :class:`motcua_common.settings.ServiceSettings`)."""
 
-from pydantic import BaseModel, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from motcua_common.settings import ServiceSettings
-
-
-class Officer(BaseModel):
-    id: str
-    name: str
-    unit_code: str
-
-
-DEMO_OFFICERS = {
-    "demo-officer-token": Officer(id="canbo.hoankiem.01", name="Nguyễn Thị Hoa", unit_code="000.26.01.H29"),
-    "demo-police-token": Officer(id="congan.hoankiem.01", name="Trần Văn Minh", unit_code="000.26.02.H29"),
-}
 
 
 class Settings(ServiceSettings):
@@ -29,14 +17,29 @@ class Settings(ServiceSettings):
     notify_url: str = "http://127.0.0.1:8104"
     connect_timeout: float = 2.0
     upstream_timeout: float = 10.0
-    # Bearer token -> officer. A stand-in for the identity provider's officer login (not built yet);
-    # set GATEWAY_OFFICER_TOKENS to a JSON object to replace the demo tokens.
-    officer_tokens: dict[str, Officer] = DEMO_OFFICERS
 
-    @field_validator("officer_tokens", mode="before")
-    @classmethod
-    def _parse(cls, value):
-        return json.loads(value) if isinstance(value, str) else value
+    # Tokens: verified with citizen-id's keys, fetched from ``jwks_url`` (MOTCUA_JWKS_URL, its internal address)
+    # and refreshed when a token names an unknown ``kid``, at most once per this many seconds.
+    jwks_min_refresh: float = 5.0
+
+    # The gateway's own database: only the rate-limit counters (shared by every gateway replica).
+    database: str = "motcua_gateway"
+    db_pool_max: int = 10
+    database_autocreate: bool = True  # CREATE DATABASE at start when it does not exist yet (development)
+
+    # Rate limits, requests per window (fixed windows of ``rate_window_seconds``, default one minute).
+    rate_window_seconds: int = 60
+    rate_citizen_per_minute: int = 120  # per citizen (token ``sub``)
+    rate_officer_per_minute: int = 300  # per officer (token ``sub``)
+    rate_client_per_minute: int = 1200  # per partner or service client (token ``client_id``)
+    rate_anonymous_per_minute: int = 120  # per client IP, calls without a token
+    rate_public_lookup_per_minute: int = 20  # per client IP, public dossier lookup (anti-enumeration)
+    rate_login_per_minute: int = 30  # per client IP, POST /oauth/authorize and /oauth/token (password guessing)
+    rate_db_timeout: float = 0.25  # seconds a request may wait for the counter database before failing open
+    rate_db_retry: float = 5.0  # after a counter database failure, skip it for this many seconds
+    rate_cleanup_interval: float = 60.0  # seconds between deletions of old windows
+    # Proxies in front of the gateway that append to X-Forwarded-For (0: the socket peer is the client).
+    trusted_proxy_hops: int = 0
 
     def upstreams(self) -> dict[str, str]:
         return {

@@ -1,165 +1,177 @@
-"""Gateway behaviour with stand-in upstreams: routing, auth, fallback, failures, the merged OpenAPI.
-The real services behind it are exercised in tests/e2e."""
+"""Gateway behaviour with stand-in upstreams: routing, forwarding, fallback, failures, the identity routes, the
+callback page and the merged OpenAPI. The real services behind it are exercised in tests/e2e."""
 
-import httpx
 import pytest
 
-from gateway.main import create_app
 from gateway.routing import ROUTES
-from gateway.settings import Settings
-from motcua_common.telemetry import instrument_httpx
 
-SEEN: list[httpx.Request] = []
-
-
-def upstream(name: str):
-    def handle(request: httpx.Request) -> httpx.Response:
-        SEEN.append(request)
-        path = request.url.path
-        if path == "/openapi.json":
-            return httpx.Response(200, json=_doc(name))
-        if path == "/healthz":
-            return httpx.Response(200, json={"status": "ok"})
-        if "slow" in path:
-            raise httpx.ReadTimeout("slow", request=request)
-        if "down" in path:
-            raise httpx.ConnectError("refused", request=request)
-        if name == "processing" and path.startswith("/api/v1/dossiers/") and path.endswith("NEW"):
-            return httpx.Response(
-                404,
-                headers={"content-type": "application/problem+json"},
-                json={"type": "x/dossier-not-found", "status": 404},
-            )
-        return httpx.Response(
-            201 if request.method == "POST" else 200,
-            json={"served_by": name, "path": path},
-            headers={"location": "/x", "idempotent-replayed": "true", "set-cookie": "no=1"},
-        )
-
-    return handle
-
-
-def _doc(name: str) -> dict:
-    paths = {}
-    for r in ROUTES:
-        if r.upstream == name:
-            paths.setdefault(r.path, {})[r.method.lower()] = {
-                "operationId": f"{name}_{r.method}_{r.path}",
-                "parameters": [{"name": "x-officer-id", "in": "header"}, {"name": "code", "in": "path"}],
-                "responses": {
-                    "200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Thing"}}}}
-                },
-            }
-    return {
-        "openapi": "3.1.0",
-        "paths": paths,
-        "components": {
-            "schemas": {
-                "Thing": {
-                    "type": "object",
-                    "title": f"Thing of {name}",
-                    "properties": {"x": {"$ref": "#/components/schemas/Inner"}},
-                },
-                "Inner": {"type": "string"},
-            }
-        },
-    }
+pytestmark = pytest.mark.integration  # the rate-limit counters are in the real PostgreSQL
 
 
 @pytest.fixture(scope="module")
-async def gateway():
-    app = create_app(Settings(max_body_bytes=1000))
-    async with app.router.lifespan_context(app):
-        for name in list(app.state.clients):
-            await app.state.clients[name].aclose()
-            app.state.clients[name] = httpx.AsyncClient(
-                transport=httpx.MockTransport(upstream(name)), base_url=f"http://{name}.test"
-            )
-            instrument_httpx(app.state.clients[name])
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw.test") as c:
-            yield c
+async def gw(gateway_factory):
+    async with gateway_factory(max_body_bytes=1000) as (app, client):
+        yield client
 
 
-def problem(resp, status, slug):
-    assert resp.status_code == status, resp.text
-    assert resp.headers["content-type"].startswith("application/problem+json")
-    assert resp.json()["type"].endswith("/" + slug)
+@pytest.fixture(scope="module")
+def citizen(issuer):
+    return issuer.bearer(issuer.citizen("001090001234", sub="c-an"))
 
 
-async def test_routes_to_the_owning_service_and_forwards_selected_headers(gateway):
-    SEEN.clear()
-    resp = await gateway.post(
+async def test_routes_to_the_owning_service_and_forwards_selected_headers(gw, citizen, seen):
+    resp = await gw.post(
         "/api/v1/dossiers",
         json={"a": 1},
-        headers={"Idempotency-Key": "k1", "X-Request-ID": "rid-1", "Cookie": "secret=1"},
+        headers={**citizen, "Idempotency-Key": "k1", "X-Request-ID": "rid-1", "Cookie": "secret=1"},
     )
     assert resp.status_code == 201 and resp.json()["served_by"] == "intake"
     assert resp.headers["location"] == "/x" and resp.headers["idempotent-replayed"] == "true"
     assert "set-cookie" not in resp.headers
     assert resp.headers["x-request-id"] == "rid-1"
-    sent = SEEN[-1]
+    sent = seen[-1]
     assert sent.headers["idempotency-key"] == "k1" and sent.headers["x-request-id"] == "rid-1"
     assert "cookie" not in sent.headers
     assert "traceparent" in sent.headers
-    assert (await gateway.get("/api/v1/procedures", params={"limit": 2})).json()["served_by"] == "intake"
-    assert SEEN[-1].url.params["limit"] == "2"
-    assert (await gateway.get("/api/v1/dossiers/C1/notifications")).json()["served_by"] == "notify"
+    assert (await gw.get("/api/v1/procedures", params={"limit": 2})).json()["served_by"] == "intake"
+    assert seen[-1].url.params["limit"] == "2"
 
 
-async def test_odd_characters_in_path_parameters_reach_the_upstream_encoded(gateway):
-    resp = await gateway.get("/api/v1/procedures/%04%C2%B1%20x")
+@pytest.mark.parametrize(
+    ("method", "path", "owner"),
+    [
+        ("GET", "/api/v1/me/profile", "citizen-id"),
+        ("GET", "/api/v1/me/access-log", "citizen-id"),
+        ("GET", "/api/v1/me/mandates", "citizen-id"),
+        ("GET", "/api/v1/procedures/P1/once-only", "intake"),
+        ("POST", "/api/v1/dossiers/preview", "intake"),
+        ("GET", "/api/v1/dossiers/C1/application", "intake"),
+        ("POST", "/api/v1/dossiers/C1/corrections", "intake"),
+        ("POST", "/api/v1/me/documents", "intake"),
+        ("GET", "/api/v1/me/documents", "intake"),
+        ("GET", "/api/v1/dossiers/C1", "processing"),
+        ("GET", "/api/v1/public/dossiers/C1", "processing"),
+        ("GET", "/api/v1/me/dossiers", "processing"),
+        ("POST", "/api/v1/dossiers/C1/actions/return-result", "processing"),
+        ("GET", "/api/v1/work-queue", "processing"),
+        ("GET", "/api/v1/me/notifications", "notify"),
+        ("POST", "/api/v1/me/notifications/n1/read", "notify"),
+        ("GET", "/api/v1/dossiers/C1/notifications", "notify"),
+        ("GET", "/.well-known/openid-configuration", "citizen-id"),
+        ("GET", "/oauth/jwks", "citizen-id"),
+        ("GET", "/oauth/authorize", "citizen-id"),
+        ("POST", "/oauth/token", "citizen-id"),
+    ],
+)
+async def test_every_public_path_reaches_its_owner(gw, citizen, method, path, owner):
+    resp = await gw.request(method, path, headers=citizen)
+    assert resp.status_code in (200, 201), resp.text
+    assert resp.json()["served_by"] == owner and resp.json()["path"] == path
+
+
+async def test_multipart_upload_is_forwarded_byte_for_byte(gw, citizen, seen):
+    resp = await gw.post("/api/v1/me/documents", headers=citizen, files={"file": ("cccd.pdf", b"%PDF-1.7 x")})
+    assert resp.status_code == 201
+    assert seen[-1].headers["content-type"].startswith("multipart/form-data; boundary=")
+    assert b"%PDF-1.7 x" in seen[-1].content
+
+
+async def test_login_form_is_forwarded_and_its_redirect_passed_through_unchanged(gw, seen):
+    form = {"personal_id": "001090001234", "password": "demo1234", "state": "s1"}
+    resp = await gw.post("/oauth/authorize", data=form, params={"client_id": "motcua-app"})
+    assert resp.status_code == 302
+    assert resp.headers["location"] == "vn.motcua.app:/oauth/callback?code=c%2Fd&state=s1"
+    assert "set-cookie" not in resp.headers
+    sent = seen[-1]
+    assert sent.headers["content-type"] == "application/x-www-form-urlencoded"
+    assert sent.content == b"personal_id=001090001234&password=demo1234&state=s1"
+    assert sent.url.params["client_id"] == "motcua-app"
+
+
+async def test_token_endpoint_passes_client_basic_auth_and_no_store(gw, seen):
+    resp = await gw.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "dossiers:read"},
+        auth=("provincial-system", "provincial-system-secret"),
+    )
+    assert resp.status_code == 201 and resp.headers["cache-control"] == "no-store"
+    assert seen[-1].headers["authorization"].startswith("Basic ")
+    assert seen[-1].content == b"grant_type=client_credentials&scope=dossiers%3Aread"
+
+
+async def test_callback_page_shows_the_code_escaped(gw):
+    resp = await gw.get("/oauth/callback", params={"code": "abc<script>x</script>", "state": 's"1'})
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/html")
+    assert "Đăng nhập thành công" in resp.text
+    assert "abc&lt;script&gt;x&lt;/script&gt;" in resp.text and "<script>" not in resp.text
+    assert "s&quot;1" in resp.text
+    assert resp.headers["cache-control"] == "no-store" and resp.headers["referrer-policy"] == "no-referrer"
+    err = await gw.get("/oauth/callback", params={"error": "access_denied", "error_description": "<b>no</b>"})
+    assert err.status_code == 400 and "Đăng nhập không thành công" in err.text
+    assert "&lt;b&gt;no&lt;/b&gt;" in err.text
+    assert (await gw.get("/oauth/callback")).status_code == 400
+
+
+async def test_odd_characters_in_path_parameters_reach_the_upstream_encoded(gw, seen):
+    resp = await gw.get("/api/v1/procedures/%04%C2%B1%20x")
     assert resp.status_code == 200
-    assert SEEN[-1].url.raw_path == b"/api/v1/procedures/%04%C2%B1%20x"
+    assert seen[-1].url.raw_path == b"/api/v1/procedures/%04%C2%B1%20x"
 
 
-async def test_tracking_falls_back_to_intake_while_processing_has_no_case(gateway):
-    assert (await gateway.get("/api/v1/dossiers/C1")).json()["served_by"] == "processing"
-    assert (await gateway.get("/api/v1/dossiers/C-NEW")).json()["served_by"] == "intake"
+async def test_tracking_and_public_lookup_fall_back_to_intake_while_processing_has_no_case(gw, citizen):
+    assert (await gw.get("/api/v1/dossiers/C1", headers=citizen)).json()["served_by"] == "processing"
+    assert (await gw.get("/api/v1/dossiers/C-NEW", headers=citizen)).json()["served_by"] == "intake"
+    assert (await gw.get("/api/v1/public/dossiers/C1")).json()["served_by"] == "processing"
+    assert (await gw.get("/api/v1/public/dossiers/C-NEW")).json()["served_by"] == "intake"
 
 
-async def test_officer_routes_need_a_valid_token_and_pass_the_officer_on(gateway):
-    path = "/api/v1/dossiers/C1/actions/accept"
-    problem(await gateway.post(path, json={}), 401, "unauthorized")
-    problem(await gateway.post(path, json={}, headers={"Authorization": "Bearer wrong"}), 401, "unauthorized")
-    spoof = {"Authorization": "Bearer demo-officer-token", "X-Officer-Id": "someone-else"}
-    resp = await gateway.post(path, json={}, headers=spoof)
-    assert resp.status_code == 201 and resp.json()["served_by"] == "processing"
-    assert SEEN[-1].headers["x-officer-id"] == "canbo.hoankiem.01"
-    assert SEEN[-1].headers["x-officer-name"] == "Nguy%E1%BB%85n%20Th%E1%BB%8B%20Hoa"
-
-
-async def test_upstream_failures_are_problems(gateway):
-    problem(await gateway.get("/api/v1/procedures/slow"), 504, "upstream-timeout")
-    down = await gateway.get("/api/v1/procedures/down")
+async def test_upstream_failures_are_problems(gw, problem):
+    problem(await gw.get("/api/v1/procedures/slow"), 504, "upstream-timeout")
+    down = await gw.get("/api/v1/procedures/down")
     problem(down, 503, "upstream-unavailable")
     assert down.headers["retry-after"] == "5"
 
 
-async def test_unknown_paths_methods_and_big_bodies_are_problems(gateway):
-    problem(await gateway.get("/api/v1/nothing-here"), 404, "not-found")
-    problem(await gateway.delete("/api/v1/procedures"), 405, "method-not-allowed")
-    problem(await gateway.post("/api/v1/dossiers", content=b"x" * 2000), 413, "payload-too-large")
+async def test_unknown_paths_methods_and_big_bodies_are_problems(gw, citizen, problem):
+    problem(await gw.get("/api/v1/nothing-here"), 404, "not-found")
+    problem(await gw.delete("/api/v1/procedures"), 405, "method-not-allowed")
+    problem(await gw.post("/api/v1/dossiers", content=b"x" * 2000, headers=citizen), 413, "payload-too-large")
 
 
-async def test_merged_openapi_has_every_route_with_schemas_and_security(gateway):
-    doc = (await gateway.get("/openapi.json")).json()
+async def test_merged_openapi_has_every_route_with_schemas_and_security(gw):
+    doc = (await gw.get("/openapi.json")).json()
+    schemes = doc["components"]["securitySchemes"]
+    flows = schemes["oauth2"]["flows"]
+    assert flows["authorizationCode"]["authorizationUrl"] == "http://127.0.0.1:8000/oauth/authorize"
+    assert flows["authorizationCode"]["tokenUrl"] == "http://127.0.0.1:8000/oauth/token"
+    assert "PKCE" in schemes["oauth2"]["description"]
+    assert set(flows["clientCredentials"]["scopes"]) == {"dossiers:read", "dossiers:submit-post"}
+    assert schemes["bearer"] == {**schemes["bearer"], "type": "http", "scheme": "bearer"}
     for r in ROUTES:
-        assert r.method.lower() in doc["paths"][r.path], r
         op = doc["paths"][r.path][r.method.lower()]
-        if r.officer:
-            assert op["security"] == [{"officerBearer": []}]
-        assert not [p for p in op.get("parameters", []) if p["name"].lower().startswith("x-officer")]
+        if r.auth == "token":
+            assert op["security"] == [{"bearer": []}, {"oauth2": []}], r
+            assert {"401", "403"} <= set(op["responses"]), r
+        else:
+            assert {} in op["security"], r
+        assert "429" in op["responses"]
+        headers = [p["name"].lower() for p in op.get("parameters", []) if p.get("in") == "header"]
+        assert headers == [], (r, headers)  # x-officer-*, x-on-behalf-of, authorization: none are client input
+    assert "text/html" in doc["paths"]["/oauth/callback"]["get"]["responses"]["200"]["content"]
+    description = doc["info"]["description"]
+    assert "demo-officer-token" not in str(doc) and "demo1234" in description and "PKCE" in description
+    assert "429" in description and "/api/v1/public/dossiers/" in description
     schemas = doc["components"]["schemas"]
     # every service defines "Thing" differently: one keeps the name, the others are prefixed
     things = [k for k in schemas if k.endswith("Thing")]
-    assert len(things) == 3 and "Inner" in schemas
+    assert len(things) == 4 and "Inner" in schemas and "Problem" in schemas
     refs = str(doc["paths"])
     assert all(f"#/components/schemas/{t}" in refs for t in things)
-    html = await gateway.get("/docs")
+    html = await gw.get("/docs")
     assert "/docs-static/swagger-ui-bundle.js" in html.text
-    assert (await gateway.get("/docs-static/swagger-ui-bundle.js")).status_code == 200
+    assert (await gw.get("/docs-static/swagger-ui-bundle.js")).status_code == 200
 
 
-async def test_health_and_readiness(gateway):
-    assert (await gateway.get("/healthz")).json() == {"status": "ok"}
-    assert (await gateway.get("/readyz")).json()["status"] == "ready"
+async def test_health_and_readiness_include_the_counter_database(gw):
+    assert (await gw.get("/healthz")).json() == {"status": "ok"}
+    assert (await gw.get("/readyz")).json()["status"] == "ready"

@@ -1,0 +1,170 @@
+"""Fixtures of the gateway tests: stand-in upstreams (httpx.MockTransport) that echo what they received, tokens
+from a throw-away issuer, and gateway apps whose rate-limit counters live in a per-run PostgreSQL database."""
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+
+from gateway.main import create_app
+from gateway.ratelimit import MIGRATIONS
+from gateway.routing import ROUTES
+from gateway.settings import Settings
+from motcua_common.telemetry import instrument_httpx
+from motcua_common.testing import create_database, drop_database, per_run_settings
+from motcua_common.testing_auth import TestIssuer
+
+SEEN: list[httpx.Request] = []
+# Generous limits for tests that are not about rate limiting.
+HIGH = {
+    f"rate_{b}_per_minute": 100_000 for b in ("citizen", "officer", "client", "anonymous", "public_lookup", "login")
+}
+
+
+def upstream(name: str) -> Callable[[httpx.Request], httpx.Response]:
+    def handle(request: httpx.Request) -> httpx.Response:
+        SEEN.append(request)
+        path = request.url.path
+        if path == "/openapi.json":
+            return httpx.Response(200, json=openapi_doc(name))
+        if path == "/healthz":
+            return httpx.Response(200, json={"status": "ok"})
+        if "slow" in path:
+            raise httpx.ReadTimeout("slow", request=request)
+        if "down" in path:
+            raise httpx.ConnectError("refused", request=request)
+        if name == "processing" and path.startswith(("/api/v1/dossiers/", "/api/v1/public/")) and path.endswith("NEW"):
+            return httpx.Response(
+                404,
+                headers={"content-type": "application/problem+json"},
+                json={"type": "x/dossier-not-found", "status": 404},
+            )
+        if name == "citizen-id" and path == "/oauth/authorize" and request.method == "POST":
+            # the login form accepted: back to the app's redirect URI, exactly as the provider wrote it
+            return httpx.Response(
+                302,
+                headers={"location": "vn.motcua.app:/oauth/callback?code=c%2Fd&state=s1", "set-cookie": "sid=1"},
+            )
+        echo = {
+            "served_by": name,
+            "path": path,
+            "headers": dict(request.headers),
+            "body": request.content.decode("utf-8", "replace"),
+        }
+        return httpx.Response(
+            201 if request.method == "POST" else 200,
+            json=echo,
+            headers={
+                "location": "/x",
+                "idempotent-replayed": "true",
+                "set-cookie": "no=1",
+                "cache-control": "no-store",
+            },
+        )
+
+    return handle
+
+
+def openapi_doc(name: str) -> dict:
+    paths = {}
+    for r in ROUTES:
+        if r.upstream == name:
+            paths.setdefault(r.path, {})[r.method.lower()] = {
+                "operationId": f"{name}_{r.method}_{r.path}",
+                "parameters": [
+                    {"name": "x-officer-id", "in": "header"},
+                    {"name": "X-On-Behalf-Of", "in": "header"},
+                    {"name": "Authorization", "in": "header"},
+                    {"name": "code", "in": "path"},
+                ],
+                "responses": {
+                    "200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Thing"}}}}
+                },
+            }
+    return {
+        "openapi": "3.1.0",
+        "paths": paths,
+        "components": {
+            "schemas": {
+                "Thing": {
+                    "type": "object",
+                    "title": f"Thing of {name}",
+                    "properties": {"x": {"$ref": "#/components/schemas/Inner"}},
+                },
+                "Inner": {"type": "string"},
+            }
+        },
+    }
+
+
+def window_clock(hours_ahead: int, into_window: float = 30.0) -> Callable[[], float]:
+    """A pinned clock ``into_window`` seconds into a minute some hours from now: a window edge never falls
+    inside the test, and no replica's clean-up (which deletes only past windows) touches its counters."""
+    t = (int(time.time()) // 60 + 60 * hours_ahead) * 60 + into_window
+    return lambda: t
+
+
+@pytest.fixture(scope="session")
+async def counter_settings() -> AsyncIterator[Settings]:
+    """Settings whose counter database is this run's own (created and migrated here, dropped at the end)."""
+    settings = per_run_settings(Settings, "gateway", **HIGH, rate_cleanup_interval=3600.0)
+    await create_database(settings, MIGRATIONS)
+    yield settings
+    await drop_database(settings)
+
+
+@pytest.fixture(scope="session")
+def issuer(counter_settings) -> TestIssuer:
+    return TestIssuer(issuer=counter_settings.issuer, audience=counter_settings.audience)
+
+
+@pytest.fixture(scope="session")
+def gateway_factory(counter_settings, issuer):
+    """``async with gateway_factory(**settings) as (app, client)``: a started gateway with stand-in upstreams
+    and ``issuer``'s key trusted. ``ip`` is the address the client calls from."""
+
+    @asynccontextmanager
+    async def start(
+        *, ip: str = "198.51.100.7", verifier=None, own_verifier: bool = False, **overrides
+    ) -> AsyncIterator[tuple]:
+        settings = counter_settings.model_copy(update=overrides)
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            for name in list(app.state.clients):
+                await app.state.clients[name].aclose()
+                app.state.clients[name] = httpx.AsyncClient(
+                    transport=httpx.MockTransport(upstream(name)), base_url=f"http://{name}.test"
+                )
+                instrument_httpx(app.state.clients[name])
+            if not own_verifier:  # else the gateway's own, built by its lifespan, stays
+                app.state.verifier = verifier or issuer.verifier()
+            transport = httpx.ASGITransport(app=app, client=(ip, 50000))
+            async with httpx.AsyncClient(transport=transport, base_url="http://gw.test") as client:
+                yield app, client
+
+    return start
+
+
+@pytest.fixture(scope="session")
+def seen() -> list[httpx.Request]:
+    """Every request the stand-in upstreams received, newest last."""
+    return SEEN
+
+
+@pytest.fixture(scope="session")
+def problem() -> Callable[[httpx.Response, int, str], dict]:
+    def check(resp: httpx.Response, status: int, slug: str) -> dict:
+        assert resp.status_code == status, resp.text
+        assert resp.headers["content-type"].startswith("application/problem+json")
+        body = resp.json()
+        assert body["type"].endswith("/" + slug) and body["status"] == status
+        return body
+
+    return check
+
+
+@pytest.fixture(scope="session")
+def pinned_clock() -> Callable[..., Callable[[], float]]:
+    return window_clock
