@@ -11,6 +11,8 @@ import time
 from citizen_id.main import MIGRATIONS as CITIZEN_ID_MIGRATIONS
 from citizen_id.seed import seed
 from citizen_id.settings import Settings as CitizenIdSettings
+from gateway.ratelimit import MIGRATIONS as GATEWAY_MIGRATIONS
+from gateway.settings import Settings as GatewaySettings
 from intake.main import MIGRATIONS as INTAKE_MIGRATIONS
 from intake.settings import Settings as IntakeSettings
 from motcua_common.db import migrate
@@ -24,6 +26,7 @@ SERVICES = [
     ("processing", ProcessingSettings, PROCESSING_MIGRATIONS),
     ("citizen-id", CitizenIdSettings, CITIZEN_ID_MIGRATIONS),
     ("notify", NotifySettings, NOTIFY_MIGRATIONS),
+    ("gateway", GatewaySettings, GATEWAY_MIGRATIONS),
 ]
 
 

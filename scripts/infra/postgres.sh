@@ -19,7 +19,7 @@ PG_DATA="$PG_RUN/data"
 PG_SOCK="$PG_RUN/sock"
 PG_LOG="$PG_RUN/postgres.log"
 PG_OS_USER=postgres
-DEFAULT_DBS=(motcua_intake motcua_processing motcua_citizen_id motcua_notify)
+DEFAULT_DBS=(motcua_intake motcua_processing motcua_citizen_id motcua_notify motcua_gateway)
 
 log() { printf '[postgres] %s\n' "$*"; }
 die() { printf '[postgres] ERROR: %s\n' "$*" >&2; exit 1; }
