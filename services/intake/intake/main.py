@@ -8,13 +8,17 @@ from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 
 from motcua_common import READINESS, Runtime, instrument_app, instrument_httpx
 from motcua_common import create_app as create_base_app
+from motcua_common.auth import ServiceCredentials, make_verifier
 from motcua_common.telemetry import configure_logging, setup_tracing
 
 from .clients import CitizenRegistry
 from .domain import LegalClock, WorkingCalendar
+from .handlers import HANDLERS
+from .limits import UPLOAD_OVERHEAD, UPLOAD_PATH, JsonBodyLimit
 from .routes import router
 from .settings import Settings
 
@@ -26,6 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging()
     setup_tracing(settings.service_name, settings.otel_exporter)
     runtime = Runtime(settings, migrations=MIGRATIONS)
+    runtime.consume("intake-vault", HANDLERS)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -36,7 +41,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ) as client,
         ):
             instrument_httpx(client)
-            app.state.registry = CitizenRegistry(client)
+            app.state.verifier = make_verifier(settings, client)
+            credentials = ServiceCredentials(
+                client,
+                token_url=settings.token_url,
+                client_id=settings.client_id,
+                client_secret=settings.client_secret.get_secret_value(),
+                scope=settings.registry_scope,
+            )
+            app.state.registry = CitizenRegistry(client, credentials)
             yield
 
     app = create_base_app(
@@ -44,7 +57,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Procedure catalogue and dossier submission.",
         lifespan=lifespan,
         readiness=READINESS,
-        max_body_bytes=settings.max_body_bytes,
+        # the outer limit admits a document upload; every other path keeps max_body_bytes (JsonBodyLimit)
+        max_body_bytes=max(settings.max_body_bytes, settings.max_document_bytes + UPLOAD_OVERHEAD),
+    )
+    app.user_middleware.append(  # innermost: after the request id is assigned, so its 413 carries it
+        Middleware(JsonBodyLimit, max_body_bytes=settings.max_body_bytes, exempt=(UPLOAD_PATH,))
     )
     app.state.settings = settings
     app.state.clock = LegalClock(

@@ -1,7 +1,8 @@
 """All of intake's SQL."""
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
@@ -33,13 +34,21 @@ async def get_current_procedure(conn: asyncpg.Connection, code: str) -> asyncpg.
     )
 
 
-async def find_by_idempotency_key(conn: asyncpg.Connection, key: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(f"{_DOSSIER_SELECT} WHERE d.idempotency_key = $1", key)
+async def find_by_idempotency_key(
+    conn: asyncpg.Connection, submitter_kind: str, submitter_subject: str, key: str
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"{_DOSSIER_SELECT} WHERE d.submitter_kind = $1 AND d.submitter_subject = $2 AND d.idempotency_key = $3",
+        submitter_kind,
+        submitter_subject,
+        key,
+    )
 
 
 async def next_sequence(conn: asyncpg.Connection, unit_code: str, day: date) -> int:
-    """Take the next number in the unit's daily series. The row lock is held to commit, which serialises
-    submissions to one unit for the few milliseconds of the insert; numbers never repeat."""
+    """Take the next number in the unit's daily series (in its own short transaction when called outside one:
+    the number is taken before the registry is asked, so no connection is held across that call; a refused
+    submission leaves a gap, never a repeat)."""
     return await conn.fetchval(
         "INSERT INTO dossier_sequences (unit_code, day, last) VALUES ($1, $2, 1)"
         " ON CONFLICT (unit_code, day) DO UPDATE SET last = dossier_sequences.last + 1 RETURNING last",
@@ -49,13 +58,14 @@ async def next_sequence(conn: asyncpg.Connection, unit_code: str, day: date) -> 
 
 
 async def insert_dossier(conn: asyncpg.Connection, row: dict[str, Any]) -> asyncpg.Record | None:
-    """Insert unless a dossier with the same idempotency key exists; the stored row, or None if it existed."""
+    """Insert unless this submitter already used the idempotency key; the stored row, or None if it existed."""
     return await conn.fetchrow(
         "INSERT INTO dossiers (id, code, procedure_code, procedure_version, procedure_snapshot, unit_code,"
         " channel, applicant_personal_id, applicant, form_data, components, notify_channels, submitted_at,"
-        " received_at, appointment_at, idempotency_key, request_hash)"
-        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)"
-        " ON CONFLICT (idempotency_key) DO NOTHING RETURNING *",
+        " received_at, appointment_at, idempotency_key, request_hash, applicant_kind, applicant_subject,"
+        " applicant_tax_code, submitter_kind, submitter_subject, on_behalf_via, receiving_unit_code, field_origins)"
+        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25)"
+        " ON CONFLICT (submitter_kind, submitter_subject, idempotency_key) DO NOTHING RETURNING *",
         row["id"],
         row["code"],
         row["procedure_code"],
@@ -63,7 +73,7 @@ async def insert_dossier(conn: asyncpg.Connection, row: dict[str, Any]) -> async
         row["procedure_snapshot"],
         row["unit_code"],
         row["channel"],
-        row["applicant"]["personal_id"],
+        row["applicant"].get("personal_id"),
         row["applicant"],
         row["form_data"],
         row["components"],
@@ -73,6 +83,14 @@ async def insert_dossier(conn: asyncpg.Connection, row: dict[str, Any]) -> async
         row["appointment_at"],
         row["idempotency_key"],
         row["request_hash"],
+        row["applicant"]["kind"],
+        row["applicant"].get("subject"),
+        row["applicant"].get("tax_code"),
+        row["submitter_kind"],
+        row["submitter_subject"],
+        row["on_behalf_via"],
+        row["receiving_unit_code"],
+        row["field_origins"],
     )
 
 
@@ -81,3 +99,129 @@ _DOSSIER_SELECT = """SELECT d.*, u.name AS unit_name FROM dossiers d JOIN units 
 
 async def get_dossier(conn: asyncpg.Connection, code: str) -> asyncpg.Record | None:
     return await conn.fetchrow(f"{_DOSSIER_SELECT} WHERE d.code = $1", code)
+
+
+async def get_dossier_by_id(conn: asyncpg.Connection, dossier_id: UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"{_DOSSIER_SELECT} WHERE d.id = $1", dossier_id)
+
+
+# --- Corrections -------------------------------------------------------------------------------------------
+
+
+async def insert_correction(conn: asyncpg.Connection, row: dict[str, Any]) -> asyncpg.Record:
+    return await conn.fetchrow(
+        "INSERT INTO dossier_corrections (id, dossier_id, field, registry_value, proposed_value, note, requested_by)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
+        row["id"],
+        row["dossier_id"],
+        row["field"],
+        row["registry_value"],
+        row["proposed_value"],
+        row["note"],
+        row["requested_by"],
+    )
+
+
+async def list_corrections(conn: asyncpg.Connection, dossier_id: UUID) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT * FROM dossier_corrections WHERE dossier_id = $1 ORDER BY requested_at, id", dossier_id
+    )
+
+
+# --- The document vault ------------------------------------------------------------------------------------
+
+_DOCUMENT_COLUMNS = """id, owner_subject, kind, doc_type, file_name, content_type, size_bytes, sha256,
+    content IS NOT NULL AS has_content, dossier_id, dossier_code, result_number, created_at"""
+
+
+async def insert_upload(conn: asyncpg.Connection, row: dict[str, Any]) -> asyncpg.Record | None:
+    """Store an upload unless the owner already has the same content; None if it existed."""
+    return await conn.fetchrow(
+        "INSERT INTO documents (id, owner_subject, kind, doc_type, file_name, content_type, size_bytes, sha256,"
+        " content) VALUES ($1, $2, 'upload', $3, $4, $5, $6, $7, $8)"
+        f" ON CONFLICT (owner_subject, sha256) WHERE kind = 'upload' DO NOTHING RETURNING {_DOCUMENT_COLUMNS}",
+        row["id"],
+        row["owner_subject"],
+        row["doc_type"],
+        row["file_name"],
+        row["content_type"],
+        row["size_bytes"],
+        row["sha256"],
+        row["content"],
+    )
+
+
+async def find_upload_by_hash(conn: asyncpg.Connection, owner: str, sha256: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE owner_subject = $1 AND sha256 = $2 AND kind = 'upload'",
+        owner,
+        sha256,
+    )
+
+
+async def insert_result(conn: asyncpg.Connection, row: dict[str, Any]) -> None:
+    await conn.execute(
+        "INSERT INTO documents (id, owner_subject, kind, doc_type, dossier_id, dossier_code, result_number)"
+        " VALUES ($1, $2, 'result', $3, $4, $5, $6)"
+        " ON CONFLICT (owner_subject, dossier_id) WHERE kind = 'result' DO NOTHING",
+        row["id"],
+        row["owner_subject"],
+        row["doc_type"],
+        row["dossier_id"],
+        row["dossier_code"],
+        row["result_number"],
+    )
+
+
+async def list_documents(
+    conn: asyncpg.Connection, owner: str, *, before: tuple[datetime, UUID] | None, limit: int
+) -> list[asyncpg.Record]:
+    if before is None:
+        return await conn.fetch(
+            f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE owner_subject = $1"
+            " ORDER BY created_at DESC, id DESC LIMIT $2",
+            owner,
+            limit,
+        )
+    return await conn.fetch(
+        f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE owner_subject = $1 AND (created_at, id) < ($2, $3)"
+        " ORDER BY created_at DESC, id DESC LIMIT $4",
+        owner,
+        before[0],
+        before[1],
+        limit,
+    )
+
+
+async def get_owned_documents(conn: asyncpg.Connection, owner: str, ids: list[UUID]) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE owner_subject = $1 AND id = ANY($2::uuid[])", owner, ids
+    )
+
+
+async def get_document_content(conn: asyncpg.Connection, owner: str, doc_id: UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT id, file_name, content_type, content FROM documents"
+        " WHERE owner_subject = $1 AND id = $2 AND content IS NOT NULL",
+        owner,
+        doc_id,
+    )
+
+
+# --- Once-only score ---------------------------------------------------------------------------------------
+
+
+async def once_only_counts(conn: asyncpg.Connection, procedure_code: str) -> asyncpg.Record:
+    return await conn.fetchrow(
+        """SELECT
+             (SELECT count(*) FROM dossiers WHERE procedure_code = $1) AS dossiers,
+             (SELECT count(*) FILTER (WHERE o.value = '"registry"') FROM dossiers d,
+                 jsonb_each(d.field_origins) o WHERE d.procedure_code = $1) AS fields_registry,
+             (SELECT count(*) FROM dossiers d, jsonb_each(d.field_origins) o
+                 WHERE d.procedure_code = $1) AS fields_total,
+             (SELECT count(*) FILTER (WHERE c ? 'reused_from' AND c->>'reused_from' IS NOT NULL) FROM dossiers d,
+                 jsonb_array_elements(d.components) c WHERE d.procedure_code = $1) AS components_reused,
+             (SELECT count(*) FROM dossiers d, jsonb_array_elements(d.components) c
+                 WHERE d.procedure_code = $1) AS components_total""",
+        procedure_code,
+    )

@@ -1,15 +1,38 @@
 from typing import Annotated, Literal
+from urllib.parse import quote
+from uuid import UUID
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, File, Form, Header, Request, Response, UploadFile
 
+from motcua_common.auth import CurrentCitizen, CurrentPrincipal
 from motcua_common.db import Conn
 from motcua_common.pagination import Cursor, Limit
 from motcua_common.problems import PROBLEM_RESPONSES
 
 from . import service
-from .schemas import DossierCreate, DossierReceipt, DossierTracking, ProcedureDetail, ProcedurePage
+from .schemas import (
+    Correction,
+    CorrectionCreate,
+    Document,
+    DocumentPage,
+    DossierApplication,
+    DossierCreate,
+    DossierPreview,
+    DossierReceipt,
+    DossierTracking,
+    OnceOnlyScore,
+    PreviewRequest,
+    ProcedureDetail,
+    ProcedurePage,
+    PublicDossier,
+)
 
 router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
+AUTH_RESPONSES = {
+    401: PROBLEM_RESPONSES[400] | {"description": "No or invalid access token"},
+    403: PROBLEM_RESPONSES[400] | {"description": "Not allowed for this caller"},
+}
+REGISTRY_RESPONSES = AUTH_RESPONSES | {503: PROBLEM_RESPONSES[409] | {"description": "Registry unavailable"}}
 
 
 @router.get(
@@ -40,6 +63,41 @@ async def get_procedure(code: str, conn: Conn) -> ProcedureDetail:
     return await service.get_procedure(conn, code)
 
 
+@router.get(
+    "/procedures/{code}/once-only",
+    response_model=OnceOnlyScore,
+    tags=["Catalogue"],
+    operation_id="intake_once_only_score",
+    summary="Once-only score: how much of the procedure's dossiers came from the registry or the vault",
+    description="Over every dossier of the procedure: the share of applicant fields prefilled from the national "
+    "registries (the rest were typed) and the share of components attached from the citizen's vault (the rest "
+    "were new uploads), with the counts behind each share.",
+)
+async def once_only(code: str, conn: Conn) -> OnceOnlyScore:
+    return await service.once_only(conn, code)
+
+
+@router.post(
+    "/dossiers/preview",
+    response_model=DossierPreview,
+    tags=["Dossiers"],
+    operation_id="intake_preview_dossier",
+    summary="Preview what a submission would prefill (nothing is stored)",
+    responses=REGISTRY_RESPONSES,
+    description="Same callers and rules as submitting. Each field comes with its origin: `registry` "
+    "(prefilled from the population or business registry) or `typed` (given by the caller).",
+)
+async def preview_dossier(body: PreviewRequest, principal: CurrentPrincipal, request: Request) -> DossierPreview:
+    state = request.app.state
+    return await service.preview(
+        state.pool,
+        state.registry,
+        principal=principal,
+        body=body,
+        request_id=getattr(request.state, "request_id", None),
+    )
+
+
 @router.post(
     "/dossiers",
     status_code=201,
@@ -47,15 +105,19 @@ async def get_procedure(code: str, conn: Conn) -> ProcedureDetail:
     tags=["Dossiers"],
     operation_id="intake_submit_dossier",
     summary="Submit a dossier (nộp hồ sơ)",
-    responses={503: PROBLEM_RESPONSES[409] | {"description": "Population database unavailable"}},
-    description="Verifies the applicant against the national population database, prefills what it "
-    "holds, computes the appointment date on the legal clock and returns the electronic "
-    "receipt. Send a unique `Idempotency-Key` per dossier: a retry with the same key and "
-    "body returns the same dossier (header `Idempotent-Replayed: true`).",
+    responses=REGISTRY_RESPONSES,
+    description="Who may submit: a citizen online, for themself (the default applicant) or for someone they "
+    "hold a mandate for (a household minor, a written authorization, an organisation they represent: the "
+    "registry decides, 403 `applicant-not-permitted` otherwise); a receiving officer with channel `counter` "
+    "or `service_centre` (the receiving unit is the officer's); a partner with scope `dossiers:submit-post` "
+    "with channel `post`. Other callers and channels are refused with 403 before the registry is asked. "
+    "Components may attach a document of the submitter's vault by `document_id`. Send a unique "
+    "`Idempotency-Key` per dossier: a retry by the same caller with the same key and body returns the same "
+    "dossier (header `Idempotent-Replayed: true`); keys of different callers never collide.",
 )
 async def submit_dossier(
     body: DossierCreate,
-    conn: Conn,
+    principal: CurrentPrincipal,
     request: Request,
     response: Response,
     idempotency_key: Annotated[
@@ -71,12 +133,13 @@ async def submit_dossier(
 ) -> DossierReceipt:
     state = request.app.state
     receipt, replayed = await service.submit(
-        conn,
+        state.pool,
         state.registry,
         state.clock,
+        state.settings,
+        principal=principal,
         body=body,
         idempotency_key=idempotency_key.strip(),
-        topic=state.settings.dossier_topic,
         request_id=getattr(request.state, "request_id", None),
     )
     response.headers["Location"] = f"/api/v1/dossiers/{receipt.code}"
@@ -91,6 +154,119 @@ async def submit_dossier(
     tags=["Dossiers"],
     operation_id="intake_get_dossier",
     summary="A received dossier, before processing opens its case",
+    responses=AUTH_RESPONSES,
+    description="For the applicant or the citizen who submitted, officers of the competent or receiving unit, "
+    "the provincial operator, and partners with `dossiers:read` (only their unit's if their token names one). "
+    "Anyone else gets 404, exactly as for a code that does not exist: a 403 would confirm the code is real.",
 )
-async def get_dossier(code: str, conn: Conn) -> DossierTracking:
-    return await service.get_tracking(conn, code)
+async def get_dossier(code: str, principal: CurrentPrincipal, conn: Conn) -> DossierTracking:
+    return await service.get_tracking(conn, principal, code)
+
+
+@router.get(
+    "/public/dossiers/{code}",
+    response_model=PublicDossier,
+    tags=["Dossiers"],
+    operation_id="intake_public_dossier",
+    summary="Public look-up by code: status, current step, unit and due date only",
+)
+async def public_dossier(code: str, conn: Conn) -> PublicDossier:
+    return await service.get_public(conn, code)
+
+
+@router.get(
+    "/dossiers/{code}/application",
+    response_model=DossierApplication,
+    tags=["Dossiers"],
+    operation_id="intake_get_application",
+    summary="The application as submitted, with field origins and reused components",
+    responses=AUTH_RESPONSES,
+    description="For the applicant, the citizen who submitted, and officers of the competent or receiving unit; "
+    "404 for anyone else.",
+)
+async def get_application(code: str, principal: CurrentPrincipal, conn: Conn) -> DossierApplication:
+    return await service.get_application(conn, principal, code)
+
+
+@router.post(
+    "/dossiers/{code}/corrections",
+    status_code=201,
+    response_model=Correction,
+    tags=["Dossiers"],
+    operation_id="intake_request_correction",
+    summary="Flag a field prefilled from the registry as wrong",
+    responses=AUTH_RESPONSES,
+    description="For the applicant or the citizen who submitted. Only fields whose origin is `registry`; the "
+    "annotation shows on the application and the registry is asked to review the record.",
+)
+async def request_correction(
+    code: str, body: CorrectionCreate, principal: CurrentPrincipal, conn: Conn, request: Request
+) -> Correction:
+    return await service.request_correction(
+        conn, principal, code, body, topic=request.app.state.settings.personal_topic
+    )
+
+
+@router.post(
+    "/me/documents",
+    status_code=201,
+    response_model=Document,
+    tags=["Documents"],
+    operation_id="intake_upload_document",
+    summary="Upload a document to your vault (PDF, JPEG or PNG)",
+    responses=AUTH_RESPONSES | {415: PROBLEM_RESPONSES[422] | {"description": "Not a PDF, JPEG or PNG"}},
+    description="Multipart form: `file` and `doc_type`. The type is read from the file's bytes; the size limit is "
+    "`INTAKE_MAX_DOCUMENT_BYTES` (5 MiB by default, 413 above). The same content uploaded again returns the "
+    "stored document with 200.",
+)
+async def upload_document(
+    citizen: CurrentCitizen,
+    conn: Conn,
+    request: Request,
+    response: Response,
+    file: Annotated[UploadFile, File(description="the document")],
+    doc_type: Annotated[str, Form(min_length=1, max_length=64, pattern=r"^[\w.:-]+$", examples=["giay-chung-sinh"])],
+) -> Document:
+    limit = request.app.state.settings.max_document_bytes
+    content = await file.read(limit + 1)
+    if len(content) > limit:
+        raise service.too_large(limit)
+    document, created = await service.upload_document(
+        conn, citizen, content=content, file_name=(file.filename or None), doc_type=doc_type
+    )
+    if not created:
+        response.status_code = 200
+    return document
+
+
+@router.get(
+    "/me/documents",
+    response_model=DocumentPage,
+    tags=["Documents"],
+    operation_id="intake_list_documents",
+    summary="Your vault: uploads and results of earlier dossiers, newest first",
+    responses=AUTH_RESPONSES,
+)
+async def list_documents(citizen: CurrentCitizen, conn: Conn, limit: Limit = 20, cursor: Cursor = None) -> DocumentPage:
+    return await service.list_documents(conn, citizen, cursor=cursor, limit=limit)
+
+
+@router.get(
+    "/me/documents/{document_id}/content",
+    tags=["Documents"],
+    operation_id="intake_document_content",
+    summary="The file of one of your uploads",
+    responses=AUTH_RESPONSES | {200: {"content": {"application/pdf": {}, "image/jpeg": {}, "image/png": {}}}},
+)
+async def document_content(document_id: UUID, citizen: CurrentCitizen, conn: Conn) -> Response:
+    row = await service.document_content(conn, citizen, document_id)
+    name = quote(row["file_name"] or str(row["id"]))
+    return Response(
+        content=bytes(row["content"]),
+        media_type=row["content_type"],
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{name}",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        },
+    )

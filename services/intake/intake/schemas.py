@@ -2,7 +2,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 PersonalId = Annotated[
     str, Field(pattern=r"^\d{12}$", description="12-digit personal id number", examples=["001090001234"])
@@ -48,41 +48,86 @@ class ProcedurePage(BaseModel):
     next_cursor: str | None
 
 
+TaxCode = Annotated[
+    str, Field(pattern=r"^\d{10}(-\d{3})?$", description="tax code (mã số thuế)", examples=["0101234567"])
+]
+Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Phone = Annotated[str, Field(pattern=r"^0\d{9}$", description="10 digits")]
+Origin = Literal["registry", "typed"]
+NotifyChannel = Literal["email", "sms", "app"]
+
+
 class ApplicantIn(BaseModel):
-    personal_id: PersonalId
-    email: str | None = Field(
-        None,
-        max_length=254,
-        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
-        description="contact email; defaults to the one in the population database",
-    )
-    phone: str | None = Field(None, pattern=r"^0\d{9}$", description="contact phone, 10 digits")
+    """Who the dossier is for. A citizen's own dossier needs nothing here (``personal_id`` defaults to the
+    caller's); another person (a household minor, someone who authorized the caller) by personal id; an
+    organisation by tax code. ``email``/``phone`` are contact details the caller types (they override the
+    registry's)."""
+
+    kind: Literal["citizen", "organisation"] = "citizen"
+    personal_id: PersonalId | None = None
+    tax_code: TaxCode | None = None
+    email: Email | None = Field(None, description="contact email; defaults to the one in the registry")
+    phone: Phone | None = Field(None, description="contact phone; defaults to the one in the registry")
+
+    @model_validator(mode="after")
+    def _one_identifier(self) -> "ApplicantIn":
+        if self.kind == "citizen" and self.tax_code is not None:
+            raise ValueError("a citizen applicant has a personal_id, not a tax_code")
+        if self.kind == "organisation" and (self.tax_code is None or self.personal_id is not None):
+            raise ValueError("an organisation applicant needs tax_code (and no personal_id)")
+        return self
 
 
 class ComponentIn(BaseModel):
+    """A document of the dossier: a new file (``file_name``) or one from the caller's vault (``document_id``)."""
+
     code: str = Field(min_length=1, max_length=32)
     file_name: str | None = Field(None, max_length=255)
+    document_id: UUID | None = Field(None, description="a document of the submitter's vault, attached by reference")
 
 
 class DossierCreate(BaseModel):
     procedure_code: ProcedureCode
-    applicant: ApplicantIn
+    applicant: ApplicantIn = Field(default_factory=ApplicantIn)
     channel: Channel = "online"
     components: list[ComponentIn] = Field(default_factory=list, max_length=50)
     form_data: dict[str, Any] = Field(default_factory=dict, description="procedure-specific form fields")
-    notify_channels: list[Literal["email", "sms", "app"]] = Field(
-        default_factory=lambda: ["app", "email"], max_length=3
-    )
+    notify_channels: list[NotifyChannel] = Field(default_factory=lambda: ["app", "email"], max_length=3)
+
+
+class PreviewRequest(BaseModel):
+    procedure_code: ProcedureCode
+    applicant: ApplicantIn = Field(default_factory=ApplicantIn)
+    channel: Channel = "online"
 
 
 class Applicant(BaseModel):
-    personal_id: str
-    full_name: str
-    date_of_birth: date
-    sex: Literal["male", "female"]
-    permanent_address: str
-    email: str | None
-    phone: str | None
+    """The applicant as submitted: identifiers plus the values prefilled or typed (see ``field_origins``)."""
+
+    kind: Literal["citizen", "organisation"]
+    subject: str | None = Field(None, description="citizens: opaque subject id")
+    personal_id: str | None = None
+    tax_code: str | None = None
+    full_name: str | None = None
+    date_of_birth: date | None = None
+    sex: Literal["male", "female"] | None = None
+    permanent_address: str | None = None
+    name: str | None = Field(None, description="organisations: registered name")
+    address: str | None = Field(None, description="organisations: head office address")
+    email: str | None = None
+    phone: str | None = None
+
+
+class Submitter(BaseModel):
+    kind: Literal["citizen", "officer", "partner"]
+    subject: str
+
+
+class ComponentOut(BaseModel):
+    code: str
+    file_name: str | None = None
+    reused_from: UUID | None = Field(None, description="the vault document attached by reference")
+    sha256: str | None = None
 
 
 class ProcedureRef(BaseModel):
@@ -92,7 +137,7 @@ class ProcedureRef(BaseModel):
 
 
 class DossierReceipt(BaseModel):
-    """The electronic receipt and appointment (form 01)."""
+    """The electronic receipt and appointment (form 01), for the one who submitted."""
 
     id: UUID
     code: str
@@ -101,13 +146,123 @@ class DossierReceipt(BaseModel):
     procedure: ProcedureRef
     unit: UnitRef
     channel: Channel
+    receiving_unit_code: str | None
+    submitted_by: Submitter
+    on_behalf_via: str | None = Field(None, description="the mandate the registry recognised (self, household...)")
     applicant: Applicant
+    field_origins: dict[str, Origin]
+    components: list[ComponentOut]
     submitted_at: datetime
     received_at: datetime = Field(description="when the legal clock starts (15:00 rule applied)")
     appointment_at: datetime = Field(description="when the result is due")
     processing_days: int
     fee_vnd: int
     message: str
+
+
+class PreviewField(BaseModel):
+    field: str
+    value: Any
+    origin: Origin
+
+
+class DossierPreview(BaseModel):
+    """What a submission would prefill; nothing is stored."""
+
+    procedure: ProcedureRef
+    applicant: Applicant
+    on_behalf_via: str | None
+    fields: list[PreviewField]
+
+
+class Correction(BaseModel):
+    id: UUID
+    field: str
+    registry_value: str | None
+    proposed_value: str | None
+    note: str | None
+    requested_at: datetime
+
+
+class CorrectionCreate(BaseModel):
+    field: str = Field(min_length=1, max_length=64, examples=["permanent_address"])
+    proposed_value: str | None = Field(None, max_length=500)
+    note: str | None = Field(None, max_length=1000)
+
+
+class DossierApplication(BaseModel):
+    """The application as submitted, for its parties and the unit's officers."""
+
+    id: UUID
+    code: str
+    procedure: ProcedureRef
+    unit: UnitRef
+    channel: Channel
+    receiving_unit_code: str | None
+    submitted_by: Submitter | None
+    on_behalf_via: str | None
+    applicant: Applicant
+    field_origins: dict[str, Origin]
+    components: list[ComponentOut]
+    form_data: dict[str, Any]
+    notify_channels: list[str]
+    corrections: list[Correction]
+    submitted_at: datetime
+
+
+class PublicDossier(BaseModel):
+    """The public lookup by code: no names, ids or addresses."""
+
+    code: str
+    status: str
+    status_label: str
+    current_step: str | None = Field(description="name of the current step")
+    unit: UnitRef
+    due_at: datetime
+
+
+class Document(BaseModel):
+    id: UUID
+    kind: Literal["upload", "result"]
+    doc_type: str
+    file_name: str | None
+    content_type: str | None
+    size_bytes: int | None
+    sha256: str | None
+    has_content: bool
+    dossier_code: str | None = Field(None, description="results: the dossier that produced it")
+    result_number: str | None = None
+    created_at: datetime
+
+
+class DocumentPage(BaseModel):
+    items: list[Document] = Field(description="Newest first")
+    next_cursor: str | None
+
+
+class Share(BaseModel):
+    share: float | None = Field(description="0..1; null when there is nothing to count")
+
+
+class FieldShare(Share):
+    from_registry: int
+    typed: int
+    total: int
+
+
+class ComponentShare(Share):
+    reused: int
+    new: int
+    total: int
+
+
+class OnceOnlyScore(BaseModel):
+    """How much of what applicants handed in the state already had (Decision 766: reuse of data)."""
+
+    procedure_code: str
+    dossiers: int
+    fields: FieldShare
+    components: ComponentShare
 
 
 class TimelineStep(BaseModel):

@@ -1,4 +1,5 @@
-"""Intake use cases: browse the catalogue, submit a dossier, read its receipt."""
+"""Intake use cases: browse the catalogue, submit a dossier for someone, read it (by who may), flag registry data,
+keep the citizen's document vault, measure the once-only promise."""
 
 import hashlib
 import json
@@ -6,34 +7,69 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
-from motcua_common.contracts import Applicant as EventApplicant
-from motcua_common.contracts import DossierSubmitted
+from motcua_common.auth import Principal, forbidden
+from motcua_common.contracts import (
+    Actor,
+    ApplicantRef,
+    DossierContact,
+    DossierSubmitted,
+    RegistryCorrectionRequested,
+)
 from motcua_common.outbox import enqueue
-from motcua_common.pagination import decode_cursor, encode_cursor
+from motcua_common.pagination import decode_cursor, decode_keyset, encode_cursor, encode_keyset
 from motcua_common.problems import FieldError, ProblemError
 
 from . import repository
-from .clients import CitizenRegistry
-from .domain import LegalClock, dossier_code, receipt_message
+from .clients import TYPED_FIELDS, ApplicantQuery, CitizenRegistry, RegistryAnswer
+from .domain import (
+    DossierParties,
+    LegalClock,
+    can_read_application,
+    can_track,
+    dossier_code,
+    is_party,
+    receipt_message,
+    sniff_content_type,
+    submission_refusal,
+)
 from .schemas import (
     Applicant,
+    ApplicantIn,
     Component,
+    ComponentIn,
+    ComponentOut,
+    ComponentShare,
+    Correction,
+    CorrectionCreate,
+    Document,
+    DocumentPage,
+    DossierApplication,
     DossierCreate,
+    DossierPreview,
     DossierReceipt,
     DossierTracking,
+    FieldShare,
+    OnceOnlyScore,
+    PreviewField,
+    PreviewRequest,
     ProcedureDetail,
     ProcedurePage,
     ProcedureRef,
     ProcedureSummary,
+    PublicDossier,
+    Submitter,
     TimelineStep,
     UnitRef,
 )
+from .settings import Settings
 
 SOURCE = "/motcua/intake"
 SUBMITTED_LABEL = "Đã nộp, chờ tiếp nhận"
+RECEIVE_STEP_NAME = "Tiếp nhận hồ sơ"
 
 
 def _summary(row: asyncpg.Record) -> dict[str, Any]:
@@ -90,35 +126,70 @@ def request_hash(body: DossierCreate) -> str:
     return hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
 
 
-async def submit(
-    conn: asyncpg.Connection,
-    registry: CitizenRegistry,
-    clock: LegalClock,
-    *,
-    body: DossierCreate,
-    idempotency_key: str,
-    topic: str,
-    request_id: str | None,
-) -> tuple[DossierReceipt, bool]:
-    """Store a dossier and its ``dossier.submitted`` event in the caller's transaction.
+# --- Submission ----------------------------------------------------------------------------------------------
 
-    Returns the receipt and whether it is a replay of an earlier request with the same key."""
-    digest = request_hash(body)
-    existing = await repository.find_by_idempotency_key(conn, idempotency_key)
-    if existing is not None:
-        return _replay(existing, digest, clock), True
 
-    procedure = await repository.get_current_procedure(conn, body.procedure_code)
-    if procedure is None:
-        raise ProblemError(
-            422,
-            "procedure-not-found",
-            "Không tìm thấy thủ tục hành chính",
-            f"No procedure with code {body.procedure_code!r} in the catalogue.",
-            [FieldError(field="procedure_code", message="unknown procedure code")],
-        )
+def _applicant_query(principal: Principal, applicant: ApplicantIn) -> ApplicantQuery:
+    if applicant.kind == "organisation":
+        return ApplicantQuery("organisation", tax_code=applicant.tax_code)
+    if applicant.personal_id is not None:
+        return ApplicantQuery("citizen", personal_id=applicant.personal_id)
+    if principal.kind == "citizen":  # a citizen's own dossier
+        return ApplicantQuery("citizen", personal_id=principal.personal_id)
+    raise ProblemError(
+        422,
+        "applicant-required",
+        "Cần cho biết người nộp hồ sơ (số định danh cá nhân hoặc mã số thuế)",
+        "A dossier taken for someone else needs applicant.personal_id or applicant.tax_code.",
+        [FieldError(field="applicant", message="personal_id or tax_code required")],
+    )
+
+
+def _authorize_submission(principal: Principal, body: DossierCreate | PreviewRequest) -> ApplicantQuery:
+    """The clear refusals, decided here without asking the registry (so no registry access is ever logged for
+    them); a mandate for someone else is the registry's decision."""
+    refusal = submission_refusal(principal, body.channel)
+    if refusal is not None:
+        raise forbidden(refusal)
+    return _applicant_query(principal, body.applicant)
+
+
+def _build_applicant(
+    principal: Principal, query: ApplicantQuery, answer: RegistryAnswer, typed: ApplicantIn
+) -> tuple[Applicant, dict[str, str]]:
+    """The applicant's values and where each came from: the registry, or typed by the caller (which wins)."""
+    values: dict[str, Any] = dict(answer.values)
+    origins = {f: "registry" for f in values}
+    for f in TYPED_FIELDS:
+        value = getattr(typed, f)
+        if value is not None:
+            values[f], origins[f] = value, "typed"
+    subject = None
+    if query.kind == "citizen":
+        own = principal.kind == "citizen" and query.personal_id == principal.personal_id
+        subject = answer.subject or (principal.subject if own else None)
+    applicant = Applicant(
+        kind=query.kind, subject=subject, personal_id=query.personal_id, tax_code=query.tax_code, **values
+    )
+    return applicant, origins
+
+
+def _procedure_missing(code: str) -> ProblemError:
+    return ProblemError(
+        422,
+        "procedure-not-found",
+        "Không tìm thấy thủ tục hành chính",
+        f"No procedure with code {code!r} in the catalogue.",
+        [FieldError(field="procedure_code", message="unknown procedure code")],
+    )
+
+
+async def _components(
+    conn: asyncpg.Connection, principal: Principal, procedure: asyncpg.Record, components: list[ComponentIn]
+) -> list[dict[str, Any]]:
+    """The components to store: codes of the procedure, vault documents the submitter owns."""
     known = {c["code"] for c in procedure["components"]}
-    unknown = [c.code for c in body.components if c.code not in known]
+    unknown = [c.code for c in components if c.code not in known]
     if unknown:
         raise ProblemError(
             422,
@@ -127,71 +198,191 @@ async def submit(
             f"Components {unknown} are not part of procedure {procedure['code']}.",
             [FieldError(field="components", message=f"unknown code {c}") for c in unknown],
         )
+    wanted = [c.document_id for c in components if c.document_id is not None]
+    owned: dict[UUID, asyncpg.Record] = {}
+    if wanted:
+        if principal.kind == "citizen":  # only citizens have a vault
+            owned = {r["id"]: r for r in await repository.get_owned_documents(conn, principal.subject, wanted)}
+        missing = [str(d) for d in wanted if d not in owned]
+        if missing:
+            raise ProblemError(
+                422,
+                "document-not-found",
+                "Không tìm thấy giấy tờ trong kho dữ liệu của bạn",
+                "Components may reference only documents of the submitter's own vault.",
+                [FieldError(field="components", message=f"unknown document {d}") for d in missing],
+            )
+    stored = []
+    for c in components:
+        if c.document_id is None:
+            stored.append({"code": c.code, "file_name": c.file_name})
+        else:
+            doc = owned[c.document_id]
+            stored.append(
+                {
+                    "code": c.code,
+                    "file_name": doc["file_name"] or c.file_name,
+                    "reused_from": str(doc["id"]),
+                    "sha256": doc["sha256"],
+                }
+            )
+    return stored
 
-    dossier_id = uuid.uuid4()
-    person = await registry.prefill(body.applicant.personal_id, f"dossier:{dossier_id}", request_id)
-    applicant = Applicant(
-        personal_id=body.applicant.personal_id,
-        full_name=person["full_name"],
-        date_of_birth=person["date_of_birth"],
-        sex=person["sex"],
-        permanent_address=person["permanent_address"],
-        email=body.applicant.email or person.get("email"),
-        phone=body.applicant.phone or person.get("phone"),
-    )
 
+def _contact(
+    principal: Principal, applicant: Applicant, answer: RegistryAnswer, origins: dict[str, str], *, notify: list[str]
+) -> dict[str, Any] | None:
+    """Whom to notify, on the personal topic: the citizen who submitted; for a counter or post dossier, the
+    applicant (for an organisation, the person the registry names, if any). None if nobody can be named."""
+    typed = {f: getattr(applicant, f) for f, o in origins.items() if o == "typed"}
+    if principal.kind == "citizen":
+        recipient = principal.subject
+    elif applicant.kind == "citizen":
+        recipient = applicant.subject
+    else:
+        recipient = answer.subject
+    if recipient is None:
+        return None
+    if applicant.kind == "citizen" and recipient == applicant.subject:
+        name, registry = applicant.full_name, {"email": applicant.email, "phone": applicant.phone}
+    elif applicant.kind == "organisation" and principal.kind != "citizen":
+        name, registry = applicant.name, {"email": applicant.email, "phone": applicant.phone}
+    else:  # a citizen acting for someone else: the registry's contact details are the applicant's, not theirs
+        name, registry = principal.name, {}
+    return {
+        "recipient_subject": recipient,
+        "full_name": name or "",
+        "email": typed.get("email") or registry.get("email"),
+        "phone": typed.get("phone") or registry.get("phone"),
+        "notify_channels": notify,
+    }
+
+
+async def submit(
+    pool: asyncpg.Pool,
+    registry: CitizenRegistry,
+    clock: LegalClock,
+    settings: Settings,
+    *,
+    principal: Principal,
+    body: DossierCreate,
+    idempotency_key: str,
+    request_id: str | None,
+) -> tuple[DossierReceipt, bool]:
+    """Submit a dossier: refuse the clear cases, ask the registry (no connection held meanwhile), then store the
+    dossier and its two events in one transaction. Returns the receipt and whether it replays an earlier request
+    of the same submitter with the same key."""
+    query = _authorize_submission(principal, body)
+    digest = request_hash(body)
     submitted_at = datetime.now(UTC)
+    local_day = submitted_at.astimezone(clock.tz).date()
+    async with pool.acquire() as conn:
+        existing = await repository.find_by_idempotency_key(conn, principal.kind, principal.subject, idempotency_key)
+        if existing is not None:
+            return _replay(existing, digest, clock), True
+        procedure = await repository.get_current_procedure(conn, body.procedure_code)
+        if procedure is None:
+            raise _procedure_missing(body.procedure_code)
+        components = await _components(conn, principal, procedure, body.components)
+        sequence = await repository.next_sequence(conn, procedure["unit_code"], local_day)
+    code = dossier_code(procedure["unit_code"], local_day, sequence)
+    dossier_id = uuid.uuid4()
+
+    answer = await registry.prefill(principal, query, f"dossier:{code}", request_id)
+    applicant, origins = _build_applicant(principal, query, answer, body.applicant)
+    contact = _contact(principal, applicant, answer, origins, notify=body.notify_channels)
+
     days = procedure["processing_days"]
     received_at = clock.received_at(submitted_at, days)
     appointment_at = clock.appointment(received_at, days)
-    local_day = submitted_at.astimezone(clock.tz).date()
-    sequence = await repository.next_sequence(conn, procedure["unit_code"], local_day)
-    code = dossier_code(procedure["unit_code"], local_day, sequence)
-    snapshot = _detail(procedure).model_dump(mode="json")
-    stored = await repository.insert_dossier(
-        conn,
-        {
-            "id": dossier_id,
-            "code": code,
-            "procedure_code": procedure["code"],
-            "procedure_version": procedure["version"],
-            "procedure_snapshot": snapshot,
-            "unit_code": procedure["unit_code"],
-            "channel": body.channel,
-            "applicant": applicant.model_dump(mode="json"),
-            "form_data": body.form_data,
-            "components": [c.model_dump() for c in body.components],
-            "notify_channels": body.notify_channels,
-            "submitted_at": submitted_at,
-            "received_at": received_at,
-            "appointment_at": appointment_at,
-            "idempotency_key": idempotency_key,
-            "request_hash": digest,
-        },
-    )
-    if stored is None:  # a concurrent request with the same key won the race
-        existing = await repository.find_by_idempotency_key(conn, idempotency_key)
-        return _replay(existing, digest, clock), True
+    receiving_unit = principal.unit_code if principal.kind == "officer" else None
+    async with pool.acquire() as conn, conn.transaction():
+        stored = await repository.insert_dossier(
+            conn,
+            {
+                "id": dossier_id,
+                "code": code,
+                "procedure_code": procedure["code"],
+                "procedure_version": procedure["version"],
+                "procedure_snapshot": _detail(procedure).model_dump(mode="json"),
+                "unit_code": procedure["unit_code"],
+                "channel": body.channel,
+                "applicant": applicant.model_dump(mode="json"),
+                "form_data": body.form_data,
+                "components": components,
+                "notify_channels": body.notify_channels,
+                "submitted_at": submitted_at,
+                "received_at": received_at,
+                "appointment_at": appointment_at,
+                "idempotency_key": idempotency_key,
+                "request_hash": digest,
+                "submitter_kind": principal.kind,
+                "submitter_subject": principal.subject,
+                "on_behalf_via": answer.on_behalf_via,
+                "receiving_unit_code": receiving_unit,
+                "field_origins": origins,
+            },
+        )
+        if stored is None:  # a concurrent request of the same submitter with the same key won the race
+            existing = await repository.find_by_idempotency_key(
+                conn, principal.kind, principal.subject, idempotency_key
+            )
+            return _replay(existing, digest, clock), True
 
-    event = DossierSubmitted(
-        dossier_id=dossier_id,
-        dossier_code=code,
-        occurred_at=submitted_at,
-        procedure_code=procedure["code"],
-        procedure_name=procedure["name"],
-        procedure_version=procedure["version"],
-        processing_days=days,
-        channel=body.channel,
-        unit_code=procedure["unit_code"],
-        unit_name=procedure["unit_name"],
-        applicant=EventApplicant(**applicant.model_dump()),
-        submitted_at=submitted_at,
-        received_at=received_at,
-        appointment_at=appointment_at,
-        notify_channels=body.notify_channels,
-    )
-    await enqueue(conn, event, topic=topic, key=str(dossier_id), source=SOURCE, subject=code)
+        submitted = DossierSubmitted(
+            dossier_id=dossier_id,
+            dossier_code=code,
+            occurred_at=submitted_at,
+            procedure_code=procedure["code"],
+            procedure_name=procedure["name"],
+            procedure_version=procedure["version"],
+            processing_days=days,
+            channel=body.channel,
+            receiving_unit_code=receiving_unit,
+            unit_code=procedure["unit_code"],
+            unit_name=procedure["unit_name"],
+            applicant=ApplicantRef(kind=applicant.kind, subject=applicant.subject, tax_code=applicant.tax_code),
+            submitted_by=Actor(kind=principal.kind, subject=principal.subject),
+            submitted_at=submitted_at,
+            received_at=received_at,
+            appointment_at=appointment_at,
+        )
+        key = str(dossier_id)
+        await enqueue(conn, submitted, topic=settings.dossier_topic, key=key, source=SOURCE, subject=code)
+        if contact is not None:
+            event = DossierContact(
+                dossier_id=dossier_id,
+                dossier_code=code,
+                occurred_at=submitted_at,
+                procedure_name=procedure["name"],
+                **contact,
+            )
+            await enqueue(conn, event, topic=settings.personal_topic, key=key, source=SOURCE, subject=code)
     return _receipt({**stored, "unit_name": procedure["unit_name"]}, clock), False
+
+
+async def preview(
+    pool: asyncpg.Pool,
+    registry: CitizenRegistry,
+    *,
+    principal: Principal,
+    body: PreviewRequest,
+    request_id: str | None,
+) -> DossierPreview:
+    """What a submission would prefill, field by field with its origin; nothing is stored."""
+    query = _authorize_submission(principal, body)
+    async with pool.acquire() as conn:
+        procedure = await repository.get_current_procedure(conn, body.procedure_code)
+    if procedure is None:
+        raise _procedure_missing(body.procedure_code)
+    answer = await registry.preview(principal, query, f"preview:{procedure['code']}", request_id)
+    applicant, origins = _build_applicant(principal, query, answer, body.applicant)
+    return DossierPreview(
+        procedure=ProcedureRef(code=procedure["code"], name=procedure["name"], version=procedure["version"]),
+        applicant=applicant,
+        on_behalf_via=answer.on_behalf_via,
+        fields=[PreviewField(field=f, value=getattr(applicant, f), origin=o) for f, o in origins.items()],
+    )
 
 
 def _replay(row: asyncpg.Record, digest: str, clock: LegalClock) -> DossierReceipt:
@@ -205,6 +396,22 @@ def _replay(row: asyncpg.Record, digest: str, clock: LegalClock) -> DossierRecei
     return _receipt(row, clock)
 
 
+def _applicant(row: Mapping[str, Any]) -> Applicant:
+    return Applicant(**{"kind": row["applicant_kind"], **row["applicant"]})
+
+
+def _submitter(row: Mapping[str, Any]) -> Submitter | None:
+    if row["submitter_kind"] is None:
+        return None  # dossiers stored before submitters were recorded
+    return Submitter(kind=row["submitter_kind"], subject=row["submitter_subject"])
+
+
+def _component_out(c: dict[str, Any]) -> ComponentOut:
+    return ComponentOut(
+        code=c["code"], file_name=c.get("file_name"), reused_from=c.get("reused_from"), sha256=c.get("sha256")
+    )
+
+
 def _receipt(row: Mapping[str, Any], clock: LegalClock) -> DossierReceipt:
     snapshot = row["procedure_snapshot"]
     return DossierReceipt(
@@ -215,7 +422,12 @@ def _receipt(row: Mapping[str, Any], clock: LegalClock) -> DossierReceipt:
         procedure=ProcedureRef(code=row["procedure_code"], name=snapshot["name"], version=row["procedure_version"]),
         unit=UnitRef(code=row["unit_code"], name=row["unit_name"]),
         channel=row["channel"],
-        applicant=Applicant(**row["applicant"]),
+        receiving_unit_code=row["receiving_unit_code"],
+        submitted_by=_submitter(row),
+        on_behalf_via=row["on_behalf_via"],
+        applicant=_applicant(row),
+        field_origins=row["field_origins"],
+        components=[_component_out(c) for c in row["components"]],
         submitted_at=row["submitted_at"],
         received_at=row["received_at"],
         appointment_at=row["appointment_at"],
@@ -227,12 +439,36 @@ def _receipt(row: Mapping[str, Any], clock: LegalClock) -> DossierReceipt:
     )
 
 
-async def get_tracking(conn: asyncpg.Connection, code: str) -> DossierTracking:
+# --- Reading a dossier ----------------------------------------------------------------------------------------
+
+
+def _parties(row: Mapping[str, Any]) -> DossierParties:
+    return DossierParties(
+        unit_code=row["unit_code"],
+        receiving_unit_code=row["receiving_unit_code"],
+        applicant_subject=row["applicant_subject"],
+        submitter_kind=row["submitter_kind"],
+        submitter_subject=row["submitter_subject"],
+    )
+
+
+def _dossier_not_found(code: str) -> ProblemError:
+    # The same answer for a code that does not exist and for one the caller may not see: a 403 would confirm
+    # that the code exists, which turns guessing codes into a way to enumerate dossiers.
+    return ProblemError(404, "dossier-not-found", "Không tìm thấy hồ sơ", f"No dossier with code {code!r}.")
+
+
+async def _readable(conn: asyncpg.Connection, code: str, allowed) -> asyncpg.Record:
+    row = await repository.get_dossier(conn, code)
+    if row is None or not allowed(_parties(row)):
+        raise _dossier_not_found(code)
+    return row
+
+
+async def get_tracking(conn: asyncpg.Connection, principal: Principal, code: str) -> DossierTracking:
     """The dossier as intake knows it: received, waiting for the unit to accept it. Processing serves the
     full timeline once it has opened the case; the gateway asks it first."""
-    row = await repository.get_dossier(conn, code)
-    if row is None:
-        raise ProblemError(404, "dossier-not-found", "Không tìm thấy hồ sơ", f"No dossier with code {code!r}.")
+    row = await _readable(conn, code, lambda d: can_track(principal, d))
     unit = UnitRef(code=row["unit_code"], name=row["unit_name"])
     return DossierTracking(
         id=row["id"],
@@ -256,7 +492,7 @@ async def get_tracking(conn: asyncpg.Connection, code: str) -> DossierTracking:
             TimelineStep(
                 seq=1,
                 step="receive",
-                name="Tiếp nhận hồ sơ",
+                name=RECEIVE_STEP_NAME,
                 unit=unit,
                 handler=None,
                 entered_at=row["received_at"],
@@ -266,4 +502,217 @@ async def get_tracking(conn: asyncpg.Connection, code: str) -> DossierTracking:
                 note=None,
             )
         ],
+    )
+
+
+async def get_public(conn: asyncpg.Connection, code: str) -> PublicDossier:
+    row = await repository.get_dossier(conn, code)
+    if row is None:
+        raise _dossier_not_found(code)
+    return PublicDossier(
+        code=row["code"],
+        status="submitted",
+        status_label=SUBMITTED_LABEL,
+        current_step=RECEIVE_STEP_NAME,
+        unit=UnitRef(code=row["unit_code"], name=row["unit_name"]),
+        due_at=row["appointment_at"],
+    )
+
+
+def _correction(row: Mapping[str, Any]) -> Correction:
+    return Correction(
+        id=row["id"],
+        field=row["field"],
+        registry_value=row["registry_value"],
+        proposed_value=row["proposed_value"],
+        note=row["note"],
+        requested_at=row["requested_at"],
+    )
+
+
+async def get_application(conn: asyncpg.Connection, principal: Principal, code: str) -> DossierApplication:
+    row = await _readable(conn, code, lambda d: can_read_application(principal, d))
+    corrections = await repository.list_corrections(conn, row["id"])
+    return DossierApplication(
+        id=row["id"],
+        code=row["code"],
+        procedure=ProcedureRef(
+            code=row["procedure_code"], name=row["procedure_snapshot"]["name"], version=row["procedure_version"]
+        ),
+        unit=UnitRef(code=row["unit_code"], name=row["unit_name"]),
+        channel=row["channel"],
+        receiving_unit_code=row["receiving_unit_code"],
+        submitted_by=_submitter(row),
+        on_behalf_via=row["on_behalf_via"],
+        applicant=_applicant(row),
+        field_origins=row["field_origins"],
+        components=[_component_out(c) for c in row["components"]],
+        form_data=row["form_data"],
+        notify_channels=list(row["notify_channels"]),
+        corrections=[_correction(c) for c in corrections],
+        submitted_at=row["submitted_at"],
+    )
+
+
+async def request_correction(
+    conn: asyncpg.Connection, principal: Principal, code: str, body: CorrectionCreate, *, topic: str
+) -> Correction:
+    """The applicant or the citizen who submitted flags a registry-prefilled field as wrong: stored on the dossier
+    and sent to the registry (personal topic) in the caller's transaction."""
+    row = await _readable(conn, code, lambda d: can_read_application(principal, d))
+    if not is_party(principal, _parties(row)):
+        raise forbidden("Only the applicant or the citizen who submitted may flag registry data.")
+    origin = row["field_origins"].get(body.field)
+    if origin is None:
+        raise ProblemError(
+            422,
+            "unknown-field",
+            "Trường thông tin không có trong hồ sơ",
+            f"The dossier has no applicant field {body.field!r}.",
+            [FieldError(field="field", message="unknown field")],
+        )
+    if origin != "registry":
+        raise ProblemError(
+            422,
+            "field-not-from-registry",
+            "Trường thông tin này do bạn tự nhập, không lấy từ Cơ sở dữ liệu quốc gia",
+            f"{body.field!r} was typed by the caller, not prefilled from the registry.",
+            [FieldError(field="field", message="typed, not from the registry")],
+        )
+    if row["applicant_kind"] != "citizen" or not row["applicant_personal_id"]:
+        raise ProblemError(
+            422,
+            "correction-not-supported",
+            "Chưa hỗ trợ đề nghị điều chỉnh thông tin doanh nghiệp",
+            "Corrections are sent to the population registry; organisation records are out of scope.",
+        )
+    value = row["applicant"].get(body.field)
+    stored = await repository.insert_correction(
+        conn,
+        {
+            "id": uuid.uuid4(),
+            "dossier_id": row["id"],
+            "field": body.field,
+            "registry_value": None if value is None else str(value),
+            "proposed_value": body.proposed_value,
+            "note": body.note,
+            "requested_by": principal.subject,
+        },
+    )
+    event = RegistryCorrectionRequested(
+        dossier_id=row["id"],
+        dossier_code=row["code"],
+        occurred_at=stored["requested_at"],
+        correction_id=stored["id"],
+        personal_id=row["applicant_personal_id"].strip(),
+        field=body.field,
+        registry_value=stored["registry_value"],
+        proposed_value=body.proposed_value,
+        note=body.note,
+    )
+    await enqueue(conn, event, topic=topic, key=str(row["id"]), source=SOURCE, subject=row["code"])
+    return _correction(stored)
+
+
+# --- The document vault ---------------------------------------------------------------------------------------
+
+
+def _document(row: Mapping[str, Any]) -> Document:
+    return Document(
+        id=row["id"],
+        kind=row["kind"],
+        doc_type=row["doc_type"],
+        file_name=row["file_name"],
+        content_type=row["content_type"],
+        size_bytes=row["size_bytes"],
+        sha256=row["sha256"],
+        has_content=row["has_content"],
+        dossier_code=row["dossier_code"],
+        result_number=row["result_number"],
+        created_at=row["created_at"],
+    )
+
+
+def too_large(limit: int) -> ProblemError:
+    return ProblemError(
+        413,
+        "document-too-large",
+        "Tệp tải lên vượt quá dung lượng cho phép",
+        f"A document may be at most {limit} bytes.",
+    )
+
+
+async def upload_document(
+    conn: asyncpg.Connection, principal: Principal, *, content: bytes, file_name: str | None, doc_type: str
+) -> tuple[Document, bool]:
+    """Store an upload in the citizen's vault; the same content again returns the stored document (False)."""
+    content_type = sniff_content_type(content[:16])
+    if content_type is None:
+        raise ProblemError(
+            415,
+            "unsupported-document-type",
+            "Chỉ chấp nhận tệp PDF, JPEG hoặc PNG",
+            "The file's content is not a PDF, JPEG or PNG (checked from its bytes, not its declared type).",
+        )
+    digest = hashlib.sha256(content).hexdigest()
+    row = await repository.insert_upload(
+        conn,
+        {
+            "id": uuid.uuid4(),
+            "owner_subject": principal.subject,
+            "doc_type": doc_type,
+            "file_name": file_name,
+            "content_type": content_type,
+            "size_bytes": len(content),
+            "sha256": digest,
+            "content": content,
+        },
+    )
+    if row is not None:
+        return _document(row), True
+    return _document(await repository.find_upload_by_hash(conn, principal.subject, digest)), False
+
+
+async def list_documents(
+    conn: asyncpg.Connection, principal: Principal, *, cursor: str | None, limit: int
+) -> DocumentPage:
+    before = decode_keyset(cursor, UUID) if cursor else None
+    rows = await repository.list_documents(conn, principal.subject, before=before, limit=limit + 1)
+    items = [_document(r) for r in rows[:limit]]
+    more = len(rows) > limit
+    return DocumentPage(items=items, next_cursor=encode_keyset(items[-1].created_at, items[-1].id) if more else None)
+
+
+async def document_content(conn: asyncpg.Connection, principal: Principal, doc_id: UUID) -> asyncpg.Record:
+    row = await repository.get_document_content(conn, principal.subject, doc_id)
+    if row is None:
+        raise ProblemError(
+            404, "document-not-found", "Không tìm thấy giấy tờ", "No document with a file under this id in your vault."
+        )
+    return row
+
+
+# --- Once-only score ------------------------------------------------------------------------------------------
+
+
+async def once_only(conn: asyncpg.Connection, code: str) -> OnceOnlyScore:
+    if await repository.get_current_procedure(conn, code) is None:
+        raise _procedure_not_found(code)
+    c = await repository.once_only_counts(conn, code)
+    fields_total, components_total = c["fields_total"], c["components_total"]
+    return OnceOnlyScore(
+        procedure_code=code,
+        dossiers=c["dossiers"],
+        fields=FieldShare(
+            from_registry=c["fields_registry"],
+            typed=fields_total - c["fields_registry"],
+            total=fields_total,
+            share=round(c["fields_registry"] / fields_total, 4) if fields_total else None,
+        ),
+        components=ComponentShare(
+            reused=c["components_reused"],
+            new=components_total - c["components_reused"],
+            total=components_total,
+            share=round(c["components_reused"] / components_total, 4) if components_total else None,
+        ),
     )

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from motcua_common.settings import ServiceSettings
@@ -19,3 +20,11 @@ class Settings(ServiceSettings):
     calendar_overrides: Path = PACKAGE_DIR / "calendar_overrides.json"
     office_close: str = "17:00"
     same_day_cutoff: str = "15:00"
+
+    # Intake's own client credentials at the identity provider (service-to-service calls to citizen-id).
+    client_id: str = "intake"
+    client_secret: SecretStr = SecretStr("intake-secret")  # INTAKE_CLIENT_SECRET
+    registry_scope: str = "registry:read"
+
+    # The document vault.
+    max_document_bytes: int = 5 * 1024 * 1024  # INTAKE_MAX_DOCUMENT_BYTES
