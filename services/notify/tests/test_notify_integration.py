@@ -455,3 +455,32 @@ async def test_temporary_smtp_failure_is_retried_with_backoff(notify_app, produc
     assert len(tries) == 2 and tries[1] - tries[0] >= 1.5
     assert len(handler.to(email)) == 1
     assert handler.to(email)[0]["Subject"] == f"Hồ sơ {code} đã được tiếp nhận"
+
+
+async def test_contact_and_event_racing_on_two_connections_lose_nothing(notify_app):
+    """An event's transaction holds the dossier's lock (event kept pending, not committed yet) while the
+    contact's transaction starts: the contact waits for it, then finds and delivers the pending event."""
+    from notify import service
+
+    dossier_id, code = new_dossier(8)
+    data = submitted(dossier_id, code)
+    event = build_event(data, source="/tests/intake", subject=code)
+    contact_event = build_event(contact(data, None), source="/tests/intake", subject=code)
+    pool = notify_app.state.pool
+    async with pool.acquire() as a, pool.acquire() as b:
+        tx_a = a.transaction()
+        await tx_a.start()
+        assert await service.record_event(a, event) == []  # pending, uncommitted
+
+        async def contact_side() -> list:
+            async with b.transaction():
+                return await service.record_contact(b, contact_event)
+
+        racing = asyncio.create_task(contact_side())
+        await asyncio.sleep(0.3)
+        assert not racing.done()  # blocked on the dossier's lock
+        await tx_a.commit()
+        delivered = await asyncio.wait_for(racing, 10)
+    assert len(delivered) == 1
+    assert await count(notify_app, "SELECT count(*) FROM pending_events WHERE dossier_code = $1", code) == 0
+    assert await count(notify_app, "SELECT count(*) FROM notifications WHERE event_id = $1", event.id) == 1
