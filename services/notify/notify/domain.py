@@ -35,11 +35,11 @@ RETURN_METHODS = {
 
 @dataclass(frozen=True)
 class Recipient:
-    """The applicant of one dossier, as learnt from its ``submitted`` event."""
+    """The person told about one dossier, as learnt from its ``dossier.contact`` event (personal topic)."""
 
     dossier_id: str
     dossier_code: str
-    personal_id: str
+    recipient_subject: str
     full_name: str
     email: str | None = None
     phone: str | None = None
@@ -54,17 +54,16 @@ class Delivery:
     status: str
 
 
-def deliveries(recipient: Recipient | None) -> list[Delivery]:
-    """The notifications one event produces.
+def deliveries(recipient: Recipient) -> list[Delivery]:
+    """The notifications one event produces for the dossier's recipient.
 
-    The in-app inbox always gets one (delivered at once). Email is sent whenever the applicant gave an
-    address, whatever ``notify_channels`` says: legal notices (receipt, refusal, apology for lateness)
-    must reach applicants who filed online, and an address given with the dossier is consent enough.
-    SMS is not produced until an SMS gateway exists.
+    The in-app inbox always gets one (delivered at once; it is addressed by the recipient's subject, so it
+    has no address of its own). Email is sent whenever the applicant gave an address, whatever
+    ``notify_channels`` says: legal notices (receipt, refusal, apology for lateness) must reach applicants
+    who filed online, and an address given with the dossier is consent enough. SMS is not produced until
+    an SMS gateway exists.
     """
-    if recipient is None:
-        return [Delivery("app", None, "delivered")]
-    result = [Delivery("app", recipient.personal_id, "delivered")]
+    result = [Delivery("app", None, "delivered")]
     if recipient.email:
         result.append(Delivery("email", recipient.email, "pending"))
     return result

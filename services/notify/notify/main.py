@@ -1,15 +1,19 @@
-"""The notify service: consumes every dossier event, records the applicant's notifications (in-app
-inbox and email) and delivers the emails over SMTP.
+"""The notify service: consumes every dossier event and each dossier's contact (restricted personal topic),
+records the recipient's notifications (in-app inbox and email) and delivers the emails over SMTP.
 
 Run with ``uvicorn --factory notify.main:create_app --port 8104``.
 """
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
 
 from motcua_common import READINESS, Runtime, instrument_app, setup_tracing
 from motcua_common import create_app as create_base_app
+from motcua_common.auth import make_verifier
 from motcua_common.telemetry import configure_logging
 
 from . import routes
@@ -25,13 +29,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging()
     setup_tracing(settings.service_name, settings.otel_exporter)
     runtime = Runtime(settings, migrations=MIGRATIONS)
-    runtime.consume("notify", HANDLERS)
+    # Dossier events and, on the restricted personal topic, each dossier's contact (in any order).
+    runtime.consume("notify", HANDLERS, topics=[settings.dossier_topic, settings.personal_topic])
     sender = EmailSender(settings, lambda: runtime.pool)
     runtime.loop("email-sender", sender.run)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with httpx.AsyncClient(timeout=5) as client, runtime.lifespan(app):
+            app.state.verifier = make_verifier(settings, client)
+            yield
+
     app = create_base_app(
         title="Một Cửa notify",
         description="Tells applicants about their dossiers, in Vietnamese: in-app inbox and email.",
-        lifespan=runtime.lifespan,
+        lifespan=lifespan,
         readiness=READINESS,
         max_body_bytes=settings.max_body_bytes,
     )

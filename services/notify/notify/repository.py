@@ -7,20 +7,20 @@ import asyncpg
 
 from .domain import Recipient
 
-_NOTIFICATION_COLUMNS = "id, event_type, channel, subject, body, status, created_at, sent_at"
+_NOTIFICATION_COLUMNS = "id, dossier_code, event_type, channel, subject, body, status, created_at, sent_at, read_at"
 
 
 async def upsert_recipient(conn: asyncpg.Connection, r: Recipient) -> None:
     await conn.execute(
-        "INSERT INTO recipients (dossier_id, dossier_code, personal_id, full_name, email, phone, channels,"
+        "INSERT INTO recipients (dossier_id, dossier_code, recipient_subject, full_name, email, phone, channels,"
         " procedure_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         " ON CONFLICT (dossier_id) DO UPDATE SET dossier_code = EXCLUDED.dossier_code,"
-        " personal_id = EXCLUDED.personal_id, full_name = EXCLUDED.full_name, email = EXCLUDED.email,"
+        " recipient_subject = EXCLUDED.recipient_subject, full_name = EXCLUDED.full_name, email = EXCLUDED.email,"
         " phone = EXCLUDED.phone, channels = EXCLUDED.channels, procedure_name = EXCLUDED.procedure_name,"
         " updated_at = now()",
         uuid.UUID(r.dossier_id),
         r.dossier_code,
-        r.personal_id,
+        r.recipient_subject,
         r.full_name,
         r.email,
         r.phone,
@@ -31,8 +31,8 @@ async def upsert_recipient(conn: asyncpg.Connection, r: Recipient) -> None:
 
 async def get_recipient(conn: asyncpg.Connection, dossier_id: str) -> Recipient | None:
     row = await conn.fetchrow(
-        "SELECT dossier_id, dossier_code, personal_id, full_name, email, phone, channels, procedure_name"
-        " FROM recipients WHERE dossier_id = $1",
+        "SELECT dossier_id, dossier_code, recipient_subject, full_name, email, phone, channels, procedure_name"
+        " FROM recipients WHERE dossier_id = $1 AND recipient_subject IS NOT NULL",
         uuid.UUID(dossier_id),
     )
     if row is None:
@@ -40,13 +40,51 @@ async def get_recipient(conn: asyncpg.Connection, dossier_id: str) -> Recipient 
     return Recipient(
         dossier_id=str(row["dossier_id"]),
         dossier_code=row["dossier_code"],
-        personal_id=row["personal_id"],
+        recipient_subject=row["recipient_subject"],
         full_name=row["full_name"],
         email=row["email"],
         phone=row["phone"],
         channels=list(row["channels"]),
         procedure_name=row["procedure_name"],
     )
+
+
+async def lock_dossier(conn: asyncpg.Connection, dossier_id: str) -> None:
+    """Serialise, until the transaction ends, everything notify does for one dossier: its contact and its
+    events arrive on different topics, possibly handled at once by different consumers or replicas."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 104))", str(dossier_id))
+
+
+async def insert_pending(
+    conn: asyncpg.Connection,
+    *,
+    event_id: str,
+    dossier_id: str,
+    dossier_code: str,
+    event_type: str,
+    data: dict,
+    occurred_at: datetime,
+) -> None:
+    await conn.execute(
+        "INSERT INTO pending_events (event_id, dossier_id, dossier_code, event_type, data, occurred_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
+        event_id,
+        uuid.UUID(dossier_id),
+        dossier_code,
+        event_type,
+        data,
+        occurred_at,
+    )
+
+
+async def take_pending(conn: asyncpg.Connection, dossier_id: str) -> list[asyncpg.Record]:
+    """Remove and return a dossier's pending events, in the order they happened."""
+    rows = await conn.fetch(
+        "DELETE FROM pending_events WHERE dossier_id = $1"
+        " RETURNING event_id, event_type, data, occurred_at, received_at",
+        uuid.UUID(dossier_id),
+    )
+    return sorted(rows, key=lambda r: (r["occurred_at"], r["received_at"]))
 
 
 async def insert_notification(
@@ -58,6 +96,7 @@ async def insert_notification(
     event_type: str,
     channel: str,
     recipient: str | None,
+    recipient_subject: str,
     subject: str,
     body: str,
     status: str,
@@ -65,9 +104,9 @@ async def insert_notification(
     """Insert one notification; returns its id, or None if this event already has one on this channel."""
     return await conn.fetchval(
         "INSERT INTO notifications (id, dossier_id, dossier_code, event_id, event_type, channel, recipient,"
-        " subject, body, status, sent_at)"
+        " subject, body, status, sent_at, recipient_subject)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
-        "         CASE WHEN $10 = 'delivered' THEN clock_timestamp() END)"
+        "         CASE WHEN $10 = 'delivered' THEN clock_timestamp() END, $11)"
         " ON CONFLICT (event_id, channel) DO NOTHING RETURNING id",
         uuid.uuid4(),
         uuid.UUID(dossier_id),
@@ -79,28 +118,75 @@ async def insert_notification(
         subject,
         body,
         status,
+        recipient_subject,
+    )
+
+
+async def is_recipient(conn: asyncpg.Connection, dossier_code: str, subject: str) -> bool:
+    return await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM recipients WHERE dossier_code = $1 AND recipient_subject = $2)",
+        dossier_code,
+        subject,
     )
 
 
 async def list_notifications(
-    conn: asyncpg.Connection, dossier_code: str, *, limit: int, after: tuple[datetime, uuid.UUID] | None
+    conn: asyncpg.Connection,
+    dossier_code: str,
+    recipient_subject: str,
+    *,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
 ) -> list[asyncpg.Record]:
-    """One page in (created_at, id) order, starting after the keyset ``after``; fetches limit + 1 rows
-    so the caller knows whether another page exists."""
-    if after is None:
-        return await conn.fetch(
-            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications WHERE dossier_code = $1"
-            " ORDER BY created_at, id LIMIT $2",
-            dossier_code,
-            limit + 1,
-        )
+    """One page of a dossier's notifications to ``recipient_subject`` in (created_at, id) order, starting
+    after the keyset ``after``; fetches limit + 1 rows so the caller knows whether another page exists."""
+    where, args = ["dossier_code = $1", "recipient_subject = $2"], [dossier_code, recipient_subject]
+    if after is not None:
+        args += [after[0], after[1]]
+        where.append("(created_at, id) > ($3, $4)")
+    args.append(limit + 1)
     return await conn.fetch(
-        f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications WHERE dossier_code = $1"
-        " AND (created_at, id) > ($2, $3) ORDER BY created_at, id LIMIT $4",
-        dossier_code,
-        after[0],
-        after[1],
-        limit + 1,
+        f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications WHERE {' AND '.join(where)}"
+        f" ORDER BY created_at, id LIMIT ${len(args)}",
+        *args,
+    )
+
+
+async def inbox(
+    conn: asyncpg.Connection,
+    recipient_subject: str,
+    *,
+    read: bool | None,
+    limit: int,
+    before: tuple[datetime, uuid.UUID] | None,
+) -> list[asyncpg.Record]:
+    """A citizen's in-app notifications, newest first; ``read``: None = all, False = unread, True = read.
+    Fetches limit + 1 rows."""
+    where, args = ["channel = 'app'", "recipient_subject = $1"], [recipient_subject]
+    if read is not None:
+        where.append("read_at IS NOT NULL" if read else "read_at IS NULL")
+    if before is not None:
+        args += [before[0], before[1]]
+        where.append("(created_at, id) < ($2, $3)")
+    args.append(limit + 1)
+    return await conn.fetch(
+        f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications WHERE {' AND '.join(where)}"
+        f" ORDER BY created_at DESC, id DESC LIMIT ${len(args)}",
+        *args,
+    )
+
+
+async def mark_read(
+    conn: asyncpg.Connection, notification_id: uuid.UUID, recipient_subject: str
+) -> asyncpg.Record | None:
+    """Mark one of the recipient's in-app notifications read (the first read time is kept); None if the id
+    is not one of theirs."""
+    return await conn.fetchrow(
+        "UPDATE notifications SET read_at = coalesce(read_at, now())"
+        " WHERE id = $1 AND recipient_subject = $2 AND channel = 'app'"
+        f" RETURNING {_NOTIFICATION_COLUMNS}",
+        notification_id,
+        recipient_subject,
     )
 
 

@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field
 
 class NotificationOut(BaseModel):
     id: UUID
-    event_type: str = Field(description="the CloudEvent type, e.g. vn.motcua.dossier.submitted.v1")
+    dossier_code: str
+    event_type: str = Field(description="the CloudEvent type, e.g. vn.motcua.dossier.submitted.v2")
     channel: Literal["app", "email", "sms"]
     subject: str = Field(description="Vietnamese subject line")
     body: str = Field(description="Vietnamese plain-text body")
@@ -18,6 +19,7 @@ class NotificationOut(BaseModel):
     )
     created_at: datetime
     sent_at: datetime | None = None
+    read_at: datetime | None = Field(None, description="app notifications: when the recipient marked it read")
 
 
 class NotificationPage(BaseModel):

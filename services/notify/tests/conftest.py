@@ -15,7 +15,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiosmtpd.controller import Controller
 
-from motcua_common.testing import create_database, drop_database, per_run_settings
+from motcua_common.testing import RUN_ID, create_database, create_topics, delete_topics, drop_database, per_run_settings
+from motcua_common.testing_auth import TestIssuer
 from notify.main import create_app
 from notify.settings import Settings
 
@@ -94,13 +95,30 @@ async def smtp() -> tuple[CollectingHandler, int]:
     await asyncio.to_thread(controller.stop)
 
 
+@pytest.fixture(scope="session")
+def issuer() -> TestIssuer:
+    return TestIssuer()
+
+
+@pytest.fixture(scope="session")
+async def personal_topic(kafka_topics) -> str:
+    """This run's restricted personal topic (dossier contacts), created on the real broker."""
+    name = f"test.{RUN_ID}.personal.events"
+    bootstrap = Settings().kafka_bootstrap
+    await create_topics(bootstrap, name)
+    yield name
+    await delete_topics(bootstrap, name)
+
+
 @pytest.fixture(scope="module")
-async def notify_app(kafka_topics, smtp):
-    settings = per_run_settings(Settings, "notify", smtp_port=smtp[1])
+async def notify_app(kafka_topics, personal_topic, smtp, issuer):
+    settings = per_run_settings(Settings, "notify", smtp_port=smtp[1], personal_topic=personal_topic)
     await create_database(settings)
     app = create_app(settings)
     try:
         async with app.router.lifespan_context(app):
+            assert app.state.verifier is not None  # the lifespan built the real one; tests trust the issuer
+            app.state.verifier = issuer.verifier()
             yield app
     finally:
         await drop_database(settings)

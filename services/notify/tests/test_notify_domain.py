@@ -48,8 +48,6 @@ def submitted(**over) -> DossierSubmitted:
         submitted_at=AT,
         received_at=AT,
         appointment_at=DUE,
-        notify_channels=["app", "email"],
-        applicant={"personal_id": "001090012345", "permanent_address": "Hà Nội", "email": "binh@example.vn"},
     )
     fields.update(over)
     return sample_submitted(**fields)
@@ -173,25 +171,25 @@ def test_deliveries():
     r = domain.Recipient(
         dossier_id=str(DOSSIER_ID),
         dossier_code=CODE,
-        personal_id="001090012345",
+        recipient_subject="sub-binh",
         full_name="Trần Thị Bình",
         email="binh@example.vn",
         channels=["app"],
     )
+    # The app inbox is addressed by the recipient's subject, not by any personal id.
     assert [(d.channel, d.address, d.status) for d in domain.deliveries(r)] == [
-        ("app", "001090012345", "delivered"),
+        ("app", None, "delivered"),
         ("email", "binh@example.vn", "pending"),
     ]
     no_email = domain.Recipient(
         dossier_id=str(DOSSIER_ID),
         dossier_code=CODE,
-        personal_id="001090012345",
+        recipient_subject="sub-binh",
         full_name="Trần Thị Bình",
         phone="0912345678",
         channels=["app", "sms"],
     )
     assert [d.channel for d in domain.deliveries(no_email)] == ["app"]
-    assert [(d.channel, d.address) for d in domain.deliveries(None)] == [("app", None)]
 
 
 def test_retry_delay_doubles_and_is_capped():

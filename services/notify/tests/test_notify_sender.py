@@ -42,6 +42,7 @@ async def add_email(pool, address: str) -> uuid.UUID:
             event_type="vn.motcua.dossier.accepted.v1",
             channel="email",
             recipient=address,
+            recipient_subject="sub-cuong",
             subject="Hồ sơ T.H29-251121-0009 đang được xử lý",
             body="Kính gửi ông/bà Lê Văn Cường,\n",
             status="pending",

@@ -7,11 +7,22 @@
 Each status has one open workflow step; an action completes it (with an outcome) and opens the next.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 from zoneinfo import ZoneInfo
+
+from motcua_common.auth import (
+    APPROVER,
+    PROVINCIAL_OPERATOR,
+    RECEIVING_OFFICER,
+    SCOPE_DOSSIERS_READ,
+    SPECIALIST,
+    UNIT_HEAD,
+    Principal,
+)
 
 VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 Timeliness = Literal["early", "on_time", "late"]
@@ -65,6 +76,55 @@ RETURN_METHOD_NOTES = {
     "post": "Trả kết quả qua dịch vụ bưu chính công ích",
 }
 FIRST_STEP = "receive"
+
+# Who may take each action: an officer of the dossier's own unit holding one of these roles. A
+# provincial_operator reads every unit's dossiers and queues but takes no action.
+ACTION_ROLES: dict[Action, frozenset[str]] = {
+    Action.ACCEPT: frozenset({RECEIVING_OFFICER, UNIT_HEAD}),
+    Action.REJECT: frozenset({RECEIVING_OFFICER, APPROVER, UNIT_HEAD}),
+    Action.APPROVE: frozenset({APPROVER, UNIT_HEAD}),
+    Action.ISSUE_RESULT: frozenset({SPECIALIST, APPROVER, UNIT_HEAD}),
+    Action.RETURN_RESULT: frozenset({RECEIVING_OFFICER, UNIT_HEAD}),
+}
+
+
+def role_allows(roles: frozenset[str] | set[str], action: Action | str) -> bool:
+    """Whether an officer with ``roles`` may take ``action`` (on a dossier of their own unit)."""
+    return bool(ACTION_ROLES[Action(action)] & set(roles))
+
+
+def dossier_units(dossier: Mapping) -> set[str]:
+    """The units that hold a dossier: the competent unit and, when it differs, the receiving one."""
+    return {u for u in (dossier["unit_code"], dossier.get("receiving_unit_code")) if u}
+
+
+def is_party(subject: str, dossier: Mapping) -> bool:
+    """Whether the citizen ``subject`` is the dossier's applicant or the citizen who submitted it."""
+    return (dossier["applicant_kind"] == "citizen" and dossier["applicant_subject"] == subject) or (
+        dossier["submitter_kind"] == "citizen" and dossier["submitter_subject"] == subject
+    )
+
+
+def may_read(principal: Principal, dossier: Mapping) -> bool:
+    """Who may see a dossier's full tracking.
+
+    - a citizen: its applicant or its submitter (by token ``sub``);
+    - an officer: of the competent unit or of the unit that received it; a provincial operator: any;
+    - a partner with ``dossiers:read``: any dossier, or only its own unit's if the token names a unit;
+    - anyone else (services, other citizens, other units' officers): no.
+    """
+    match principal.kind:
+        case "citizen":
+            return is_party(principal.subject, dossier)
+        case "officer":
+            return principal.has_role(PROVINCIAL_OPERATOR) or principal.unit_code in dossier_units(dossier)
+        case "partner":
+            if not principal.has_scope(SCOPE_DOSSIERS_READ):
+                return False
+            return principal.unit_code is None or principal.unit_code in dossier_units(dossier)
+    return False
+
+
 MAX_REASON_LENGTH = 2000
 
 

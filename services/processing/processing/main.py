@@ -1,11 +1,15 @@
 """The processing service: consumes submitted dossiers, runs their workflow, serves tracking."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
 
 from motcua_common import READINESS, Runtime, instrument_app, setup_tracing
 from motcua_common import create_app as create_base_app
+from motcua_common.auth import make_verifier
 from motcua_common.contracts import DossierSubmitted
 from motcua_common.telemetry import configure_logging
 
@@ -22,9 +26,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     setup_tracing(settings.service_name, settings.otel_exporter)
     runtime = Runtime(settings, migrations=MIGRATIONS, relay=True)
     runtime.consume("processing", {DossierSubmitted.type_name(): handlers.on_dossier_submitted})
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The identity provider's keys are fetched on first use and cached (refreshed on an unknown kid).
+        async with httpx.AsyncClient(timeout=5) as client, runtime.lifespan(app):
+            app.state.verifier = make_verifier(settings, client)
+            yield
+
     app = create_base_app(
         title="Một Cửa processing",
-        lifespan=runtime.lifespan,
+        lifespan=lifespan,
         readiness=READINESS,
         max_body_bytes=settings.max_body_bytes,
         description="Dossier workflow after intake: officer actions, work queue, tracking.",

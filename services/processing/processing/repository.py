@@ -15,9 +15,10 @@ async def insert_dossier(conn: asyncpg.Connection, d: dict) -> bool:
     """Open a case; False if it already exists (the same dossier announced again)."""
     inserted = await conn.fetchval(
         """INSERT INTO dossiers (id, code, procedure_code, procedure_name, procedure_version, channel,
-                                 applicant_personal_id, applicant_name, unit_code, unit_name, status,
+                                 applicant_kind, applicant_subject, applicant_tax_code, submitter_kind,
+                                 submitter_subject, receiving_unit_code, unit_code, unit_name, status,
                                  received_at, due_at, current_step, current_handler)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, NULL)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, NULL)
            ON CONFLICT DO NOTHING RETURNING true""",
         d["id"],
         d["code"],
@@ -25,8 +26,12 @@ async def insert_dossier(conn: asyncpg.Connection, d: dict) -> bool:
         d["procedure_name"],
         d["procedure_version"],
         d["channel"],
-        d["applicant_personal_id"],
-        d["applicant_name"],
+        d["applicant_kind"],
+        d["applicant_subject"],
+        d["applicant_tax_code"],
+        d["submitter_kind"],
+        d["submitter_subject"],
+        d["receiving_unit_code"],
         d["unit_code"],
         d["unit_name"],
         d["status"],
@@ -35,6 +40,51 @@ async def insert_dossier(conn: asyncpg.Connection, d: dict) -> bool:
         d["current_step"],
     )
     return bool(inserted)
+
+
+async def insert_party(
+    conn: asyncpg.Connection,
+    *,
+    subject: str,
+    dossier_id: UUID,
+    received_at: datetime,
+    applicant: bool,
+    submitter: bool,
+) -> None:
+    """Record that a citizen is the dossier's applicant and/or submitter (for GET /me/dossiers)."""
+    await conn.execute(
+        """INSERT INTO dossier_parties (subject, dossier_id, received_at, applicant, submitter)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (subject, dossier_id) DO UPDATE
+               SET applicant = dossier_parties.applicant OR EXCLUDED.applicant,
+                   submitter = dossier_parties.submitter OR EXCLUDED.submitter""",
+        subject,
+        dossier_id,
+        received_at,
+        applicant,
+        submitter,
+    )
+
+
+async def my_dossiers(
+    conn: asyncpg.Connection, subject: str, *, limit: int, before: tuple[datetime, UUID] | None
+) -> list[asyncpg.Record]:
+    """A citizen's dossiers, newest first (received_at DESC, id DESC), after the keyset ``before``.
+
+    Backed by ``dossier_parties_by_subject_newest``: one index range scan, then the dossiers by key."""
+    where, args = ["p.subject = $1"], [subject]
+    if before is not None:
+        args += [before[0], before[1]]
+        where.append("(p.received_at, p.dossier_id) < ($2, $3)")
+    args.append(limit)
+    return await conn.fetch(
+        f"""SELECT d.id, d.code, d.status, d.procedure_code, d.procedure_name, d.unit_code, d.unit_name,
+                   d.channel, d.received_at, d.due_at, d.current_step, d.completed_at, p.applicant, p.submitter
+            FROM dossier_parties p JOIN dossiers d ON d.id = p.dossier_id
+            WHERE {" AND ".join(where)}
+            ORDER BY p.received_at DESC, p.dossier_id DESC LIMIT ${len(args)}""",
+        *args,
+    )
 
 
 async def insert_step(
@@ -152,7 +202,8 @@ async def work_queue(
         where.append(f"(due_at, id) > (${len(args) - 1}, ${len(args)})")
     args.append(limit)
     return await conn.fetch(
-        "SELECT id, code, status, procedure_name, applicant_name, due_at, current_step FROM dossiers"
+        "SELECT id, code, status, procedure_code, procedure_name, unit_code, unit_name, channel, received_at,"
+        " due_at, current_step FROM dossiers"
         f" WHERE {' AND '.join(where)} ORDER BY due_at, id LIMIT ${len(args)}",
         *args,
     )

@@ -70,8 +70,9 @@ class DossierView(BaseModel):
     status_label: str
     procedure: Ref
     unit: Ref
+    channel: str = Field(description="online | counter | service_centre | post")
     current_step: str | None
-    current_handler: str | None
+    current_handler: str | None = Field(description="Account id of the officer holding the open step")
     received_at: datetime
     due_at: datetime
     completed_at: datetime | None = Field(description="When the dossier reached a final status")
@@ -81,11 +82,15 @@ class DossierView(BaseModel):
 
 
 class WorkItem(BaseModel):
+    """One open dossier in a unit's queue. Carries no personal data (no applicant name or id)."""
+
     code: str
     status: Status
     status_label: str
-    procedure_name: str
-    applicant_name: str
+    procedure: Ref
+    unit: Ref
+    channel: str = Field(description="online | counter | service_centre | post")
+    received_at: datetime
     due_at: datetime
     current_step: str | None
 
@@ -93,3 +98,36 @@ class WorkItem(BaseModel):
 class WorkQueuePage(BaseModel):
     items: list[WorkItem]
     next_cursor: str | None
+
+
+class PublicDossierView(BaseModel):
+    """What anyone holding a dossier code may see (public lookup): no name, no id, no address."""
+
+    code: str
+    status: Status
+    status_label: str
+    current_step_name: str | None = Field(description="Vietnamese name of the open step; null when final")
+    unit: Ref
+    due_at: datetime
+
+
+class MyDossier(BaseModel):
+    """One of the calling citizen's dossiers (as applicant, as submitter, or both)."""
+
+    code: str
+    status: Status
+    status_label: str
+    procedure: Ref
+    unit: Ref
+    channel: str
+    received_at: datetime
+    due_at: datetime
+    current_step: str | None
+    completed_at: datetime | None
+    as_applicant: bool = Field(description="the caller is the person the dossier is for")
+    as_submitter: bool = Field(description="the caller filed the dossier (for themself or for someone else)")
+
+
+class MyDossierPage(BaseModel):
+    items: list[MyDossier]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last")

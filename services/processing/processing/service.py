@@ -2,12 +2,12 @@
 connection (one transaction) and never commit."""
 
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
 import asyncpg
 
+from motcua_common.auth import PROVINCIAL_OPERATOR, Principal, forbidden
 from motcua_common.contracts import (
     DossierAccepted,
     DossierApproved,
@@ -23,16 +23,19 @@ from motcua_common.problems import FieldError, ProblemError
 
 from . import domain, repository
 from .domain import Action, Status
-from .schemas import DossierView, Ref, TimelineStep, WorkItem, WorkQueuePage
+from .schemas import (
+    DossierView,
+    MyDossier,
+    MyDossierPage,
+    PublicDossierView,
+    Ref,
+    TimelineStep,
+    WorkItem,
+    WorkQueuePage,
+)
 from .settings import Settings
 
 log = logging.getLogger("processing.service")
-
-
-@dataclass(frozen=True)
-class Officer:
-    id: str
-    name: str | None = None
 
 
 def dossier_not_found(code: str) -> ProblemError:
@@ -52,8 +55,12 @@ async def open_case(conn: asyncpg.Connection, data: DossierSubmitted) -> bool:
             "procedure_name": data.procedure_name,
             "procedure_version": data.procedure_version,
             "channel": data.channel,
-            "applicant_personal_id": data.applicant.personal_id,
-            "applicant_name": data.applicant.full_name,
+            "applicant_kind": data.applicant.kind,
+            "applicant_subject": data.applicant.subject,
+            "applicant_tax_code": data.applicant.tax_code,
+            "submitter_kind": data.submitted_by.kind,
+            "submitter_subject": data.submitted_by.subject,
+            "receiving_unit_code": data.receiving_unit_code,
             "unit_code": data.unit_code,
             "unit_name": data.unit_name,
             "status": str(Status.SUBMITTED),
@@ -78,7 +85,32 @@ async def open_case(conn: asyncpg.Connection, data: DossierSubmitted) -> bool:
         entered_at=data.received_at,
         due_at=data.appointment_at,
     )
+    # The citizens who will list it under GET /me/dossiers: the applicant and the submitter (often one person).
+    parties: dict[str, dict[str, bool]] = {}
+    if data.applicant.kind == "citizen" and data.applicant.subject:
+        parties.setdefault(data.applicant.subject, {"applicant": False, "submitter": False})["applicant"] = True
+    if data.submitted_by.kind == "citizen":
+        parties.setdefault(data.submitted_by.subject, {"applicant": False, "submitter": False})["submitter"] = True
+    for subject, roles in parties.items():
+        await repository.insert_party(
+            conn, subject=subject, dossier_id=data.dossier_id, received_at=data.received_at, **roles
+        )
     return True
+
+
+def authorize_action(principal: Principal, dossier: asyncpg.Record, action: Action) -> None:
+    """Only an officer of the dossier's own unit whose role allows ``action`` may take it.
+
+    Someone who may not even see the dossier gets the same 404 as for an unknown code (its existence is
+    not confirmed); someone who may see it but not act (the receiving unit, a provincial operator, an
+    officer of the unit without the role) gets 403."""
+    if principal.kind != "officer" or principal.unit_code != dossier["unit_code"]:
+        if domain.may_read(principal, dossier):
+            raise forbidden("Only officers of the dossier's own unit may act on it.")
+        raise dossier_not_found(dossier["code"])
+    if not domain.role_allows(principal.roles, action):
+        needed = ", ".join(sorted(domain.ACTION_ROLES[action]))
+        raise forbidden(f"The action '{action}' needs one of the roles: {needed}.")
 
 
 async def act(
@@ -86,7 +118,7 @@ async def act(
     settings: Settings,
     code: str,
     action: Action,
-    officer: Officer,
+    officer: Principal,
     *,
     note: str | None = None,
     reason: str | None = None,
@@ -100,6 +132,7 @@ async def act(
     row = await repository.lock_dossier(conn, code)
     if row is None:
         raise dossier_not_found(code)
+    authorize_action(officer, row, action)
     try:
         move = domain.transition(row["status"], action, reason=reason)
     except domain.InvalidTransition as exc:
@@ -137,7 +170,7 @@ async def act(
         await repository.complete_step(
             conn,
             current["id"],
-            handler=officer.id,
+            handler=officer.subject,
             handler_name=officer.name,
             completed_at=now,
             outcome=move.outcome,
@@ -154,12 +187,12 @@ async def act(
             name_vi=domain.STEP_NAMES[move.next_step],
             unit_code=row["unit_code"],
             unit_name=row["unit_name"],
-            handler=officer.id,
+            handler=officer.subject,
             handler_name=officer.name,
             entered_at=now,
             due_at=row["due_at"],
         )
-        fields.update(current_step=move.next_step, current_handler=officer.id)
+        fields.update(current_step=move.next_step, current_handler=officer.subject)
     else:
         fields.update(current_step=None, current_handler=None, completed_at=now)
     if not await repository.update_dossier(conn, row["id"], row["version"], **fields):
@@ -176,7 +209,7 @@ async def act(
         "occurred_at": now,
         "unit_code": row["unit_code"],
         "unit_name": row["unit_name"],
-        "handler": officer.id,
+        "handler": officer.subject,
         "due_at": row["due_at"],
     }
     event: DossierEvent
@@ -199,13 +232,33 @@ async def act(
         source=settings.event_source,
         subject=code,
     )
-    return await view(conn, code)
+    return await _full_view(conn, await repository.get_dossier(conn, code))
 
 
-async def view(conn: asyncpg.Connection, code: str) -> DossierView:
+async def view(conn: asyncpg.Connection, code: str, principal: Principal) -> DossierView:
+    """The full tracking of a dossier, for those :func:`domain.may_read` admits; 404 for anyone else."""
+    row = await repository.get_dossier(conn, code)
+    if row is None or not domain.may_read(principal, row):
+        raise dossier_not_found(code)
+    return await _full_view(conn, row)
+
+
+async def public_view(conn: asyncpg.Connection, code: str) -> PublicDossierView:
     row = await repository.get_dossier(conn, code)
     if row is None:
         raise dossier_not_found(code)
+    step = row["current_step"]
+    return PublicDossierView(
+        code=row["code"],
+        status=row["status"],
+        status_label=domain.status_label(row["status"]),
+        current_step_name=domain.STEP_NAMES.get(step) if step else None,
+        unit=Ref(code=row["unit_code"], name=row["unit_name"]),
+        due_at=row["due_at"],
+    )
+
+
+async def _full_view(conn: asyncpg.Connection, row: asyncpg.Record) -> DossierView:
     steps = await repository.list_steps(conn, row["id"])
     return DossierView(
         id=row["id"],
@@ -214,6 +267,7 @@ async def view(conn: asyncpg.Connection, code: str) -> DossierView:
         status_label=domain.status_label(row["status"]),
         procedure=Ref(code=row["procedure_code"], name=row["procedure_name"]),
         unit=Ref(code=row["unit_code"], name=row["unit_name"]),
+        channel=row["channel"],
         current_step=row["current_step"],
         current_handler=row["current_handler"],
         received_at=row["received_at"],
@@ -240,9 +294,26 @@ async def view(conn: asyncpg.Connection, code: str) -> DossierView:
     )
 
 
+def queue_unit(officer: Principal, unit_code: str | None) -> str | None:
+    """The unit whose queue an officer may see: their own; a provincial operator may name any unit, or
+    none for the whole province."""
+    if officer.has_role(PROVINCIAL_OPERATOR):
+        return unit_code
+    if unit_code is not None and unit_code != officer.unit_code:
+        raise forbidden("Officers see their own unit's work queue only.")
+    return officer.unit_code
+
+
 async def work_queue(
-    conn: asyncpg.Connection, *, unit_code: str | None, status: str | None, limit: int, cursor: str | None
+    conn: asyncpg.Connection,
+    officer: Principal,
+    *,
+    unit_code: str | None,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
 ) -> WorkQueuePage:
+    unit_code = queue_unit(officer, unit_code)
     after = decode_keyset(cursor, UUID) if cursor else None
     rows = await repository.work_queue(conn, unit_code=unit_code, status=status, limit=limit + 1, after=after)
     page, more = rows[:limit], len(rows) > limit
@@ -252,12 +323,40 @@ async def work_queue(
                 code=r["code"],
                 status=r["status"],
                 status_label=domain.status_label(r["status"]),
-                procedure_name=r["procedure_name"],
-                applicant_name=r["applicant_name"],
+                procedure=Ref(code=r["procedure_code"], name=r["procedure_name"]),
+                unit=Ref(code=r["unit_code"], name=r["unit_name"]),
+                channel=r["channel"],
+                received_at=r["received_at"],
                 due_at=r["due_at"],
                 current_step=r["current_step"],
             )
             for r in page
         ],
         next_cursor=encode_keyset(page[-1]["due_at"], page[-1]["id"]) if more else None,
+    )
+
+
+async def my_dossiers(conn: asyncpg.Connection, citizen: Principal, *, limit: int, cursor: str | None) -> MyDossierPage:
+    before = decode_keyset(cursor, UUID) if cursor else None
+    rows = await repository.my_dossiers(conn, citizen.subject, limit=limit + 1, before=before)
+    page, more = rows[:limit], len(rows) > limit
+    return MyDossierPage(
+        items=[
+            MyDossier(
+                code=r["code"],
+                status=r["status"],
+                status_label=domain.status_label(r["status"]),
+                procedure=Ref(code=r["procedure_code"], name=r["procedure_name"]),
+                unit=Ref(code=r["unit_code"], name=r["unit_name"]),
+                channel=r["channel"],
+                received_at=r["received_at"],
+                due_at=r["due_at"],
+                current_step=r["current_step"],
+                completed_at=r["completed_at"],
+                as_applicant=r["applicant"],
+                as_submitter=r["submitter"],
+            )
+            for r in page
+        ],
+        next_cursor=encode_keyset(page[-1]["received_at"], page[-1]["id"]) if more else None,
     )

@@ -1,5 +1,6 @@
 """Fixtures for the processing service's integration tests: the app on this run's own database and
-topics (real PostgreSQL and Kafka), its lifespan entered once, the database dropped at the end."""
+topics (real PostgreSQL and Kafka), its lifespan entered once, the database dropped at the end. Tokens
+come from a throw-away :class:`TestIssuer` whose verifier replaces the app's after the lifespan started."""
 
 import itertools
 import uuid
@@ -9,9 +10,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from motcua_common.contracts import DossierSubmitted
+from motcua_common.contracts import Actor, DossierSubmitted
 from motcua_common.events import CloudEvent, build_event
 from motcua_common.testing import RUN_ID, create_database, drop_database, per_run_settings, sample_submitted
+from motcua_common.testing_auth import TestIssuer
 from processing import handlers
 from processing.main import create_app
 from processing.settings import Settings
@@ -27,11 +29,18 @@ def settings(kafka_topics) -> Settings:
 
 
 @pytest.fixture(scope="session")
-async def app(settings: Settings) -> FastAPI:
+def issuer() -> TestIssuer:
+    return TestIssuer()
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings, issuer: TestIssuer) -> FastAPI:
     await create_database(settings)
     application = create_app(settings)
     try:
         async with application.router.lifespan_context(application):
+            assert application.state.verifier is not None  # the lifespan built the real one
+            application.state.verifier = issuer.verifier()
             yield application
     finally:
         await drop_database(settings)
@@ -48,25 +57,37 @@ def new_submission(
     unit_code: str = "000.00.01.H29",
     due_in: timedelta = timedelta(days=3),
     received_at: datetime | None = None,
+    applicant: str | None = None,
+    submitter: str | None = None,
+    submitter_kind: str = "citizen",
+    tax_code: str | None = None,
+    receiving_unit_code: str | None = None,
+    channel: str = "online",
 ) -> tuple[DossierSubmitted, CloudEvent]:
-    """A DossierSubmitted as intake publishes it, with a code unique in this run."""
+    """A dossier.submitted.v2 as intake publishes it, with a code unique in this run.
+
+    ``applicant``: the applicant citizen's subject (random if absent); ``tax_code``: an organisation applicant
+    instead; ``submitter``: who filed it (default: the applicant themself)."""
     received = received_at or datetime.now(UTC).replace(microsecond=0)
     n = next(_seq)
+    if tax_code is not None:
+        applicant_ref = {"kind": "organisation", "subject": None, "tax_code": tax_code}
+    else:
+        applicant_ref = {"kind": "citizen", "subject": applicant or f"sub-{uuid.uuid4().hex[:12]}"}
+    by = Actor(kind=submitter_kind, subject=submitter or applicant_ref["subject"] or f"sub-{uuid.uuid4().hex[:12]}")
     data = sample_submitted(
-        dossier_code=f"{unit_code}-{RUN_ID[:6]}-{n:04d}{uuid.uuid4().hex[:4]}",
+        dossier_code=f"{unit_code}-{RUN_ID[:6]}-{n:04d}-{uuid.uuid4().hex[:6].upper()}",
         occurred_at=received,
         processing_days=3,
         unit_code=unit_code,
+        unit_name=f"Đơn vị {unit_code}",
         submitted_at=received,
         received_at=received,
         appointment_at=received + due_in,
-        applicant={
-            "personal_id": "001090012345",
-            "full_name": "Nguyễn Văn An",
-            "date_of_birth": "1990-05-17",
-            "sex": "male",
-            "permanent_address": "12 Phố Huế, phường Hai Bà Trưng, Hà Nội",
-        },
+        applicant=applicant_ref,
+        submitted_by=by,
+        receiving_unit_code=receiving_unit_code,
+        channel=channel,
     )
     return data, build_event(data, source="/motcua/intake", subject=data.dossier_code)
 

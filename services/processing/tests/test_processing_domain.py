@@ -105,3 +105,46 @@ def test_timeliness_needs_aware_datetimes():
 
 def test_default_result_number():
     assert domain.default_result_number("000.00.01.H29-260319-0001") == "KQ-000.00.01.H29-260319-0001"
+
+
+def test_action_role_map_is_the_agreed_one():
+    assert {a.value: sorted(r) for a, r in domain.ACTION_ROLES.items()} == {
+        "accept": ["receiving_officer", "unit_head"],
+        "reject": ["approver", "receiving_officer", "unit_head"],
+        "approve": ["approver", "unit_head"],
+        "issue_result": ["approver", "specialist", "unit_head"],
+        "return_result": ["receiving_officer", "unit_head"],
+    }
+    assert not any(domain.role_allows({"provincial_operator"}, a) for a in Action)
+    assert domain.role_allows({"specialist", "receiving_officer"}, Action.ACCEPT)
+
+
+def _principal(kind, sub="x", **kw):
+    from motcua_common.auth import Principal
+
+    return Principal(kind=kind, subject=sub, client_id="c", **kw)
+
+
+def test_may_read():
+    d = {
+        "unit_code": "U1",
+        "receiving_unit_code": "C1",
+        "applicant_kind": "citizen",
+        "applicant_subject": "child",
+        "submitter_kind": "citizen",
+        "submitter_subject": "parent",
+    }
+    assert domain.may_read(_principal("citizen", "child"), d)
+    assert domain.may_read(_principal("citizen", "parent"), d)
+    assert not domain.may_read(_principal("citizen", "stranger"), d)
+    assert domain.may_read(_principal("officer", unit_code="U1", roles=frozenset({"specialist"})), d)
+    assert domain.may_read(_principal("officer", unit_code="C1", roles=frozenset({"receiving_officer"})), d)
+    assert not domain.may_read(_principal("officer", unit_code="U2", roles=frozenset({"unit_head"})), d)
+    assert domain.may_read(_principal("officer", unit_code="U2", roles=frozenset({"provincial_operator"})), d)
+    assert domain.may_read(_principal("partner", scopes=frozenset({"dossiers:read"})), d)
+    assert domain.may_read(_principal("partner", scopes=frozenset({"dossiers:read"}), unit_code="U1"), d)
+    assert not domain.may_read(_principal("partner", scopes=frozenset({"dossiers:read"}), unit_code="U9"), d)
+    assert not domain.may_read(_principal("partner", scopes=frozenset({"dossiers:submit-post"})), d)
+    assert not domain.may_read(_principal("service", "child"), d)
+    officer_filed = {**d, "submitter_kind": "officer", "submitter_subject": "hoa"}
+    assert not domain.may_read(_principal("citizen", "hoa"), officer_filed)

@@ -6,23 +6,37 @@ import json
 import time
 import uuid
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
+from motcua_common.auth import APPROVER as APPROVER_ROLE
+from motcua_common.auth import RECEIVING_OFFICER
 from motcua_common.contracts import DOSSIER_EVENTS
 from motcua_common.events import CLOUDEVENTS_CONTENT_TYPE, CloudEvent
 from motcua_common.problems import PROBLEM_JSON
+from motcua_common.testing_auth import TestIssuer
 
-OFFICER = {"X-Officer-Id": "cb-0042", "X-Officer-Name": "Tr%E1%BA%A7n%20Th%E1%BB%8B%20B%C3%ACnh"}
-APPROVER = {"X-Officer-Id": "ld-0007"}
+UNIT = "000.00.01.H29"
 ACTION_TYPES = [
     "vn.motcua.dossier.accepted.v1",
     "vn.motcua.dossier.approved.v1",
     "vn.motcua.dossier.result_issued.v1",
     "vn.motcua.dossier.result_returned.v1",
 ]
+
+
+@pytest.fixture(scope="module")
+def tok(issuer: TestIssuer) -> SimpleNamespace:
+    """Authorization headers: a receiving officer and an approver of UNIT (the roles the happy path needs)."""
+    return SimpleNamespace(
+        officer=issuer.bearer(issuer.officer(UNIT, RECEIVING_OFFICER, sub="cb-0042", name="Trần Thị Bình")),
+        approver=issuer.bearer(issuer.officer(UNIT, APPROVER_ROLE, sub="ld-0007", name="Phạm Anh Tuấn")),
+        receiver=lambda sub: issuer.bearer(issuer.officer(UNIT, RECEIVING_OFFICER, sub=sub)),
+    )
 
 
 async def _wait_for(predicate, what: str, limit: float = 20.0):
@@ -56,7 +70,7 @@ async def _consumed_up_to(settings, tp: TopicPartition, offset: int) -> bool:
     return meta is not None and meta.offset > offset
 
 
-async def test_submitted_event_opens_case_once_and_officers_drive_it(app, settings, client, make_submission):
+async def test_submitted_event_opens_case_once_and_officers_drive_it(app, settings, client, make_submission, tok):
     data, event = make_submission()
     pool = app.state.pool
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
@@ -86,7 +100,7 @@ async def test_submitted_event_opens_case_once_and_officers_drive_it(app, settin
     assert await pool.fetchval("SELECT count(*) FROM inbox WHERE event_id = $1", event.id) == 1
 
     code = data.dossier_code
-    resp = await client.get(f"/api/v1/dossiers/{code}")
+    resp = await client.get(f"/api/v1/dossiers/{code}", headers=tok.officer)
     assert resp.status_code == 200, resp.text
     view = resp.json()
     assert view["id"] == str(data.dossier_id) and view["code"] == code
@@ -104,35 +118,39 @@ async def test_submitted_event_opens_case_once_and_officers_drive_it(app, settin
     # Forbidden, unauthenticated and invalid requests change nothing.
     _problem(await client.post(f"/api/v1/dossiers/{code}/actions/accept", json={}), 401, "unauthorized")
     body = _problem(
-        await client.post(f"/api/v1/dossiers/{code}/actions/approve", json={}, headers=APPROVER),
+        await client.post(f"/api/v1/dossiers/{code}/actions/approve", json={}, headers=tok.approver),
         409,
         "invalid-transition",
     )
     assert body["title"] == "Thao tác không hợp lệ với trạng thái hiện tại của hồ sơ"
     assert "approve" in body["detail"] and "submitted" in body["detail"]
     _problem(
-        await client.post(f"/api/v1/dossiers/{code}/actions/reject", json={}, headers=OFFICER),
+        await client.post(f"/api/v1/dossiers/{code}/actions/reject", json={}, headers=tok.officer),
         422,
         "validation-error",
     )
     _problem(
-        await client.post(f"/api/v1/dossiers/{code}/actions/reject", json={"reason": "   "}, headers=OFFICER),
+        await client.post(f"/api/v1/dossiers/{code}/actions/reject", json={"reason": "   "}, headers=tok.officer),
         422,
         "validation-error",
     )
     _problem(
-        await client.post(f"/api/v1/dossiers/{code}/actions/return-result", json={"method": "drone"}, headers=OFFICER),
+        await client.post(
+            f"/api/v1/dossiers/{code}/actions/return-result", json={"method": "drone"}, headers=tok.officer
+        ),
         422,
         "validation-error",
     )
     _problem(
-        await client.post("/api/v1/dossiers/NO-SUCH-CODE/actions/accept", json={}, headers=OFFICER),
+        await client.post("/api/v1/dossiers/NO-SUCH-CODE/actions/accept", json={}, headers=tok.officer),
         404,
         "dossier-not-found",
     )
-    assert (await client.get(f"/api/v1/dossiers/{code}")).json() == view
+    assert (await client.get(f"/api/v1/dossiers/{code}", headers=tok.officer)).json() == view
 
-    resp = await client.post(f"/api/v1/dossiers/{code}/actions/accept", json={"note": "Hồ sơ đầy đủ"}, headers=OFFICER)
+    resp = await client.post(
+        f"/api/v1/dossiers/{code}/actions/accept", json={"note": "Hồ sơ đầy đủ"}, headers=tok.officer
+    )
     assert resp.status_code == 200, resp.text
     view = resp.json()
     assert (view["status"], view["status_label"]) == ("processing", "Đang xử lý")
@@ -146,7 +164,7 @@ async def test_submitted_event_opens_case_once_and_officers_drive_it(app, settin
     assert appraise["entered_at"] == receive["completed_at"] and appraise["completed_at"] is None
     assert _same_instant(appraise["due_at"], data.appointment_at.isoformat())
 
-    resp = await client.post(f"/api/v1/dossiers/{code}/actions/approve", headers=APPROVER)  # no body at all
+    resp = await client.post(f"/api/v1/dossiers/{code}/actions/approve", headers=tok.approver)  # no body at all
     assert resp.status_code == 200, resp.text
     view = resp.json()
     assert (view["status"], view["current_step"], view["current_handler"]) == ("approved", "issue", "ld-0007")
@@ -154,12 +172,12 @@ async def test_submitted_event_opens_case_once_and_officers_drive_it(app, settin
     assert view["timeline"][1]["handler"] == "ld-0007" and view["timeline"][1]["outcome"] == "approved"
 
     _problem(
-        await client.post(f"/api/v1/dossiers/{code}/actions/reject", json={"reason": "Quá hạn"}, headers=APPROVER),
+        await client.post(f"/api/v1/dossiers/{code}/actions/reject", json={"reason": "Quá hạn"}, headers=tok.approver),
         409,
         "invalid-transition",
     )
 
-    resp = await client.post(f"/api/v1/dossiers/{code}/actions/issue-result", json={}, headers=APPROVER)
+    resp = await client.post(f"/api/v1/dossiers/{code}/actions/issue-result", json={}, headers=tok.approver)
     assert resp.status_code == 200, resp.text
     view = resp.json()
     assert (view["status"], view["status_label"]) == ("result_issued", "Đã có kết quả, chờ trả")
@@ -168,7 +186,7 @@ async def test_submitted_event_opens_case_once_and_officers_drive_it(app, settin
     assert view["timeline"][3]["step"] == "return" and view["timeline"][3]["name"] == "Trả kết quả"
 
     resp = await client.post(
-        f"/api/v1/dossiers/{code}/actions/return-result", json={"method": "counter"}, headers=OFFICER
+        f"/api/v1/dossiers/{code}/actions/return-result", json={"method": "counter"}, headers=tok.officer
     )
     assert resp.status_code == 200, resp.text
     view = resp.json()
@@ -185,7 +203,7 @@ async def test_submitted_event_opens_case_once_and_officers_drive_it(app, settin
     assert await pool.fetchval("SELECT version FROM dossiers WHERE id = $1", data.dossier_id) == 5
 
     _problem(
-        await client.post(f"/api/v1/dossiers/{code}/actions/accept", json={}, headers=OFFICER),
+        await client.post(f"/api/v1/dossiers/{code}/actions/accept", json={}, headers=tok.officer),
         409,
         "invalid-transition",
     )
@@ -238,7 +256,7 @@ def _same_instant(a: str, b: str) -> bool:
     return datetime.fromisoformat(a) == datetime.fromisoformat(b)
 
 
-async def test_reject_at_reception_and_after_appraisal(app, settings, client, make_submission, open_case):
+async def test_reject_at_reception_and_after_appraisal(app, settings, client, make_submission, open_case, tok):
     refused, refused_event = make_submission()
     await open_case(refused_event)
     await open_case(refused_event)  # a second announcement of the same dossier is ignored
@@ -246,7 +264,7 @@ async def test_reject_at_reception_and_after_appraisal(app, settings, client, ma
     resp = await client.post(
         f"/api/v1/dossiers/{code}/actions/reject",
         json={"reason": "  Thiếu tờ khai đăng ký khai sinh  "},
-        headers=OFFICER,
+        headers=tok.officer,
     )
     assert resp.status_code == 200, resp.text
     view = resp.json()
@@ -260,7 +278,7 @@ async def test_reject_at_reception_and_after_appraisal(app, settings, client, ma
         "cb-0042",
     )
     _problem(
-        await client.post(f"/api/v1/dossiers/{code}/actions/accept", headers=OFFICER),
+        await client.post(f"/api/v1/dossiers/{code}/actions/accept", headers=tok.officer),
         409,
         "invalid-transition",
     )
@@ -268,9 +286,9 @@ async def test_reject_at_reception_and_after_appraisal(app, settings, client, ma
     appraised, appraised_event = make_submission()
     await open_case(appraised_event)
     code2 = appraised.dossier_code
-    assert (await client.post(f"/api/v1/dossiers/{code2}/actions/accept", headers=OFFICER)).status_code == 200
+    assert (await client.post(f"/api/v1/dossiers/{code2}/actions/accept", headers=tok.officer)).status_code == 200
     resp = await client.post(
-        f"/api/v1/dossiers/{code2}/actions/reject", json={"reason": "Không đủ điều kiện"}, headers=APPROVER
+        f"/api/v1/dossiers/{code2}/actions/reject", json={"reason": "Không đủ điều kiện"}, headers=tok.approver
     )
     assert resp.status_code == 200, resp.text
     assert [(s["step"], s["outcome"]) for s in resp.json()["timeline"]] == [
@@ -286,17 +304,17 @@ async def test_reject_at_reception_and_after_appraisal(app, settings, client, ma
         )
 
 
-async def test_concurrent_accepts_serialise(app, client, make_submission, open_case):
+async def test_concurrent_accepts_serialise(app, client, make_submission, open_case, tok):
     data, event = make_submission()
     await open_case(event)
     url = f"/api/v1/dossiers/{data.dossier_code}/actions/accept"
     responses = await asyncio.gather(
-        *(client.post(url, json={"note": f"officer {i}"}, headers={"X-Officer-Id": f"cb-{i}"}) for i in range(2))
+        *(client.post(url, json={"note": f"officer {i}"}, headers=tok.receiver(f"cb-{i}")) for i in range(2))
     )
     assert sorted(r.status_code for r in responses) == [200, 409]
     loser = next(r for r in responses if r.status_code == 409)
     _problem(loser, 409, "invalid-transition")
-    view = (await client.get(f"/api/v1/dossiers/{data.dossier_code}")).json()
+    view = (await client.get(f"/api/v1/dossiers/{data.dossier_code}", headers=tok.officer)).json()
     assert len(view["timeline"]) == 2
     pool = app.state.pool
     assert (
@@ -309,8 +327,9 @@ async def test_concurrent_accepts_serialise(app, client, make_submission, open_c
     )
 
 
-async def test_work_queue_pages_by_due_date(app, client, make_submission, open_case):
+async def test_work_queue_pages_by_due_date(app, client, make_submission, open_case, issuer):
     unit = f"UNIT-{uuid.uuid4().hex[:8]}"
+    officer = issuer.bearer(issuer.officer(unit, RECEIVING_OFFICER))
     dossiers = []
     for days in (5, 1, 3, 3, 2):
         data, event = make_submission(unit_code=unit, due_in=timedelta(days=days))
@@ -319,18 +338,18 @@ async def test_work_queue_pages_by_due_date(app, client, make_submission, open_c
     done, done_event = make_submission(unit_code=unit, due_in=timedelta(days=1))
     await open_case(done_event)
     resp = await client.post(
-        f"/api/v1/dossiers/{done.dossier_code}/actions/reject", json={"reason": "Trùng"}, headers=OFFICER
+        f"/api/v1/dossiers/{done.dossier_code}/actions/reject", json={"reason": "Trùng"}, headers=officer
     )
     assert resp.status_code == 200
     accepted = dossiers[0]
     assert (
-        await client.post(f"/api/v1/dossiers/{accepted.dossier_code}/actions/accept", headers=OFFICER)
+        await client.post(f"/api/v1/dossiers/{accepted.dossier_code}/actions/accept", headers=officer)
     ).status_code == 200
 
     seen, cursor, pages = [], None, 0
     while True:
         params = {"unit_code": unit, "limit": 2} | ({"cursor": cursor} if cursor else {})
-        resp = await client.get("/api/v1/work-queue", params=params, headers=OFFICER)
+        resp = await client.get("/api/v1/work-queue", params=params, headers=officer)
         assert resp.status_code == 200, resp.text
         page = resp.json()
         assert len(page["items"]) <= 2
@@ -344,34 +363,59 @@ async def test_work_queue_pages_by_due_date(app, client, make_submission, open_c
     assert [i["code"] for i in seen] == [d.dossier_code for d in expected]  # the rejected one is not open
     first = seen[0]
     assert first["status_label"] == "Đã nộp, chờ tiếp nhận" and first["current_step"] == "receive"
-    assert first["procedure_name"] == "Đăng ký khai sinh" and first["applicant_name"] == "Nguyễn Văn An"
+    assert first["procedure"] == {"code": "1.001193", "name": "Đăng ký khai sinh"}
+    assert first["unit"] == {"code": unit, "name": f"Đơn vị {unit}"} and first["channel"] == "online"
+    assert set(first) == {
+        "code",
+        "status",
+        "status_label",
+        "procedure",
+        "unit",
+        "channel",
+        "received_at",
+        "due_at",
+        "current_step",
+    }  # no applicant name, id or subject
 
-    resp = await client.get("/api/v1/work-queue", params={"unit_code": unit, "status": "processing"}, headers=OFFICER)
+    # Without unit_code the officer gets their own unit's queue, the same one.
+    own = (await client.get("/api/v1/work-queue", params={"limit": 100}, headers=officer)).json()["items"]
+    assert [i["code"] for i in own] == [d.dossier_code for d in expected]
+
+    resp = await client.get("/api/v1/work-queue", params={"unit_code": unit, "status": "processing"}, headers=officer)
     assert [(i["code"], i["current_step"]) for i in resp.json()["items"]] == [(accepted.dossier_code, "appraise")]
     assert resp.json()["next_cursor"] is None
 
     _problem(await client.get("/api/v1/work-queue", params={"unit_code": unit}), 401, "unauthorized")
     _problem(
-        await client.get("/api/v1/work-queue", params={"cursor": "not-a-cursor"}, headers=OFFICER),
+        await client.get("/api/v1/work-queue", params={"cursor": "not-a-cursor"}, headers=officer),
         400,
         "invalid-cursor",
     )
     for bad in ({"limit": 0}, {"limit": 101}, {"status": "completed"}):
-        _problem(await client.get("/api/v1/work-queue", params=bad, headers=OFFICER), 422, "validation-error")
+        _problem(await client.get("/api/v1/work-queue", params=bad, headers=officer), 422, "validation-error")
 
 
-async def test_tracking_unknown_dossier_is_404(client):
-    body = _problem(await client.get("/api/v1/dossiers/000.00.01.H29-000000-0000"), 404, "dossier-not-found")
+async def test_tracking_unknown_dossier_is_404(client, tok):
+    body = _problem(
+        await client.get("/api/v1/dossiers/000.00.01.H29-000000-0000", headers=tok.officer), 404, "dossier-not-found"
+    )
     assert body["title"] == "Không tìm thấy hồ sơ"
+    _problem(await client.get("/api/v1/public/dossiers/000.00.01.H29-000000-0000"), 404, "dossier-not-found")
 
 
 async def test_openapi_documents_routes(app):
     spec = app.openapi()
     ops = [op for path in spec["paths"].values() for op in path.values()]
-    assert len(ops) == 7
+    assert len(ops) == 9
     for op in ops:
-        assert op["operationId"].startswith("processing_") and op["summary"]
+        assert op["operationId"].startswith("processing_") and op["summary"] and op["description"]
         assert op["tags"] in (["Processing"], ["Tracking"])
         assert {"404", "409", "422"} <= set(op["responses"])
+        if op["operationId"] != "processing_public_lookup":
+            assert {"401", "403"} <= set(op["responses"])
+    accept = spec["paths"]["/api/v1/dossiers/{code}/actions/accept"]["post"]
+    assert "404" in accept["description"] and "another unit" in accept["description"]
+    public = spec["components"]["schemas"]["PublicDossierView"]
+    assert set(public["properties"]) == {"code", "status", "status_label", "current_step_name", "unit", "due_at"}
     view = spec["components"]["schemas"]["DossierView"]
     assert {"timeline", "status_label", "timeliness", "rejection_reason"} <= set(view["properties"])

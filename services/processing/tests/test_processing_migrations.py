@@ -1,0 +1,47 @@
+"""The 0002 migration upgrades a database that already holds v1 cases (forward-only)."""
+
+import shutil
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+
+from motcua_common import testing
+from motcua_common.db import migrate
+from processing.main import MIGRATIONS
+from processing.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+async def test_upgrade_from_v1_drops_applicant_personal_data(tmp_path):
+    settings = testing.per_run_settings(Settings, "processing-migrations")
+    shutil.copy(MIGRATIONS / "0001_cases.sql", tmp_path)
+    await testing.create_database(settings, tmp_path)
+    try:
+        conn = await asyncpg.connect(settings.dsn)
+        try:
+            now = datetime.now(UTC)
+            await conn.execute(
+                "INSERT INTO dossiers (id, code, procedure_code, procedure_name, procedure_version, channel,"
+                " applicant_personal_id, applicant_name, unit_code, unit_name, status, received_at, due_at)"
+                " VALUES ($1, 'C-1', 'p', 'P', 1, 'online', '001090001234', 'Nguyễn Văn An', 'U', 'Unit',"
+                " 'submitted', $2, $2)",
+                uuid.uuid4(),
+                now,
+            )
+            assert await migrate(settings.dsn, MIGRATIONS) == ["0002_identity.sql"]
+            columns = {
+                r[0]
+                for r in await conn.fetch(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = 'dossiers'"
+                )
+            }
+            assert not {"applicant_name", "applicant_personal_id"} & columns
+            assert {"applicant_subject", "applicant_tax_code", "submitter_subject", "receiving_unit_code"} <= columns
+            assert await conn.fetchval("SELECT count(*) FROM dossiers WHERE code = 'C-1'") == 1
+        finally:
+            await conn.close()
+    finally:
+        await testing.drop_database(settings)
