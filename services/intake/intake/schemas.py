@@ -216,7 +216,7 @@ class PublicDossier(BaseModel):
     code: str
     status: str
     status_label: str
-    current_step: str | None = Field(description="name of the current step")
+    current_step_name: str | None = Field(description="Vietnamese name of the open step; null when final")
     unit: UnitRef
     due_at: datetime
 

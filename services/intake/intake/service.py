@@ -513,7 +513,7 @@ async def get_public(conn: asyncpg.Connection, code: str) -> PublicDossier:
         code=row["code"],
         status="submitted",
         status_label=SUBMITTED_LABEL,
-        current_step=RECEIVE_STEP_NAME,
+        current_step_name=RECEIVE_STEP_NAME,
         unit=UnitRef(code=row["unit_code"], name=row["unit_name"]),
         due_at=row["appointment_at"],
     )

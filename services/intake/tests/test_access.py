@@ -220,8 +220,8 @@ async def test_public_lookup_shows_no_personal_data(api, who, reg):
     resp = await api.client.get(f"/api/v1/public/dossiers/{receipt['code']}")  # no token needed
     assert resp.status_code == 200
     body = resp.json()
-    assert set(body) == {"code", "status", "status_label", "current_step", "unit", "due_at"}
-    assert body["status"] == "submitted" and body["current_step"] == "Tiếp nhận hồ sơ"
+    assert set(body) == {"code", "status", "status_label", "current_step_name", "unit", "due_at"}
+    assert body["status"] == "submitted" and body["current_step_name"] == "Tiếp nhận hồ sơ"
     assert body["unit"]["code"] == "000.26.01.H29"
     for value in [reg.AN, reg.subject_of(reg.AN), *(v for v in reg.PEOPLE[reg.AN].values() if v)]:
         assert value not in resp.text
