@@ -113,8 +113,10 @@ async def seed_accounts(conn: asyncpg.Connection, settings: Settings) -> dict[st
             else:
                 secret = client_secret(settings, c["client_id"])
                 current = stored["secret_hash"] if stored is not None else None
-                fresh = None if current and await verify_secret(current, secret) else await hash_secret(secret)
-                await repo.upsert_client(conn, {**c, "secret_hash": fresh})
-                counts["secrets"] += fresh is not None
+                unchanged = current is not None and await verify_secret(current, secret)
+                await repo.upsert_client(
+                    conn, {**c, "secret_hash": current if unchanged else await hash_secret(secret)}
+                )
+                counts["secrets"] += not unchanged
             counts["clients"] += 1
     return counts

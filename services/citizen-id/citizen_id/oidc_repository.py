@@ -133,12 +133,12 @@ async def client(conn: asyncpg.Connection, client_id: str) -> asyncpg.Record | N
 
 
 async def upsert_client(conn: asyncpg.Connection, c: dict[str, Any]) -> None:
-    """Insert a client or update its registration; ``secret_hash`` None on update keeps the stored one."""
+    """Insert a client or update its registration (``secret_hash`` None for a public client)."""
     await conn.execute(
         "INSERT INTO oauth_clients (client_id, kind, name, secret_hash, redirect_uris, grant_types,"
         " allowed_scopes, unit_code) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         " ON CONFLICT (client_id) DO UPDATE SET kind = EXCLUDED.kind, name = EXCLUDED.name,"
-        " secret_hash = COALESCE(EXCLUDED.secret_hash, oauth_clients.secret_hash),"
+        " secret_hash = EXCLUDED.secret_hash,"
         " redirect_uris = EXCLUDED.redirect_uris, grant_types = EXCLUDED.grant_types,"
         " allowed_scopes = EXCLUDED.allowed_scopes, unit_code = EXCLUDED.unit_code",
         c["client_id"],
