@@ -12,7 +12,7 @@ from motcua_common import create_app as create_base_app
 from motcua_common.auth import TokenVerifier
 from motcua_common.telemetry import configure_logging
 
-from . import keys
+from . import keys, oidc
 from .accounts import seed_accounts
 from .oidc_routes import router as oidc_router
 from .routes import router
@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging()
     setup_tracing(settings.service_name, settings.otel_exporter)
     runtime = Runtime(settings, migrations=MIGRATIONS, relay=False)  # publishes no events (yet)
+    runtime.loop("oidc-housekeeping", lambda stop: oidc.housekeeping(lambda: runtime.pool, stop))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

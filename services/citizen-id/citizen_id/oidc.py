@@ -517,3 +517,26 @@ async def _issue(
             id_claims["nonce"] = nonce
         body["id_token"] = await keys.sign(conn, id_claims)
     return body
+
+
+# --- housekeeping ---
+
+STALE_AFTER = 24 * 3600  # expired codes and refresh tokens are kept a day (replays still get a clear refusal)
+
+
+async def purge_expired(conn: asyncpg.Connection) -> tuple[int, int]:
+    """Delete authorization codes and refresh tokens expired more than a day ago (safe on every replica)."""
+    return await repo.delete_stale_codes(conn, STALE_AFTER), await repo.delete_stale_refresh_tokens(conn, STALE_AFTER)
+
+
+async def housekeeping(pool_of, stop: asyncio.Event, every: float = 3600.0) -> None:
+    """A runtime loop: purge expired grants every ``every`` seconds until ``stop``."""
+    while not stop.is_set():
+        async with pool_of().acquire() as conn:
+            codes, tokens = await purge_expired(conn)
+        if codes or tokens:
+            log.info("purged %d expired authorization codes and %d expired refresh tokens", codes, tokens)
+        try:
+            await asyncio.wait_for(stop.wait(), every)
+        except TimeoutError:
+            pass

@@ -210,6 +210,14 @@ async def delete_stale_codes(conn: asyncpg.Connection, older_than_seconds: int) 
     return int(status.split()[-1])
 
 
+async def delete_stale_refresh_tokens(conn: asyncpg.Connection, older_than_seconds: int) -> int:
+    status = await conn.execute(
+        "DELETE FROM refresh_tokens WHERE expires_at < now() - make_interval(secs => $1)",
+        float(older_than_seconds),
+    )
+    return int(status.split()[-1])
+
+
 # --- refresh tokens ---
 
 

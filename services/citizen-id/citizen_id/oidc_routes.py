@@ -13,7 +13,9 @@ from motcua_common import Conn
 from . import keys, oidc
 from .settings import Settings
 
-router = APIRouter(tags=["Identity provider"])
+# Not in the OpenAPI document: OpenID Connect describes itself (discovery), its answers are HTML pages
+# and RFC 6749 errors rather than problem+json, and OAuth clients are built from the discovery document.
+router = APIRouter(tags=["Identity provider"], include_in_schema=False)
 templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"])
 )

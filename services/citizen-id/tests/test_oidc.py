@@ -13,8 +13,9 @@ import asyncpg
 import httpx
 import jwt
 import pytest
+from fastapi import FastAPI
 
-from citizen_id import keys
+from citizen_id import keys, oidc
 from citizen_id.accounts import seed_accounts
 from citizen_id.main import MIGRATIONS, create_app
 from citizen_id.seed import seed
@@ -45,11 +46,16 @@ async def settings() -> Settings:
 
 
 @pytest.fixture(scope="module")
-async def client(settings: Settings) -> httpx.AsyncClient:
+async def app(settings: Settings) -> FastAPI:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as c:
-            yield c
+        yield app
+
+
+@pytest.fixture(scope="module")
+async def client(app: FastAPI) -> httpx.AsyncClient:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")
@@ -456,7 +462,25 @@ async def test_concurrent_starts_create_one_key(settings: Settings, db: asyncpg.
     assert await db.fetchval("SELECT count(*) FROM signing_keys WHERE retired_at IS NULL") == 1
 
 
-async def test_key_rotation(client: httpx.AsyncClient, settings: Settings, db: asyncpg.Connection):
+async def test_expired_grants_are_purged(client: httpx.AsyncClient, db: asyncpg.Connection):
+    code, _, _ = await code_for(client, "citizen", AN)
+    body = await tokens_for(client, "citizen", AN)
+    code_hash = hashlib.sha256(code.encode()).hexdigest()
+    token_hash = hashlib.sha256(body["refresh_token"].encode()).hexdigest()
+    await db.execute(
+        "UPDATE authorization_codes SET expires_at = now() - interval '2 days' WHERE code_hash = $1", code_hash
+    )
+    await db.execute(
+        "UPDATE refresh_tokens SET expires_at = now() - interval '2 days' WHERE token_hash = $1", token_hash
+    )
+    codes, tokens = await oidc.purge_expired(db)
+    assert codes >= 1 and tokens >= 1
+    assert await db.fetchval("SELECT count(*) FROM authorization_codes WHERE code_hash = $1", code_hash) == 0
+    assert await db.fetchval("SELECT count(*) FROM refresh_tokens WHERE token_hash = $1", token_hash) == 0
+    assert await db.fetchval("SELECT count(*) FROM refresh_tokens") > 0  # the live ones stay
+
+
+async def test_key_rotation(app: FastAPI, client: httpx.AsyncClient, settings: Settings, db: asyncpg.Connection):
     async def partner_token() -> str:
         resp = await client.post(
             "/oauth/token", data={"grant_type": "client_credentials"}, auth=("vcci", "vcci-secret")
@@ -480,6 +504,7 @@ async def test_key_rotation(client: httpx.AsyncClient, settings: Settings, db: a
     fresh = make_verifier(client, settings)
     assert (await fresh.verify(before)).subject == "vcci"  # signed before the rotation, still valid
     assert (await fresh.verify(after)).subject == "vcci"
+    assert (await app.state.verifier.verify(after)).subject == "vcci"  # citizen-id's own verifier (database JWKS)
 
     # once every token the old key signed has expired, it leaves the JWKS and its private half is erased
     await db.execute("UPDATE signing_keys SET retired_at = now() - interval '1 hour' WHERE kid = $1", old_kid)
