@@ -42,7 +42,7 @@ def _settings(request: Request) -> Settings:
 async def openid_configuration(request: Request) -> JSONResponse:
     issuer = _settings(request).issuer.rstrip("/")
     doc: dict[str, Any] = {
-        "issuer": issuer,
+        "issuer": _settings(request).issuer,  # exactly the tokens' iss
         "authorization_endpoint": f"{issuer}/oauth/authorize",
         "token_endpoint": f"{issuer}/oauth/token",
         "jwks_uri": f"{issuer}/oauth/jwks",

@@ -158,7 +158,7 @@ async def test_discovery_document(client: httpx.AsyncClient, settings: Settings)
     assert resp.status_code == 200
     doc = resp.json()
     issuer = settings.issuer.rstrip("/")
-    assert doc["issuer"] == issuer
+    assert doc["issuer"] == settings.issuer
     assert doc["authorization_endpoint"] == f"{issuer}/oauth/authorize"
     assert doc["token_endpoint"] == f"{issuer}/oauth/token"
     assert doc["jwks_uri"] == f"{issuer}/oauth/jwks"
