@@ -9,8 +9,12 @@ from fastapi import FastAPI
 
 from motcua_common import Runtime, check_database, instrument_app, setup_tracing
 from motcua_common import create_app as create_base_app
+from motcua_common.auth import TokenVerifier
 from motcua_common.telemetry import configure_logging
 
+from . import keys, oidc
+from .accounts import seed_accounts
+from .oidc_routes import router as oidc_router
 from .routes import router
 from .service import warn_if_unseeded
 from .settings import Settings
@@ -23,11 +27,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging()
     setup_tracing(settings.service_name, settings.otel_exporter)
     runtime = Runtime(settings, migrations=MIGRATIONS, relay=False)  # publishes no events (yet)
+    runtime.loop("oidc-housekeeping", lambda stop: oidc.housekeeping(lambda: runtime.pool, stop))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with runtime.lifespan(app):
             await warn_if_unseeded(app.state.pool)
+            async with app.state.pool.acquire() as conn:
+                await keys.ensure_active_key(conn)  # replica-safe: advisory lock + one-active-key index
+                if settings.seed_demo_accounts:
+                    await seed_accounts(conn, settings)  # idempotent
+            # Tokens are verified against our own keys, read from the database (no HTTP call to ourselves).
+            app.state.verifier = TokenVerifier(
+                keys.DatabaseJWKS(app.state.pool, settings), issuer=settings.issuer, audience=settings.audience
+            )
             yield
 
     app = create_base_app(
@@ -40,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.include_router(router)
+    app.include_router(oidc_router)
     instrument_app(app)
     return app
 
