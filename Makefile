@@ -47,7 +47,7 @@ demo: ## Walk one dossier through the running system (needs `make run` in anothe
 fuzz: ## Fuzz the running API from its OpenAPI document with schemathesis (needs `make run`)
 	@uvx --quiet schemathesis run http://127.0.0.1:$${GATEWAY_PORT:-8000}/openapi.json \
 		--checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
-		--max-examples 50 -H "Authorization: Bearer $$($(UV) python scripts/token.py hoa.tiepnhan --officer)"
+		--max-examples 50 -H "Authorization: Bearer $$($(UV) python scripts/get_token.py hoa.tiepnhan --officer)"
 
 infra-up: ## Start PostgreSQL and Kafka only
 	@bash scripts/infra/up.sh

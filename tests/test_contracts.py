@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from motcua_common.contracts import DOSSIER_EVENTS
+from motcua_common.contracts import DOSSIER_EVENTS, PERSONAL_EVENTS
 from motcua_common.events import build_event
 from motcua_common.testing import sample_submitted
 
@@ -32,7 +32,7 @@ def test_every_event_type_is_in_the_catalogue():
     catalogue = (ROOT / "docs" / "events.md").read_text(encoding="utf-8")
     asyncapi = json.loads((ROOT / "contracts" / "asyncapi.json").read_text(encoding="utf-8"))
     names = {m["name"] for m in asyncapi["components"]["messages"].values()}
-    for type_name in DOSSIER_EVENTS:
+    for type_name in {**DOSSIER_EVENTS, **PERSONAL_EVENTS}:
         assert f"## `{type_name}`" in catalogue
         assert type_name in names
 
@@ -47,7 +47,7 @@ def test_a_real_event_validates_against_its_committed_schema():
     jsonschema.validate(event.data, _schema(event.type))
 
 
-@pytest.mark.parametrize("type_name", list(DOSSIER_EVENTS))
+@pytest.mark.parametrize("type_name", [*DOSSIER_EVENTS, *PERSONAL_EVENTS])
 def test_schema_rejects_a_payload_missing_its_dossier_code(type_name):
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"dossier_id": str(uuid.uuid4())}, _schema(type_name))

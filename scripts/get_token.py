@@ -1,8 +1,8 @@
 """Print an access token from the running system (`make run`), for curl and other REST clients.
 
-    uv run --frozen python scripts/token.py 001090001234            # a demo citizen (personal id)
-    uv run --frozen python scripts/token.py hoa.tiepnhan --officer  # a demo officer (username)
-    uv run --frozen python scripts/token.py --client provincial-system --secret provincial-system-secret
+    uv run --frozen python scripts/get_token.py 001090001234            # a demo citizen (personal id)
+    uv run --frozen python scripts/get_token.py hoa.tiepnhan --officer  # a demo officer (username)
+    uv run --frozen python scripts/get_token.py --client provincial-system --secret provincial-system-secret
 
 People log in the way an app does (authorization code + PKCE through the login page); partners use client
 credentials. Every demo account's password is ``demo1234``.
