@@ -156,6 +156,10 @@ async def system():
         processing_url=urls["processing"],
         citizen_id_url=urls["citizen-id"],
         notify_url=urls["notify"],
+        # the suite polls and runs many journeys per demo account: limits far above it (their own tests
+        # are in tests/gateway and test_rate_limits below)
+        **{f"rate_{k}_per_minute": 1_000_000 for k in ("citizen", "officer", "client", "anonymous", "login")},
+        rate_public_lookup_per_minute=1_000_000,
     )
     factories = {
         "citizen-id": citizen_id_app,
@@ -183,7 +187,7 @@ async def system():
             server.should_exit = True
         await asyncio.gather(*(task for _, task in servers), return_exceptions=True)
         smtp.stop()
-        for s in settings.values():
+        for s in (*settings.values(), gateway_settings):
             await drop_database(s)
         await delete_topics(IntakeSettings().kafka_bootstrap, TOPIC, DLQ, PERSONAL, PERSONAL_DLQ)
 

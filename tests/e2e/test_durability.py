@@ -31,6 +31,10 @@ def start_intake(settings, port: int, kafka: str) -> subprocess.Popen:
         "MOTCUA_DLQ_TOPIC": DLQ,
         "MOTCUA_KAFKA_BOOTSTRAP": kafka,
         "MOTCUA_CONSUMER_GROUP_PREFIX": settings.consumer_group_prefix,
+        "MOTCUA_PERSONAL_TOPIC": settings.personal_topic,
+        "MOTCUA_ISSUER": settings.issuer,
+        "MOTCUA_JWKS_URL": settings.jwks_url,
+        "MOTCUA_TOKEN_URL": settings.token_url,
     }
     return subprocess.Popen(
         [
@@ -63,7 +67,8 @@ async def wait_healthy(url: str, proc: subprocess.Popen) -> None:
             await asyncio.sleep(0.2)
 
 
-async def test_a_dossier_acknowledged_before_a_kill_is_still_processed(system, api):
+async def test_a_dossier_acknowledged_before_a_kill_is_still_processed(system, api, actors):
+    an = actors["citizen An"]
     base = system.settings["intake"]
     settings = base.model_copy(update={"database": base.database + "_crash"})
     await create_database(settings, MIGRATIONS)
@@ -81,8 +86,8 @@ async def test_a_dossier_acknowledged_before_a_kill_is_still_processed(system, a
         async with httpx.AsyncClient(base_url=url, timeout=15) as client:
             resp = await client.post(
                 "/api/v1/dossiers",
-                headers={"Idempotency-Key": str(uuid.uuid4())},
-                json={"procedure_code": "1.004873", "applicant": {"personal_id": "001090001234"}},
+                headers={**an, "Idempotency-Key": str(uuid.uuid4())},
+                json={"procedure_code": "1.004873"},
             )
         assert resp.status_code == 201, resp.text
         code = resp.json()["code"]
@@ -90,7 +95,7 @@ async def test_a_dossier_acknowledged_before_a_kill_is_still_processed(system, a
         proc.wait(10)
 
         pending = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-        assert pending == 1, "the event waits in the outbox, committed with the dossier"
+        assert pending == 2, "the events (submitted, contact) wait in the outbox, committed with the dossier"
 
         proc = start_intake(settings, port, base.kafka_bootstrap)
         await wait_healthy(url, proc)
@@ -101,7 +106,7 @@ async def test_a_dossier_acknowledged_before_a_kill_is_still_processed(system, a
         await eventually(published)
 
         async def opened():
-            view = await api.get(f"/api/v1/dossiers/{code}")
+            view = await api.get(f"/api/v1/dossiers/{code}", headers=an)
             return view.json() if view.status_code == 200 else None
 
         view = await eventually(opened)

@@ -18,6 +18,8 @@ async def test_openapi_shows_every_public_endpoint_with_schemas(api):
     doc = (await api.get("/openapi.json")).json()
     assert doc["openapi"].startswith("3.")
     for route in ROUTES:
+        if route.upstream == "gateway" or route.path.startswith(("/oauth", "/.well-known")):
+            continue  # the login protocol is described by the discovery document, not by OpenAPI
         op = doc["paths"][route.path][route.method.lower()]
         ok = op["responses"].get("200") or op["responses"].get("201")
         assert ok and "$ref" in json.dumps(ok), route
@@ -42,8 +44,8 @@ async def test_health_and_readiness_everywhere(system):
             assert "http_requests_total" in metrics.text
 
 
-async def test_one_trace_from_the_gateway_through_kafka_to_the_consumers(api, system, spans):
-    code = (await submit(api)).json()["code"]
+async def test_one_trace_from_the_gateway_through_kafka_to_the_consumers(api, system, spans, actors):
+    code = (await submit(api, actors["citizen An"])).json()["code"]
 
     def trace_spans():
         finished = spans.get_finished_spans()
