@@ -11,3 +11,5 @@ class Settings(ServiceSettings):
     service_name: str = "citizen-id"
     port: int = 8103
     database: str = "motcua_citizen_id"
+    # Key of the HMAC that turns a personal id into the citizen's opaque subject id (token `sub`).
+    subject_secret: str = "dev-subject-secret"
