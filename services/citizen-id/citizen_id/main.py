@@ -5,12 +5,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
 
 from motcua_common import Runtime, check_database, instrument_app, setup_tracing
 from motcua_common import create_app as create_base_app
+from motcua_common.auth import make_verifier
 from motcua_common.telemetry import configure_logging
 
+from .handlers import HANDLERS
 from .routes import router
 from .service import warn_if_unseeded
 from .settings import Settings
@@ -23,10 +26,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging()
     setup_tracing(settings.service_name, settings.otel_exporter)
     runtime = Runtime(settings, migrations=MIGRATIONS, relay=False)  # publishes no events (yet)
+    runtime.consume("registry", HANDLERS, topics=[settings.personal_topic])
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with runtime.lifespan(app):
+        async with runtime.lifespan(app), httpx.AsyncClient() as client:
+            app.state.verifier = make_verifier(settings, client)
             await warn_if_unseeded(app.state.pool)
             yield
 
