@@ -4,6 +4,18 @@
 random seed, and a smaller count is a prefix of a larger one); a re-run inserts nothing new. A few fixed
 demo citizens, used by the other services' demos and tests, are always inserted as well.
 
+The population is generated household by household (head, spouse, children born when the mother was 20-40 and
+carrying the father's family name, now and then a ward), so that most minors have a parent in the registry who may
+act for them. Beside it: written authorizations between citizens (the demo one from Lê Minh Cường to Trần Thị
+Bình), and a mock business registry of up to 3,000 companies (plus the demo "Công ty TNHH Một Cửa Số" whose legal
+representative is Nguyễn Văn An) with business authorizations.
+
+Speed (1,000,000 citizens in well under a minute): rows are generated as tuples from precomputed tables (names with
+their e-mail slugs, wards with their address suffix, day numbers of each year), the subject HMAC reuses one keyed
+object, generation runs in a worker thread while the previous chunk is COPYed, and into an empty registry the rows
+are COPYed straight into the tables with their indexes and foreign keys dropped, rebuilt once at the end. A re-run
+reads ``seed_state`` and stops at once when the registry already holds ``count`` citizens.
+
 Names follow Vietnamese order (family + middle + given) from our own lists, with surnames weighted
 roughly like the real distribution, because Faker's ``vi_VN`` locale does neither. Ids are consistent
 with sex, birth year and the (legacy) province where the birth was registered; permanent addresses
@@ -528,7 +540,7 @@ async def seed(dsn: str, count: int = 10_000, *, verbose: bool = True, subject_s
     try:
         state = await repository.seed_state(conn)
         if state is not None and state["secret_hash"] != _secret_hash(secret):
-            raise SystemExit(
+            raise RuntimeError(
                 "citizen-id seed: the registry was seeded with another subject secret; subjects would not match "
                 "the tokens. Recreate the database or seed with the secret used before."
             )
