@@ -11,6 +11,7 @@ Personal id layout ``PPP G YY NNNNNN``:
 """
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 
 Sex = Literal["male", "female"]
@@ -184,3 +185,41 @@ def province_label(name: str) -> str:
 
 def format_address(street: str, ward_name: str, province_name: str) -> str:
     return f"{street}, {ward_name}, {province_label(province_name)}"
+
+
+# --- who may read a record (the decision itself is in service.py; these are its pure parts) ---
+
+AGE_OF_MAJORITY = 18
+Via = Literal["self", "household", "authorization", "counter", "organisation"]
+"""How the caller is entitled to the data: it is their own, a minor child or ward of their household, a written
+authorization valid today, a receiving officer serving the person at a counter, or the caller acts for an
+organisation (its legal representative or a person it authorized)."""
+ORGANISATION_FIELDS: tuple[str, ...] = ("tax_code", "name", "address")
+
+
+def adult_on(born: date) -> date:
+    """The day a person born on ``born`` turns 18 (29 February birthdays count from 1 March)."""
+    try:
+        return born.replace(year=born.year + AGE_OF_MAJORITY)
+    except ValueError:
+        return date(born.year + AGE_OF_MAJORITY, 3, 1)
+
+
+def is_minor(born: date, today: date) -> bool:
+    return today < adult_on(born)
+
+
+def household_mandate(relation: str, born: date, today: date) -> bool:
+    """A head of household (or their spouse) acts for a child of the household while the child is a minor,
+    and for a ward (a person under their guardianship) whatever the age."""
+    return relation == "ward" or (relation == "child" and is_minor(born, today))
+
+
+def mandate_valid(valid_from: date, valid_to: date, today: date) -> bool:
+    return valid_from <= today <= valid_to
+
+
+def dossier_ref(purpose: str) -> str | None:
+    """``dossier:<id or code>`` names a dossier; other purposes (``preview:<procedure>``) do not."""
+    kind, sep, ref = purpose.partition(":")
+    return ref.strip() or None if sep and kind == "dossier" else None

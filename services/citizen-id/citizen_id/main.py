@@ -14,6 +14,7 @@ from motcua_common.telemetry import configure_logging
 
 from . import keys, oidc
 from .accounts import seed_accounts
+from .handlers import HANDLERS
 from .oidc_routes import router as oidc_router
 from .routes import router
 from .service import warn_if_unseeded
@@ -28,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     setup_tracing(settings.service_name, settings.otel_exporter)
     runtime = Runtime(settings, migrations=MIGRATIONS, relay=False)  # publishes no events (yet)
     runtime.loop("oidc-housekeeping", lambda stop: oidc.housekeeping(lambda: runtime.pool, stop))
+    runtime.consume("registry", HANDLERS, topics=[settings.personal_topic])
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
