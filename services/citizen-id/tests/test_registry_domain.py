@@ -70,7 +70,12 @@ def test_dossier_ref(purpose, ref):
     assert dossier_ref(purpose) == ref
 
 
-@pytest.mark.parametrize("secret", ["dev-subject-secret", "another", ""])
+def test_an_empty_subject_secret_is_refused():
+    with pytest.raises(ValueError):
+        citizen_subject("001090001234", "")
+
+
+@pytest.mark.parametrize("secret", ["dev-subject-secret", "another"])
 def test_the_seed_subject_function_equals_citizen_subject(secret):
     fast = subject_function(secret)
     for pid in ("001090001234", "001222001235", "096499999999"):
