@@ -139,6 +139,4 @@ class EventConsumer:
             ("dlq-original-partition", str(record.partition).encode()),
             ("dlq-original-offset", str(record.offset).encode()),
         ]
-        await self.producer.send_and_wait(
-            self.dlq_topic(record.topic), record.value, key=record.key, headers=headers
-        )
+        await self.producer.send_and_wait(self.dlq_topic(record.topic), record.value, key=record.key, headers=headers)
