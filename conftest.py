@@ -29,12 +29,14 @@ def spans() -> InMemorySpanExporter:
 
 @pytest.fixture(scope="session")
 async def kafka_topics() -> tuple[str, str]:
-    """This run's dossier topic and its dead-letter topic, created on the real broker."""
+    """This run's dossier topic and its dead-letter topic, created on the real broker (as the admin user), with
+    the run's personal topic ``test.{RUN_ID}.personal.events`` and its dead-letter topic beside them."""
     bootstrap = ServiceSettings().kafka_bootstrap
     names = (f"test.{RUN_ID}.dossier.events", f"test.{RUN_ID}.dossier.events.dlq")
-    await create_topics(bootstrap, *names)
+    personal = (f"test.{RUN_ID}.personal.events", f"test.{RUN_ID}.personal.events.dlq")
+    await create_topics(bootstrap, *names, *personal)
     yield names
-    await delete_topics(bootstrap, *names)
+    await delete_topics(bootstrap, *names, *personal)
 
 
 _NEEDS_SERVERS: dict[str, bool] = {}

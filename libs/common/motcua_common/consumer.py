@@ -2,7 +2,9 @@
 written in one transaction, and offsets are committed only after that transaction commits.
 
 A redelivered event finds its inbox row and is skipped. An event that cannot be parsed, or whose
-handler keeps failing, goes to the dead-letter topic with the error after bounded retries. Database
+handler keeps failing, goes to the dead-letter topic of the topic it came from (``<topic>.dlq``: a poison
+message of the restricted personal topic must not land beside the dossier events) with the error after
+bounded retries. Database
 outages are not the event's fault: those are retried until the database is back, never dead-lettered.
 """
 
@@ -17,6 +19,7 @@ from opentelemetry import trace
 
 from .events import CloudEvent, parse_event
 from .kafka import make_consumer, start_with_retry
+from .settings import ServiceSettings
 from .telemetry import context_from_headers
 
 log = logging.getLogger("motcua.consumer")
@@ -36,21 +39,20 @@ class EventConsumer:
         name: str,
         pool: asyncpg.Pool,
         *,
-        bootstrap: str,
+        settings: ServiceSettings,
         topics: list[str],
         handlers: dict[str, Handler],
-        dlq_topic: str,
         producer: AIOKafkaProducer,
         max_attempts: int = 5,
         retry_delay: float = 0.2,
     ):
         self.name, self.pool, self.handlers = name, pool, handlers
-        self.bootstrap, self.topics, self.dlq_topic, self.producer = bootstrap, topics, dlq_topic, producer
+        self.settings, self.topics, self.producer = settings, topics, producer
         self.max_attempts, self.retry_delay = max_attempts, retry_delay
         self.tracer = trace.get_tracer(f"motcua.consumer.{name}")
 
     async def run(self, stop: asyncio.Event) -> None:
-        consumer = make_consumer(self.bootstrap, self.name, *self.topics)
+        consumer = make_consumer(self.settings, self.name, *self.topics)
         if not await start_with_retry(consumer, stop=stop, what=f"consumer {self.name}", log=log):
             return
         try:
@@ -124,6 +126,11 @@ class EventConsumer:
             if fresh:
                 await handler(conn, event)
 
+    @staticmethod
+    def dlq_topic(source_topic: str) -> str:
+        """Each topic has its own dead-letter topic: ``motcua.personal.events`` -> ``motcua.personal.events.dlq``."""
+        return f"{source_topic}.dlq"
+
     async def _dead_letter(self, record: ConsumerRecord, error: str) -> None:
         headers = list(record.headers or []) + [
             ("dlq-error", error[:1000].encode()),
@@ -132,4 +139,4 @@ class EventConsumer:
             ("dlq-original-partition", str(record.partition).encode()),
             ("dlq-original-offset", str(record.offset).encode()),
         ]
-        await self.producer.send_and_wait(self.dlq_topic, record.value, key=record.key, headers=headers)
+        await self.producer.send_and_wait(self.dlq_topic(record.topic), record.value, key=record.key, headers=headers)

@@ -1,14 +1,40 @@
-"""Kafka clients with the settings this platform needs (aiokafka's defaults are not safe for us)."""
+"""Kafka clients with the settings this platform needs (aiokafka's defaults are not safe for us).
+
+Every client logs in to the broker with SASL as the service's own Kafka user (``ServiceSettings.kafka_*``),
+and the broker's ACLs decide what that user may read and write (docs/kafka-security.md).
+"""
 
 import asyncio
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.helpers import create_ssl_context
+
+from .settings import ServiceSettings
 
 
-def make_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:
+def client_options(settings: ServiceSettings) -> dict[str, Any]:
+    """Keyword arguments for any aiokafka client (producer, consumer, admin): the bootstrap address and the
+    SASL login of ``settings``' Kafka user. ``AIOKafkaConsumer(topic, group_id=…, **client_options(s))``."""
+    protocol = settings.kafka_security_protocol
+    options: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap, "security_protocol": protocol}
+    if protocol.startswith("SASL_"):
+        options |= {
+            "sasl_mechanism": settings.kafka_sasl_mechanism,
+            "sasl_plain_username": settings.kafka_username,
+            "sasl_plain_password": settings.kafka_password.get_secret_value() if settings.kafka_password else None,
+        }
+    if protocol.endswith("SSL"):
+        options["ssl_context"] = create_ssl_context()
+    return options
+
+
+def make_producer(settings: ServiceSettings, client_id: str | None = None) -> AIOKafkaProducer:
+    """An idempotent, acks=all producer logged in as ``settings``' Kafka user (client id: the service name)."""
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        client_id=client_id,
+        **client_options(settings),
+        client_id=client_id or settings.service_name,
         acks="all",
         enable_idempotence=True,
         linger_ms=5,
@@ -16,10 +42,11 @@ def make_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:
     )
 
 
-def make_consumer(bootstrap: str, group_id: str, *topics: str) -> AIOKafkaConsumer:
+def make_consumer(settings: ServiceSettings, group_id: str, *topics: str) -> AIOKafkaConsumer:
+    """A manually committing, read_committed consumer in ``group_id``; the user needs READ on the group."""
     return AIOKafkaConsumer(
         *topics,
-        bootstrap_servers=bootstrap,
+        **client_options(settings),
         group_id=group_id,
         client_id=group_id,
         enable_auto_commit=False,
@@ -27,6 +54,11 @@ def make_consumer(bootstrap: str, group_id: str, *topics: str) -> AIOKafkaConsum
         isolation_level="read_committed",
         max_poll_records=200,
     )
+
+
+def make_admin(settings: ServiceSettings) -> AIOKafkaAdminClient:
+    """An admin client logged in as ``settings``' Kafka user (call ``start()``; ``close()`` when done)."""
+    return AIOKafkaAdminClient(**client_options(settings), client_id=f"{settings.service_name}-admin")
 
 
 async def start_with_retry(client, *, stop: asyncio.Event, what: str, log, max_delay: float = 10.0) -> bool:

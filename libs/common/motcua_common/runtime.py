@@ -82,7 +82,7 @@ class Runtime:
             await migrate(s.dsn, self.migrations)
         self.pool = await create_pool(s.dsn, max_size=s.db_pool_max)
         if self.relay or self._consumers:  # the relay publishes; consumers need it for dead letters
-            self.producer = make_producer(s.kafka_bootstrap, s.service_name)
+            self.producer = make_producer(s)
             self._tasks.append(asyncio.create_task(self._start_producer(self.stop), name="producer-start"))
         if self.relay:
             relay = OutboxRelay(self.pool, self.producer)
@@ -91,10 +91,9 @@ class Runtime:
             consumer = EventConsumer(
                 s.consumer_group_prefix + name,
                 self.pool,
-                bootstrap=s.kafka_bootstrap,
+                settings=s,
                 topics=topics,
                 handlers=handlers,
-                dlq_topic=s.dlq_topic,
                 producer=self.producer,
             )
             self._spawn(f"consumer-{name}", lambda c=consumer: self._with_producer(c.run))

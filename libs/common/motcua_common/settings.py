@@ -5,9 +5,10 @@ configures the whole system; each service subclasses :class:`ServiceSettings` wi
 (``INTAKE_``, ``PROCESSING_``…) for what only it needs.
 """
 
+import os
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,6 +35,19 @@ class ServiceSettings(BaseSettings):
     dlq_topic: str = _shared("dlq_topic", "motcua.dossier.events.dlq")
     personal_topic: str = _shared("personal_topic", "motcua.personal.events")
     consumer_group_prefix: str = _shared("consumer_group_prefix", "")
+    # Kafka authentication (docs/kafka-security.md). Protocol and mechanism are the same for every service
+    # (MOTCUA_KAFKA_SECURITY_PROTOCOL, MOTCUA_KAFKA_SASL_MECHANISM); each service logs in as itself through its
+    # own prefix (INTAKE_KAFKA_USERNAME, INTAKE_KAFKA_PASSWORD…). Defaults: the username is the service name,
+    # the password MOTCUA_KAFKA_PASSWORD_<USER> (what scripts/infra/kafka.sh gives the broker) or the dev
+    # secret `<user>-kafka-secret`.
+    kafka_security_protocol: Literal["SASL_PLAINTEXT", "SASL_SSL", "PLAINTEXT"] = _shared(
+        "kafka_security_protocol", "SASL_PLAINTEXT"
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] = _shared(
+        "kafka_sasl_mechanism", "SCRAM-SHA-256"
+    )
+    kafka_username: str | None = None
+    kafka_password: SecretStr | None = None
 
     # Identity: tokens are issued by citizen-id (the mock VNeID provider) under the public issuer (the gateway's
     # base URL); services fetch the provider's keys from its internal JWKS address.
@@ -48,6 +62,15 @@ class ServiceSettings(BaseSettings):
 
     max_body_bytes: int = _shared("max_body_bytes", 1_048_576)
     otel_exporter: Literal["none", "console"] = _shared("otel_exporter", "none")
+
+    @model_validator(mode="after")
+    def _kafka_credentials(self) -> "ServiceSettings":
+        if not self.kafka_username:
+            self.kafka_username = self.service_name
+        if self.kafka_password is None:
+            env = os.environ.get("MOTCUA_KAFKA_PASSWORD_" + self.kafka_username.upper().replace("-", "_"))
+            self.kafka_password = SecretStr(env or f"{self.kafka_username}-kafka-secret")
+        return self
 
     @property
     def dsn(self) -> str:

@@ -10,10 +10,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 
 from .contracts import Actor, ApplicantRef, DossierContact, DossierSubmitted
 from .db import migrate
+from .kafka import make_admin
 from .settings import ServiceSettings
 
 RUN_ID = os.environ.get("MOTCUA_TEST_RUN_ID") or uuid.uuid4().hex[:8]
@@ -53,8 +54,17 @@ async def drop_database(settings: ServiceSettings) -> None:
         await admin.close()
 
 
+def kafka_admin_settings(bootstrap: str | None = None) -> ServiceSettings:
+    """Settings that log in to Kafka as the broker's super user ``admin`` (the test harness creates and deletes
+    per-run topics with it): ``MOTCUA_KAFKA_ADMIN_USERNAME`` (default ``admin``), ``MOTCUA_KAFKA_PASSWORD_ADMIN``
+    (default ``admin-kafka-secret``, as scripts/infra/kafka.sh). Services under test keep their own users."""
+    username = os.environ.get("MOTCUA_KAFKA_ADMIN_USERNAME") or "admin"
+    base = ServiceSettings(service_name="test-admin", kafka_username=username)
+    return base.model_copy(update={"kafka_bootstrap": bootstrap}) if bootstrap else base
+
+
 async def create_topics(bootstrap: str, *names: str, partitions: int = 3) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = make_admin(kafka_admin_settings(bootstrap))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -66,7 +76,7 @@ async def create_topics(bootstrap: str, *names: str, partitions: int = 3) -> Non
 
 
 async def delete_topics(bootstrap: str, *names: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = make_admin(kafka_admin_settings(bootstrap))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
