@@ -34,8 +34,10 @@ async def main(gateway: str) -> None:
 
         print(f"\n--- Citizen login (PKCE) at {gateway}/oauth/authorize: 001090001234 / {PASSWORD}")
         an = (await login(api, "001090001234", PASSWORD)).headers
-        show("What the population registry will prefill", await api.post(
-            "/api/v1/dossiers/preview", json={"procedure_code": "1.004873"}, headers=an))
+        show(
+            "What the population registry will prefill",
+            await api.post("/api/v1/dossiers/preview", json={"procedure_code": "1.004873"}, headers=an),
+        )
         receipt = show(
             "Submit (Nguyễn Văn An for himself)",
             await api.post(
@@ -56,7 +58,7 @@ async def main(gateway: str) -> None:
         tokens = {u: (await login(api, u, PASSWORD, account="officer")).headers for u, _ in officers.values()}
         print(f"\n--- Officers logged in: {', '.join(tokens)}")
         for _ in range(100):  # processing opens the case within moments
-            resp = await api.get("/api/v1/dossiers/{code}".format(code=code), headers=an)
+            resp = await api.get(f"/api/v1/dossiers/{code}", headers=an)
             if resp.status_code == 200 and resp.json().get("current_step"):
                 break
             await asyncio.sleep(0.1)

@@ -1,7 +1,8 @@
 """Apply every service's migrations and seed the demo data (the population registry).
 
-Safe to re-run: applied migrations are skipped and seeding adds only what is missing. The services
-also migrate on start-up; doing it here first makes `make run` fail early and clearly.
+Safe to re-run: applied migrations are skipped and seeding adds only what is missing (a re-run of the
+1,000,000-citizen registry takes a few seconds). ``MOTCUA_SEED_CITIZENS`` sets how many synthetic citizens. The
+services also migrate on start-up; doing it here first makes `make run` fail early and clearly.
 """
 
 import asyncio
@@ -39,12 +40,10 @@ async def main() -> None:
             + (f"applied {len(applied)} migration(s)" if applied else "up to date")
         )
     started = time.perf_counter()
-    count = int(os.environ.get("MOTCUA_SEED_CITIZENS", "10000"))
-    added = await seed(CitizenIdSettings().dsn, count, verbose=False)
-    print(
-        f"    citizen-id  population registry: {added} citizen(s) added "
-        f"({count} synthetic + demo; {time.perf_counter() - started:.1f}s)"
-    )
+    count = int(os.environ.get("MOTCUA_SEED_CITIZENS", "1000000"))
+    print(f"    citizen-id  population registry: {count:,} synthetic citizens + the demo ones (first run: ~30 s)")
+    added = await seed(CitizenIdSettings().dsn, count, verbose=True)
+    print(f"    citizen-id  population registry: {added:,} citizen(s) added ({time.perf_counter() - started:.1f}s)")
 
 
 if __name__ == "__main__":

@@ -102,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         readiness=[upstreams_alive, counter_database],
         max_body_bytes=settings.max_body_bytes,
+        body_limits={"/api/v1/me/documents": settings.max_upload_bytes},
         openapi_url=None,
         docs_url=None,
         redoc_url=None,

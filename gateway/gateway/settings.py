@@ -17,6 +17,9 @@ class Settings(ServiceSettings):
     notify_url: str = "http://127.0.0.1:8104"
     connect_timeout: float = 2.0
     upstream_timeout: float = 10.0
+    # A document upload (POST /api/v1/me/documents) may be larger than a JSON body: intake's document limit
+    # (5 MiB by default) plus the multipart framing.
+    max_upload_bytes: int = 5 * 1024 * 1024 + 64 * 1024
 
     # Tokens: verified with citizen-id's keys, fetched from ``jwks_url`` (MOTCUA_JWKS_URL, its internal address)
     # and refreshed when a token names an unknown ``kid``, at most once per this many seconds.

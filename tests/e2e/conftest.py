@@ -7,8 +7,8 @@ The e2e suite has its own databases, topics and consumer groups (``e2e-*``)."""
 
 import asyncio
 import email
-import logging
 import email.policy
+import logging
 import socket
 from dataclasses import dataclass, field
 
@@ -43,8 +43,11 @@ DLQ = f"test.{RUN_ID}.e2e.dossier.events.dlq"
 PERSONAL = f"test.{RUN_ID}.e2e.personal.events"
 PERSONAL_DLQ = f"{PERSONAL}.dlq"
 PASSWORD = "demo1234"  # every demo account's password (README)
-PARTNER_SECRETS = {"provincial-system": "provincial-system-secret", "vietnam-post": "vietnam-post-secret",
-                   "vcci": "vcci-secret"}
+PARTNER_SECRETS = {
+    "provincial-system": "provincial-system-secret",
+    "vietnam-post": "vietnam-post-secret",
+    "vcci": "vcci-secret",
+}
 
 
 class LogRecorder(logging.Handler):

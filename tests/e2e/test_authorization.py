@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from .conftest import PARTNER_SECRETS, eventually
+from .conftest import eventually
 
 AN, KHOI, BINH, CUONG, DUNG = "001090001234", "001222001235", "079195005678", "048200001111", "092301002222"
 COMPANY = "0101234567"
@@ -53,9 +53,11 @@ def key() -> dict[str, str]:
 async def test_every_actor_on_every_endpoint(api, system, actors, access_log_of):
     m = Matrix()
     an, binh = actors["citizen An"], actors["citizen Bình"]
-    hoa, lan, tuan = actors["officer hoa (receiving, UBND)"], actors["officer lan (specialist, UBND)"], actors[
-        "officer tuan (approver, UBND)"
-    ]
+    hoa, lan, tuan = (
+        actors["officer hoa (receiving, UBND)"],
+        actors["officer lan (specialist, UBND)"],
+        actors["officer tuan (approver, UBND)"],
+    )
     minh, quan = actors["officer minh (police)"], actors["operator quan (province)"]
     prov, post, vcci = actors["partner provincial-system"], actors["partner vietnam-post"], actors["partner vcci"]
     nobody: dict[str, str] = {}
@@ -64,46 +66,113 @@ async def test_every_actor_on_every_endpoint(api, system, actors, access_log_of)
         return await api.post(path, json=json, headers={**h, **kw.pop("headers", {})}, **kw)
 
     # ---- submission: for whom, on which channel
-    d_an = m.check("citizen An", "submit for self", await post_({**an, **key()}, "/api/v1/dossiers",
-                                                                body("1.004873")), 201).json()["code"]
-    d_khoi = m.check("citizen An", "submit for his minor son (household)", await post_(
-        {**an, **key()}, "/api/v1/dossiers", body("1.004873", {"kind": "citizen", "personal_id": KHOI})), 201
+    d_an = m.check(
+        "citizen An", "submit for self", await post_({**an, **key()}, "/api/v1/dossiers", body("1.004873")), 201
     ).json()["code"]
-    m.check("citizen An", "submit for his company (legal representative)", await post_(
-        {**an, **key()}, "/api/v1/dossiers", body("1.004873", {"kind": "organisation", "tax_code": COMPANY})), 201)
-    m.check("citizen Bình", "submit for An (no mandate)", await post_(
-        {**binh, **key()}, "/api/v1/dossiers", body("1.004873", {"kind": "citizen", "personal_id": AN})), 403)
-    m.check("citizen Bình", "submit for An's company", await post_(
-        {**binh, **key()}, "/api/v1/dossiers", body("1.004873", {"kind": "organisation", "tax_code": COMPANY})), 403)
-    d_cuong = m.check("citizen Bình", "submit for Cường (written authorization)", await post_(
-        {**binh, **key()}, "/api/v1/dossiers", body("1.004873", {"kind": "citizen", "personal_id": CUONG})), 201
+    d_khoi = m.check(
+        "citizen An",
+        "submit for his minor son (household)",
+        await post_({**an, **key()}, "/api/v1/dossiers", body("1.004873", {"kind": "citizen", "personal_id": KHOI})),
+        201,
     ).json()["code"]
-    d_binh = m.check("citizen Bình", "submit for self (police procedure)", await post_(
-        {**binh, **key()}, "/api/v1/dossiers", body("1.004194")), 201).json()["code"]
-    m.check("citizen An", "submit at the counter channel", await post_(
-        {**an, **key()}, "/api/v1/dossiers", body("1.004873", channel="counter")), 403)
-    m.check("officer hoa (receiving, UBND)", "take a dossier at the counter for Dung", await post_(
-        {**hoa, **key()}, "/api/v1/dossiers",
-        body("1.004873", {"kind": "citizen", "personal_id": DUNG}, channel="counter")), 201)
-    m.check("officer tuan (approver, UBND)", "take a dossier at the counter (not a receiving officer)", await post_(
-        {**tuan, **key()}, "/api/v1/dossiers",
-        body("1.004873", {"kind": "citizen", "personal_id": DUNG}, channel="counter")), 403)
-    m.check("partner vietnam-post", "submit a dossier received at the post office", await post_(
-        {**post, **key()}, "/api/v1/dossiers",
-        body("1.004873", {"kind": "citizen", "personal_id": CUONG}, channel="post")), 201)
-    m.check("partner provincial-system", "submit (no submit scope)", await post_(
-        {**prov, **key()}, "/api/v1/dossiers",
-        body("1.004873", {"kind": "citizen", "personal_id": CUONG}, channel="post")), 403)
+    m.check(
+        "citizen An",
+        "submit for his company (legal representative)",
+        await post_(
+            {**an, **key()}, "/api/v1/dossiers", body("1.004873", {"kind": "organisation", "tax_code": COMPANY})
+        ),
+        201,
+    )
+    m.check(
+        "citizen Bình",
+        "submit for An (no mandate)",
+        await post_({**binh, **key()}, "/api/v1/dossiers", body("1.004873", {"kind": "citizen", "personal_id": AN})),
+        403,
+    )
+    m.check(
+        "citizen Bình",
+        "submit for An's company",
+        await post_(
+            {**binh, **key()}, "/api/v1/dossiers", body("1.004873", {"kind": "organisation", "tax_code": COMPANY})
+        ),
+        403,
+    )
+    d_cuong = m.check(
+        "citizen Bình",
+        "submit for Cường (written authorization)",
+        await post_({**binh, **key()}, "/api/v1/dossiers", body("1.004873", {"kind": "citizen", "personal_id": CUONG})),
+        201,
+    ).json()["code"]
+    d_binh = m.check(
+        "citizen Bình",
+        "submit for self (police procedure)",
+        await post_({**binh, **key()}, "/api/v1/dossiers", body("1.004194")),
+        201,
+    ).json()["code"]
+    m.check(
+        "citizen An",
+        "submit at the counter channel",
+        await post_({**an, **key()}, "/api/v1/dossiers", body("1.004873", channel="counter")),
+        403,
+    )
+    m.check(
+        "officer hoa (receiving, UBND)",
+        "take a dossier at the counter for Dung",
+        await post_(
+            {**hoa, **key()},
+            "/api/v1/dossiers",
+            body("1.004873", {"kind": "citizen", "personal_id": DUNG}, channel="counter"),
+        ),
+        201,
+    )
+    m.check(
+        "officer tuan (approver, UBND)",
+        "take a dossier at the counter (not a receiving officer)",
+        await post_(
+            {**tuan, **key()},
+            "/api/v1/dossiers",
+            body("1.004873", {"kind": "citizen", "personal_id": DUNG}, channel="counter"),
+        ),
+        403,
+    )
+    m.check(
+        "partner vietnam-post",
+        "submit a dossier received at the post office",
+        await post_(
+            {**post, **key()},
+            "/api/v1/dossiers",
+            body("1.004873", {"kind": "citizen", "personal_id": CUONG}, channel="post"),
+        ),
+        201,
+    )
+    m.check(
+        "partner provincial-system",
+        "submit (no submit scope)",
+        await post_(
+            {**prov, **key()},
+            "/api/v1/dossiers",
+            body("1.004873", {"kind": "citizen", "personal_id": CUONG}, channel="post"),
+        ),
+        403,
+    )
     m.check("nobody", "submit without a token", await post_(key(), "/api/v1/dossiers", body("1.004873")), 401)
-    m.check("nobody", "preview without a token", await post_(nobody, "/api/v1/dossiers/preview", body("1.004873")),
-            401)
-    m.check("citizen Bình", "preview An's registry data", await post_(
-        binh, "/api/v1/dossiers/preview", body("1.004873", {"kind": "citizen", "personal_id": AN})), 403)
+    m.check("nobody", "preview without a token", await post_(nobody, "/api/v1/dossiers/preview", body("1.004873")), 401)
+    m.check(
+        "citizen Bình",
+        "preview An's registry data",
+        await post_(binh, "/api/v1/dossiers/preview", body("1.004873", {"kind": "citizen", "personal_id": AN})),
+        403,
+    )
 
     # the registry was never read for An on Bình's behalf, and the counter read of Dung is the officer's
     an_log = await access_log_of(an)
-    assert not [e for e in an_log if "079195005678" in str(e) or e.get("actor", {}).get("kind") == "citizen"
-                and e.get("actor", {}).get("id") != an_log[0].get("actor", {}).get("id")], an_log
+    assert not [
+        e
+        for e in an_log
+        if "079195005678" in str(e)
+        or e.get("actor", {}).get("kind") == "citizen"
+        and e.get("actor", {}).get("id") != an_log[0].get("actor", {}).get("id")
+    ], an_log
 
     async def opened(code: str, headers: dict) -> bool:
         return (await api.get(f"/api/v1/dossiers/{code}", headers=headers)).status_code == 200
@@ -116,73 +185,159 @@ async def test_every_actor_on_every_endpoint(api, system, actors, access_log_of)
     m.check("citizen An", "track his son's dossier", await api.get(f"/api/v1/dossiers/{d_khoi}", headers=an), 200)
     m.check("citizen Bình", "track An's dossier", await api.get(f"/api/v1/dossiers/{d_an}", headers=binh), 404)
     m.check("citizen An", "track Bình's dossier", await api.get(f"/api/v1/dossiers/{d_binh}", headers=an), 404)
-    m.check("citizen Bình", "track the dossier she filed for Cường",
-            await api.get(f"/api/v1/dossiers/{d_cuong}", headers=binh), 200)
-    m.check("officer hoa (receiving, UBND)", "track a dossier of her unit",
-            await api.get(f"/api/v1/dossiers/{d_an}", headers=hoa), 200)
-    m.check("officer minh (police)", "track a dossier of another unit",
-            await api.get(f"/api/v1/dossiers/{d_an}", headers=minh), 404)
-    m.check("operator quan (province)", "track any unit's dossier",
-            await api.get(f"/api/v1/dossiers/{d_binh}", headers=quan), 200)
-    m.check("partner provincial-system", "track any dossier (dossiers:read)",
-            await api.get(f"/api/v1/dossiers/{d_an}", headers=prov), 200)
-    m.check("partner vcci", "track a dossier outside its unit",
-            await api.get(f"/api/v1/dossiers/{d_an}", headers=vcci), 404)
-    m.check("partner vietnam-post", "track a dossier (no read scope)",
-            await api.get(f"/api/v1/dossiers/{d_an}", headers=post), 404)
+    m.check(
+        "citizen Bình",
+        "track the dossier she filed for Cường",
+        await api.get(f"/api/v1/dossiers/{d_cuong}", headers=binh),
+        200,
+    )
+    m.check(
+        "officer hoa (receiving, UBND)",
+        "track a dossier of her unit",
+        await api.get(f"/api/v1/dossiers/{d_an}", headers=hoa),
+        200,
+    )
+    m.check(
+        "officer minh (police)",
+        "track a dossier of another unit",
+        await api.get(f"/api/v1/dossiers/{d_an}", headers=minh),
+        404,
+    )
+    m.check(
+        "operator quan (province)",
+        "track any unit's dossier",
+        await api.get(f"/api/v1/dossiers/{d_binh}", headers=quan),
+        200,
+    )
+    m.check(
+        "partner provincial-system",
+        "track any dossier (dossiers:read)",
+        await api.get(f"/api/v1/dossiers/{d_an}", headers=prov),
+        200,
+    )
+    m.check(
+        "partner vcci", "track a dossier outside its unit", await api.get(f"/api/v1/dossiers/{d_an}", headers=vcci), 404
+    )
+    m.check(
+        "partner vietnam-post",
+        "track a dossier (no read scope)",
+        await api.get(f"/api/v1/dossiers/{d_an}", headers=post),
+        404,
+    )
     m.check("nobody", "track without a token", await api.get(f"/api/v1/dossiers/{d_an}"), 401)
     public = m.check("nobody", "public lookup by code", await api.get(f"/api/v1/public/dossiers/{d_an}"), 200).json()
-    assert set(public) <= {"code", "status", "status_label", "current_step", "current_step_name", "unit", "due_at"}, public
-    m.check("nobody", "public lookup of a guessed code",
-            await api.get(f"/api/v1/public/dossiers/{d_an[:-6]}AAAAAA"), 404)
+    assert set(public) <= {"code", "status", "status_label", "current_step", "current_step_name", "unit", "due_at"}, (
+        public
+    )
+    m.check(
+        "nobody", "public lookup of a guessed code", await api.get(f"/api/v1/public/dossiers/{d_an[:-6]}AAAAAA"), 404
+    )
 
     # ---- the application as submitted (personal data)
-    m.check("citizen An", "read own application", await api.get(f"/api/v1/dossiers/{d_an}/application", headers=an),
-            200)
-    m.check("citizen Bình", "read An's application",
-            await api.get(f"/api/v1/dossiers/{d_an}/application", headers=binh), 404)
-    m.check("officer hoa (receiving, UBND)", "read an application of her unit",
-            await api.get(f"/api/v1/dossiers/{d_an}/application", headers=hoa), 200)
-    m.check("officer minh (police)", "read an application of another unit",
-            await api.get(f"/api/v1/dossiers/{d_an}/application", headers=minh), 404)
+    m.check(
+        "citizen An", "read own application", await api.get(f"/api/v1/dossiers/{d_an}/application", headers=an), 200
+    )
+    m.check(
+        "citizen Bình",
+        "read An's application",
+        await api.get(f"/api/v1/dossiers/{d_an}/application", headers=binh),
+        404,
+    )
+    m.check(
+        "officer hoa (receiving, UBND)",
+        "read an application of her unit",
+        await api.get(f"/api/v1/dossiers/{d_an}/application", headers=hoa),
+        200,
+    )
+    m.check(
+        "officer minh (police)",
+        "read an application of another unit",
+        await api.get(f"/api/v1/dossiers/{d_an}/application", headers=minh),
+        404,
+    )
 
     # ---- own lists
     mine = m.check("citizen An", "list own dossiers", await api.get("/api/v1/me/dossiers", headers=an), 200).json()
     assert d_an in {d["code"] for d in mine["items"]} and d_binh not in {d["code"] for d in mine["items"]}
-    m.check("officer hoa (receiving, UBND)", "list citizen dossiers (citizens only)",
-            await api.get("/api/v1/me/dossiers", headers=hoa), 403)
+    m.check(
+        "officer hoa (receiving, UBND)",
+        "list citizen dossiers (citizens only)",
+        await api.get("/api/v1/me/dossiers", headers=hoa),
+        403,
+    )
     m.check("nobody", "list own dossiers without a token", await api.get("/api/v1/me/dossiers"), 401)
 
     # ---- officer actions: unit and role
-    m.check("officer minh (police)", "accept a dossier of another unit",
-            await post_(minh, f"/api/v1/dossiers/{d_an}/actions/accept", {}), 404)
-    m.check("citizen An", "accept his own dossier", await post_(an, f"/api/v1/dossiers/{d_an}/actions/accept", {}),
-            403)
-    m.check("partner provincial-system", "accept a dossier",
-            await post_(prov, f"/api/v1/dossiers/{d_an}/actions/accept", {}), 403)
-    m.check("officer lan (specialist, UBND)", "accept (not a receiving officer)",
-            await post_(lan, f"/api/v1/dossiers/{d_an}/actions/accept", {}), 403)
-    m.check("officer hoa (receiving, UBND)", "accept a dossier of her unit",
-            await post_(hoa, f"/api/v1/dossiers/{d_an}/actions/accept", {"note": "Hồ sơ đầy đủ"}), 200)
-    m.check("officer hoa (receiving, UBND)", "approve (not an approver)",
-            await post_(hoa, f"/api/v1/dossiers/{d_an}/actions/approve", {}), 403)
-    m.check("operator quan (province)", "approve (operators do not act)",
-            await post_(quan, f"/api/v1/dossiers/{d_an}/actions/approve", {}), 403)
-    m.check("officer tuan (approver, UBND)", "approve a dossier of his unit",
-            await post_(tuan, f"/api/v1/dossiers/{d_an}/actions/approve", {}), 200)
-    m.check("officer tuan (approver, UBND)", "act on another unit's dossier",
-            await post_(tuan, f"/api/v1/dossiers/{d_binh}/actions/accept", {}), 404)
-    m.check("nobody", "act without a token", await post_(nobody, f"/api/v1/dossiers/{d_an}/actions/issue-result", {}),
-            401)
+    m.check(
+        "officer minh (police)",
+        "accept a dossier of another unit",
+        await post_(minh, f"/api/v1/dossiers/{d_an}/actions/accept", {}),
+        404,
+    )
+    m.check("citizen An", "accept his own dossier", await post_(an, f"/api/v1/dossiers/{d_an}/actions/accept", {}), 403)
+    m.check(
+        "partner provincial-system",
+        "accept a dossier",
+        await post_(prov, f"/api/v1/dossiers/{d_an}/actions/accept", {}),
+        403,
+    )
+    m.check(
+        "officer lan (specialist, UBND)",
+        "accept (not a receiving officer)",
+        await post_(lan, f"/api/v1/dossiers/{d_an}/actions/accept", {}),
+        403,
+    )
+    m.check(
+        "officer hoa (receiving, UBND)",
+        "accept a dossier of her unit",
+        await post_(hoa, f"/api/v1/dossiers/{d_an}/actions/accept", {"note": "Hồ sơ đầy đủ"}),
+        200,
+    )
+    m.check(
+        "officer hoa (receiving, UBND)",
+        "approve (not an approver)",
+        await post_(hoa, f"/api/v1/dossiers/{d_an}/actions/approve", {}),
+        403,
+    )
+    m.check(
+        "operator quan (province)",
+        "approve (operators do not act)",
+        await post_(quan, f"/api/v1/dossiers/{d_an}/actions/approve", {}),
+        403,
+    )
+    m.check(
+        "officer tuan (approver, UBND)",
+        "approve a dossier of his unit",
+        await post_(tuan, f"/api/v1/dossiers/{d_an}/actions/approve", {}),
+        200,
+    )
+    m.check(
+        "officer tuan (approver, UBND)",
+        "act on another unit's dossier",
+        await post_(tuan, f"/api/v1/dossiers/{d_binh}/actions/accept", {}),
+        404,
+    )
+    m.check(
+        "nobody", "act without a token", await post_(nobody, f"/api/v1/dossiers/{d_an}/actions/issue-result", {}), 401
+    )
 
     # ---- work queues
-    queue = m.check("officer hoa (receiving, UBND)", "own unit's work queue",
-                    await api.get("/api/v1/work-queue", headers=hoa), 200).json()
+    queue = m.check(
+        "officer hoa (receiving, UBND)", "own unit's work queue", await api.get("/api/v1/work-queue", headers=hoa), 200
+    ).json()
     assert d_binh not in {i["code"] for i in queue["items"]}
-    m.check("officer hoa (receiving, UBND)", "another unit's work queue",
-            await api.get("/api/v1/work-queue", params={"unit_code": POLICE}, headers=hoa), 403)
-    m.check("operator quan (province)", "any unit's work queue",
-            await api.get("/api/v1/work-queue", params={"unit_code": POLICE}, headers=quan), 200)
+    m.check(
+        "officer hoa (receiving, UBND)",
+        "another unit's work queue",
+        await api.get("/api/v1/work-queue", params={"unit_code": POLICE}, headers=hoa),
+        403,
+    )
+    m.check(
+        "operator quan (province)",
+        "any unit's work queue",
+        await api.get("/api/v1/work-queue", params={"unit_code": POLICE}, headers=quan),
+        200,
+    )
     m.check("citizen An", "a work queue", await api.get("/api/v1/work-queue", headers=an), 403)
     m.check("partner provincial-system", "a work queue", await api.get("/api/v1/work-queue", headers=prov), 403)
 
@@ -193,35 +348,84 @@ async def test_every_actor_on_every_endpoint(api, system, actors, access_log_of)
 
     notes = await eventually(an_notes)
     m.check("citizen An", "list own notifications", await api.get("/api/v1/me/notifications", headers=an), 200)
-    m.check("citizen Bình", "mark An's notification read",
-            await post_(binh, f"/api/v1/me/notifications/{notes[0]['id']}/read"), 404)
-    m.check("citizen An", "mark own notification read",
-            await post_(an, f"/api/v1/me/notifications/{notes[0]['id']}/read"), 200)
-    m.check("citizen Bình", "read the notifications of An's dossier",
-            await api.get(f"/api/v1/dossiers/{d_an}/notifications", headers=binh), 404)
-    m.check("officer hoa (receiving, UBND)", "list notifications (citizens only)",
-            await api.get("/api/v1/me/notifications", headers=hoa), 403)
+    m.check(
+        "citizen Bình",
+        "mark An's notification read",
+        await post_(binh, f"/api/v1/me/notifications/{notes[0]['id']}/read"),
+        404,
+    )
+    m.check(
+        "citizen An",
+        "mark own notification read",
+        await post_(an, f"/api/v1/me/notifications/{notes[0]['id']}/read"),
+        200,
+    )
+    m.check(
+        "citizen Bình",
+        "read the notifications of An's dossier",
+        await api.get(f"/api/v1/dossiers/{d_an}/notifications", headers=binh),
+        404,
+    )
+    m.check(
+        "officer hoa (receiving, UBND)",
+        "list notifications (citizens only)",
+        await api.get("/api/v1/me/notifications", headers=hoa),
+        403,
+    )
 
     # ---- registry: own data only
     m.check("citizen An", "own access log", await api.get("/api/v1/me/access-log", headers=an), 200)
-    m.check("officer hoa (receiving, UBND)", "an access log (citizens only)",
-            await api.get("/api/v1/me/access-log", headers=hoa), 403)
+    m.check(
+        "officer hoa (receiving, UBND)",
+        "an access log (citizens only)",
+        await api.get("/api/v1/me/access-log", headers=hoa),
+        403,
+    )
     m.check("nobody", "an access log without a token", await api.get("/api/v1/me/access-log"), 401)
     m.check("citizen An", "own mandates", await api.get("/api/v1/me/mandates", headers=an), 200)
 
     # ---- corrections and documents
-    m.check("citizen Bình", "flag a field of An's dossier",
-            await post_(binh, f"/api/v1/dossiers/{d_an}/corrections", {"field": "permanent_address"}), 404)
-    m.check("citizen An", "flag a prefilled field of his dossier", await post_(
-        an, f"/api/v1/dossiers/{d_an}/corrections", {"field": "permanent_address", "note": "Đã chuyển nhà"}), 201)
-    upload = m.check("citizen An", "upload a document to his vault", await api.post(
-        "/api/v1/me/documents", headers=an, data={"doc_type": "TK-XNHN"},
-        files={"file": ("to-khai.pdf", b"%PDF-1.4\n% demo\n", "application/pdf")}), 201).json()
-    m.check("citizen Bình", "attach An's vault document to her dossier", await post_(
-        {**binh, **key()}, "/api/v1/dossiers",
-        body("1.004873", components=[{"code": "TK-XNHN", "document_id": upload["id"]}])), 422)
-    m.check("citizen Bình", "download An's document",
-            await api.get(f"/api/v1/me/documents/{upload['id']}/content", headers=binh), 404)
+    m.check(
+        "citizen Bình",
+        "flag a field of An's dossier",
+        await post_(binh, f"/api/v1/dossiers/{d_an}/corrections", {"field": "permanent_address"}),
+        404,
+    )
+    m.check(
+        "citizen An",
+        "flag a prefilled field of his dossier",
+        await post_(
+            an, f"/api/v1/dossiers/{d_an}/corrections", {"field": "permanent_address", "note": "Đã chuyển nhà"}
+        ),
+        201,
+    )
+    upload = m.check(
+        "citizen An",
+        "upload a document to his vault",
+        await api.post(
+            "/api/v1/me/documents",
+            headers=an,
+            data={"doc_type": "TK-XNHN"},
+            files={"file": ("to-khai.pdf", b"%PDF-1.4\n% demo\n", "application/pdf")},
+        ),
+        201,
+    ).json()
+    m.check(
+        "citizen Bình",
+        "attach An's vault document to her dossier",
+        await post_(
+            {**binh, **key()},
+            "/api/v1/dossiers",
+            body("1.004873", components=[{"code": "TK-XNHN", "document_id": upload["id"]}]),
+        ),
+        422,
+    )
+    m.check(
+        "citizen Bình",
+        "download An's document",
+        await api.get(f"/api/v1/me/documents/{upload['id']}/content", headers=binh),
+        404,
+    )
     m.check("nobody", "list a vault without a token", await api.get("/api/v1/me/documents"), 401)
 
     m.write()

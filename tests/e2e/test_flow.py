@@ -23,7 +23,9 @@ def problem(resp, status: int, slug: str) -> dict:
 
 async def submit(api, headers: dict, procedure: str = "1.004873", key: str | None = None, **extra):
     body = {"procedure_code": procedure, **extra}
-    return await api.post("/api/v1/dossiers", json=body, headers={**headers, "Idempotency-Key": key or str(uuid.uuid4())})
+    return await api.post(
+        "/api/v1/dossiers", json=body, headers={**headers, "Idempotency-Key": key or str(uuid.uuid4())}
+    )
 
 
 async def opened_by_processing(api, code: str, officer: dict) -> dict:
@@ -88,7 +90,12 @@ async def test_a_dossier_goes_from_submission_to_returned_result(api, system, ac
     assert view["status"] == "completed" and view["status_label"] == "Đã trả kết quả"
     assert view["timeliness"] in {"early", "on_time"}
     assert [s["step"] for s in view["timeline"]] == STEPS
-    assert [s["handler"] for s in view["timeline"]] == ["hoa.tiepnhan", "tuan.lanhdao", "lan.chuyenvien", "hoa.tiepnhan"]
+    assert [s["handler"] for s in view["timeline"]] == [
+        "hoa.tiepnhan",
+        "tuan.lanhdao",
+        "lan.chuyenvien",
+        "hoa.tiepnhan",
+    ]
     for step in view["timeline"]:
         assert step["unit"]["code"] == receipt["unit"]["code"]
         assert step["entered_at"] and step["completed_at"] and step["due_at"]
@@ -99,9 +106,7 @@ async def test_a_dossier_goes_from_submission_to_returned_result(api, system, ac
     assert f"Hồ sơ {code} đã được tiếp nhận" in subjects
     assert any("hoàn thành" in s for s in subjects)
     assert all(str(m["To"]).endswith("an.nguyen@example.vn") for m in mails)
-    notes = (
-        await api.get(f"/api/v1/dossiers/{code}/notifications", params={"limit": 100}, headers=an)
-    ).json()["items"]
+    notes = (await api.get(f"/api/v1/dossiers/{code}/notifications", params={"limit": 100}, headers=an)).json()["items"]
     assert {n["channel"] for n in notes} >= {"app", "email"}
     assert len([n for n in notes if n["channel"] == "app"]) == 5
 
@@ -137,7 +142,11 @@ async def test_tracking_answers_right_after_submission(api, actors):
 
 
 def at_counter(personal_id) -> dict:
-    return {"procedure_code": "1.004873", "channel": "counter", "applicant": {"kind": "citizen", "personal_id": personal_id}}
+    return {
+        "procedure_code": "1.004873",
+        "channel": "counter",
+        "applicant": {"kind": "citizen", "personal_id": personal_id},
+    }
 
 
 @pytest.mark.parametrize(
@@ -178,8 +187,11 @@ async def test_malformed_and_oversized_bodies(api, system, actors):
         headers={**an, "Idempotency-Key": str(uuid.uuid4()), "content-type": "application/json"},
     )
     problem(resp, 413, "payload-too-large")
-    problem(await api.post("/api/v1/dossiers", json={"procedure_code": "1.004873"}, headers=an),
-            400, "idempotency-key-required")
+    problem(
+        await api.post("/api/v1/dossiers", json={"procedure_code": "1.004873"}, headers=an),
+        400,
+        "idempotency-key-required",
+    )
 
 
 async def test_every_response_has_a_request_id(api):

@@ -9,6 +9,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from opentelemetry.trace import SpanKind
 
 from gateway.routing import ROUTES
+from motcua_common.kafka import client_options
+from motcua_common.testing import kafka_admin_settings
 
 from .conftest import DLQ, TOPIC, eventually
 from .test_flow import submit
@@ -77,9 +79,8 @@ async def test_one_trace_from_the_gateway_through_kafka_to_the_consumers(api, sy
 
 
 async def test_a_poison_message_goes_to_the_dead_letter_topic(system):
-    bootstrap = system.settings["intake"].kafka_bootstrap
     key = f"poison-{uuid.uuid4()}".encode()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    producer = AIOKafkaProducer(**client_options(system.settings["intake"]))
     await producer.start()
     try:
         await producer.send_and_wait(TOPIC, b"this is not a CloudEvent", key=key)
@@ -87,7 +88,7 @@ async def test_a_poison_message_goes_to_the_dead_letter_topic(system):
         await producer.stop()
     consumer = AIOKafkaConsumer(
         DLQ,
-        bootstrap_servers=bootstrap,
+        **client_options(kafka_admin_settings(system.settings["intake"].kafka_bootstrap)),
         group_id=f"dlq-reader-{uuid.uuid4().hex[:6]}",
         auto_offset_reset="earliest",
     )

@@ -32,7 +32,11 @@ def span_texts() -> list[str]:
 
 
 async def test_no_personal_data_in_logs_or_spans(api, actors):
-    an, hoa, tuan = actors["citizen An"], actors["officer hoa (receiving, UBND)"], actors["officer tuan (approver, UBND)"]
+    an, hoa, tuan = (
+        actors["citizen An"],
+        actors["officer hoa (receiving, UBND)"],
+        actors["officer tuan (approver, UBND)"],
+    )
     preview = await api.post("/api/v1/dossiers/preview", json={"procedure_code": "1.004873"}, headers=an)
     assert preview.status_code == 200, preview.text
     resp = await api.post(

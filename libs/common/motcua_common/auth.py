@@ -300,6 +300,4 @@ class ServiceCredentials:
 
 def make_verifier(settings, client: httpx.AsyncClient | None = None) -> TokenVerifier:
     """The verifier a service builds in its lifespan from :class:`ServiceSettings`."""
-    return TokenVerifier(
-        JWKSCache(settings.jwks_url, client), issuer=settings.issuer, audience=settings.audience
-    )
+    return TokenVerifier(JWKSCache(settings.jwks_url, client), issuer=settings.issuer, audience=settings.audience)

@@ -141,7 +141,9 @@ class RegistryCorrectionRequested(PersonalEvent):
     note: str | None = None
 
 
-PERSONAL_EVENTS: dict[str, type[PersonalEvent]] = {m.type_name(): m for m in (DossierContact, RegistryCorrectionRequested)}
+PERSONAL_EVENTS: dict[str, type[PersonalEvent]] = {
+    m.type_name(): m for m in (DossierContact, RegistryCorrectionRequested)
+}
 
 DOSSIER_EVENTS: dict[str, type[DossierEvent]] = {
     m.type_name(): m

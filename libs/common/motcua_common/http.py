@@ -20,11 +20,20 @@ log = logging.getLogger("motcua.http")
 
 
 class RequestContextMiddleware:
-    """Pure ASGI middleware: assigns or keeps ``X-Request-ID``, rejects oversized bodies with 413,
-    and records request metrics. Pure ASGI (not BaseHTTPMiddleware) so it adds no task per request."""
+    """Pure ASGI middleware: assigns or keeps ``X-Request-ID``, rejects oversized bodies with 413 (the limit of
+    the path in ``body_limits``, else ``max_body_bytes``), and records request metrics. Pure ASGI (not
+    BaseHTTPMiddleware) so it adds no task per request."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, requests: Counter, latency: Histogram):
-        self.app, self.max_body_bytes = app, max_body_bytes
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        requests: Counter,
+        latency: Histogram,
+        body_limits: dict[str, int] | None = None,
+    ):
+        self.app, self.default_limit, self.body_limits = app, max_body_bytes, body_limits or {}
         self.requests, self.latency = requests, latency
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -35,6 +44,7 @@ class RequestContextMiddleware:
         rid = headers.get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")[:128] or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
         request = Request(scope)
+        limit = self.body_limits.get(scope["path"], self.default_limit)
         status_holder = {"status": 500}
         started = time.perf_counter()
 
@@ -48,11 +58,11 @@ class RequestContextMiddleware:
 
         declared = headers.get(b"content-length")
         try:
-            too_big = declared is not None and int(declared) > self.max_body_bytes
+            too_big = declared is not None and int(declared) > limit
         except ValueError:
             too_big = True
         if too_big:
-            resp = status_problem(request, 413, f"The body exceeds {self.max_body_bytes} bytes.")
+            resp = status_problem(request, 413, f"The body exceeds {limit} bytes.")
             await resp(scope, receive, send_with_id)
             return
 
@@ -63,14 +73,14 @@ class RequestContextMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
+                if received > limit:
                     raise _BodyTooLarge
             return message
 
         try:
             await self.app(scope, limited_receive, send_with_id)
         except _BodyTooLarge:
-            resp = status_problem(request, 413, f"The body exceeds {self.max_body_bytes} bytes.")
+            resp = status_problem(request, 413, f"The body exceeds {limit} bytes.")
             await resp(scope, receive, send_with_id)
         finally:
             route = scope.get("route")
@@ -93,16 +103,24 @@ def create_app(
     description: str = "",
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[Any]] | None = None,
     max_body_bytes: int = 1_048_576,
+    body_limits: dict[str, int] | None = None,
     readiness: list[ReadinessCheck] | None = None,
     **kwargs: Any,
 ) -> FastAPI:
-    """Build a FastAPI app with the platform's conventions installed."""
+    """Build a FastAPI app with the platform's conventions installed. ``body_limits`` raises (or lowers) the
+    body limit of single paths, e.g. a document upload."""
     app = FastAPI(title=title, version=version, description=description, lifespan=lifespan, **kwargs)
     registry = CollectorRegistry()
     requests = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"], registry=registry)
     latency = Histogram("http_request_duration_seconds", "HTTP request latency", ["method", "route"], registry=registry)
     app.state.metrics_registry = registry
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=max_body_bytes, requests=requests, latency=latency)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=max_body_bytes,
+        body_limits=body_limits,
+        requests=requests,
+        latency=latency,
+    )
     install_problem_handlers(app)
     checks = readiness or []
 

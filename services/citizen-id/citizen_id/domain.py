@@ -190,7 +190,7 @@ def format_address(street: str, ward_name: str, province_name: str) -> str:
 # --- who may read a record (the decision itself is in service.py; these are its pure parts) ---
 
 AGE_OF_MAJORITY = 18
-Via = Literal["self", "household", "authorization", "counter", "organisation"]
+Via = Literal["self", "household", "authorization", "counter", "post", "organisation"]
 """How the caller is entitled to the data: it is their own, a minor child or ward of their household, a written
 authorization valid today, a receiving officer serving the person at a counter, or the caller acts for an
 organisation (its legal representative or a person it authorized)."""

@@ -15,7 +15,14 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from motcua_common import FieldError, ProblemError
-from motcua_common.auth import RECEIVING_OFFICER, SCOPE_REGISTRY_READ, Principal, forbidden, unauthorized
+from motcua_common.auth import (
+    RECEIVING_OFFICER,
+    SCOPE_POST_SUBMIT,
+    SCOPE_REGISTRY_READ,
+    Principal,
+    forbidden,
+    unauthorized,
+)
 from motcua_common.contracts import RegistryCorrectionRequested
 from motcua_common.pagination import decode_keyset, encode_keyset
 
@@ -90,6 +97,8 @@ def check_service(service: Principal | None) -> Principal:
 def check_user(user: Principal | None) -> Principal:
     if user is None:
         raise unauthorized("A registry read needs the end user's access token in X-On-Behalf-Of.")
+    if user.kind == "partner" and user.has_scope(SCOPE_POST_SUBMIT):
+        return user  # post-office staff taking a dossier for the person in front of them (Decision 45/2016)
     if user.kind not in ("citizen", "officer"):
         raise forbidden(f"Registry reads are made for a citizen or an officer, not a {user.kind}.")
     return user
@@ -101,6 +110,8 @@ def _refused(detail: str) -> ProblemError:
 
 async def decide_person(conn: asyncpg.Connection, user: Principal, personal_id: str, on: date) -> Via:
     """Why ``user`` may read ``personal_id``'s record, or 403. Reads only the mandate tables."""
+    if user.kind == "partner":
+        return "post"  # check_user let only a partner with the post-submission scope through
     if user.kind == "officer":
         if user.has_role(RECEIVING_OFFICER):
             return "counter"

@@ -21,7 +21,16 @@ from citizen_id.subjects import citizen_subject
 from motcua_common import PROBLEM_JSON, build_event
 from motcua_common.auth import RECEIVING_OFFICER, SPECIALIST
 from motcua_common.contracts import RegistryCorrectionRequested
-from motcua_common.testing import RUN_ID, create_database, create_topics, delete_topics, drop_database, per_run_settings
+from motcua_common.kafka import client_options
+from motcua_common.testing import (
+    RUN_ID,
+    create_database,
+    create_topics,
+    delete_topics,
+    drop_database,
+    kafka_admin_settings,
+    per_run_settings,
+)
 from motcua_common.testing_auth import TestIssuer
 
 pytestmark = pytest.mark.integration
@@ -324,6 +333,15 @@ async def test_a_receiving_officer_reads_a_citizen_at_the_counter_logged_as_thei
     assert row["dossier_ref"] == "000.26.02.H29-261123-0001-K7QXAB"
 
 
+async def test_post_office_staff_read_the_citizen_they_serve_logged_as_the_post(client, db):
+    token = ISSUER.partner("vietnam-post", "dossiers:submit-post")
+    resp = await read(client, token, DUNG, purpose="dossier:000.26.01.H29-261123-0002-K7QXAC")
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["on_behalf_via"] == "post"
+    row = await last_log(db, DUNG)
+    assert (row["caller_kind"], row["caller_id"], row["on_behalf_via"]) == ("partner", "vietnam-post", "post")
+
+
 async def test_the_legal_representative_reads_the_organisation(client, db):
     resp = await read(client, citizen(AN), tax_code=COMPANY)
     assert resp.status_code == 200, resp.text
@@ -384,7 +402,7 @@ REFUSALS = {
     "the grantor for the grantee (authorizations are one-way)": (lambda: citizen(CUONG), BINH),
     "a specialist officer": (lambda: officer(UNIT_PEOPLES_COMMITTEE, SPECIALIST, username="lan.chuyenvien"), AN),
     "an approver and unit head": (lambda: officer(UNIT_PEOPLES_COMMITTEE, "approver", "unit_head"), AN),
-    "a partner on someone's behalf": (lambda: ISSUER.partner("vietnam-post", "dossiers:submit-post"), AN),
+    "a partner without the post-submission scope": (lambda: ISSUER.partner("provincial-system", "dossiers:read"), AN),
     "a stranger asking about a deceased person": (lambda: citizen(DUNG), DECEASED),
     "a stranger asking about an id not in the registry": (lambda: citizen(DUNG), ABSENT_ID),
 }
@@ -638,7 +656,7 @@ def correction(**fields) -> RegistryCorrectionRequested:
 async def test_a_correction_event_on_the_personal_topic_opens_a_request_once(client, db, settings):
     data = correction(note="Số nhà sai")
     event = build_event(data, source="/intake", subject=data.dossier_code)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    producer = AIOKafkaProducer(**client_options(kafka_admin_settings(settings.kafka_bootstrap)))
     await producer.start()
     try:
         for _ in range(2):  # a redelivery: same CloudEvent id

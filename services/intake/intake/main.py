@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import FastAPI
-from starlette.middleware import Middleware
 
 from motcua_common import READINESS, Runtime, instrument_app, instrument_httpx
 from motcua_common import create_app as create_base_app
@@ -18,11 +17,12 @@ from motcua_common.telemetry import configure_logging, setup_tracing
 from .clients import CitizenRegistry
 from .domain import LegalClock, WorkingCalendar
 from .handlers import HANDLERS
-from .limits import UPLOAD_OVERHEAD, UPLOAD_PATH, JsonBodyLimit
 from .routes import router
 from .settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+UPLOAD_PATH = "/api/v1/me/documents"
+UPLOAD_OVERHEAD = 64 * 1024  # multipart boundaries and headers around the file
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -57,11 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Procedure catalogue and dossier submission.",
         lifespan=lifespan,
         readiness=READINESS,
-        # the outer limit admits a document upload; every other path keeps max_body_bytes (JsonBodyLimit)
-        max_body_bytes=max(settings.max_body_bytes, settings.max_document_bytes + UPLOAD_OVERHEAD),
-    )
-    app.user_middleware.append(  # innermost: after the request id is assigned, so its 413 carries it
-        Middleware(JsonBodyLimit, max_body_bytes=settings.max_body_bytes, exempt=(UPLOAD_PATH,))
+        max_body_bytes=settings.max_body_bytes,
+        body_limits={UPLOAD_PATH: settings.max_document_bytes + UPLOAD_OVERHEAD},  # a document upload
     )
     app.state.settings = settings
     app.state.clock = LegalClock(

@@ -10,6 +10,8 @@ from aiokafka import AIOKafkaConsumer
 
 from motcua_common.contracts import DossierContact, DossierSubmitted
 from motcua_common.events import CloudEvent
+from motcua_common.kafka import client_options
+from motcua_common.testing import kafka_admin_settings
 
 OWN = {"procedure_code": "1.004873", "channel": "online"}  # the caller's own dossier: no applicant needed
 CODE = re.compile(r"^000\.26\.01\.H29-\d{6}-\d{4}-[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{6}$")
@@ -230,7 +232,7 @@ async def test_dossier_codes_are_not_sequential_guesses(api, who):
 async def _find_event(topic: str, settings, code: str, wait_s: float = 20.0) -> CloudEvent:
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=settings.kafka_bootstrap,
+        **client_options(kafka_admin_settings(settings.kafka_bootstrap)),
         group_id=f"intake-test-{uuid.uuid4().hex[:6]}",
         auto_offset_reset="earliest",
     )

@@ -10,6 +10,8 @@ from aiokafka import AIOKafkaProducer
 
 from motcua_common.contracts import DossierResultIssued, RegistryCorrectionRequested
 from motcua_common.events import build_event
+from motcua_common.kafka import client_options
+from motcua_common.testing import kafka_admin_settings
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x01" * 64
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x02" * 64
@@ -132,7 +134,7 @@ async def _publish_result(settings, dossier_id: str, code: str, number: str) -> 
         timeliness="on_time",
     )
     event = build_event(data, source="/motcua/processing", subject=code)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    producer = AIOKafkaProducer(**client_options(kafka_admin_settings(settings.kafka_bootstrap)))
     await producer.start()
     try:
         await producer.send_and_wait(settings.dossier_topic, event.model_dump_json().encode(), key=dossier_id.encode())

@@ -15,7 +15,16 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiosmtpd.controller import Controller
 
-from motcua_common.testing import RUN_ID, create_database, create_topics, delete_topics, drop_database, per_run_settings
+from motcua_common.kafka import client_options
+from motcua_common.testing import (
+    RUN_ID,
+    create_database,
+    create_topics,
+    delete_topics,
+    drop_database,
+    kafka_admin_settings,
+    per_run_settings,
+)
 from motcua_common.testing_auth import TestIssuer
 from notify.main import create_app
 from notify.settings import Settings
@@ -132,7 +141,7 @@ async def client(notify_app):
 
 @pytest.fixture(scope="module")
 async def producer(notify_app):
-    p = AIOKafkaProducer(bootstrap_servers=notify_app.state.settings.kafka_bootstrap)
+    p = AIOKafkaProducer(**client_options(kafka_admin_settings(notify_app.state.settings.kafka_bootstrap)))
     await p.start()
     yield p
     await p.stop()

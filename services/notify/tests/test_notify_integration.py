@@ -20,7 +20,8 @@ from motcua_common.contracts import (
     DossierSubmitted,
 )
 from motcua_common.events import CloudEvent
-from motcua_common.testing import sample_contact, sample_submitted
+from motcua_common.kafka import client_options
+from motcua_common.testing import kafka_admin_settings, sample_contact, sample_submitted
 
 pytestmark = pytest.mark.integration
 
@@ -297,8 +298,8 @@ async def _consumed_all(app, topics: list[str]) -> bool:
     from aiokafka.admin import AIOKafkaAdminClient
 
     settings = app.state.settings
-    probe = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    probe = AIOKafkaConsumer(**client_options(kafka_admin_settings(settings.kafka_bootstrap)))
+    admin = AIOKafkaAdminClient(**client_options(kafka_admin_settings(settings.kafka_bootstrap)))
     await probe.start()
     await admin.start()
     try:

@@ -17,7 +17,9 @@ from motcua_common.auth import APPROVER as APPROVER_ROLE
 from motcua_common.auth import RECEIVING_OFFICER
 from motcua_common.contracts import DOSSIER_EVENTS
 from motcua_common.events import CLOUDEVENTS_CONTENT_TYPE, CloudEvent
+from motcua_common.kafka import client_options
 from motcua_common.problems import PROBLEM_JSON
+from motcua_common.testing import kafka_admin_settings
 from motcua_common.testing_auth import TestIssuer
 
 UNIT = "000.00.01.H29"
@@ -58,7 +60,7 @@ def _problem(resp, status: int, slug: str) -> dict:
 
 
 async def _consumed_up_to(settings, tp: TopicPartition, offset: int) -> bool:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(kafka_admin_settings(settings.kafka_bootstrap)))
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(
@@ -73,7 +75,7 @@ async def _consumed_up_to(settings, tp: TopicPartition, offset: int) -> bool:
 async def test_submitted_event_opens_case_once_and_officers_drive_it(app, settings, client, make_submission, tok):
     data, event = make_submission()
     pool = app.state.pool
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    producer = AIOKafkaProducer(**client_options(kafka_admin_settings(settings.kafka_bootstrap)))
     await producer.start()
     try:
         value = event.model_dump_json().encode()
@@ -233,7 +235,7 @@ async def _read_topic(settings, key: str, count: int, types: list[str] | None = 
     wanted = set(types or ACTION_TYPES)
     consumer = AIOKafkaConsumer(
         settings.dossier_topic,
-        bootstrap_servers=settings.kafka_bootstrap,
+        **client_options(kafka_admin_settings(settings.kafka_bootstrap)),
         group_id=f"test-{uuid.uuid4().hex}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
