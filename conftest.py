@@ -27,6 +27,12 @@ def spans() -> InMemorySpanExporter:
     return SPANS
 
 
+@pytest.fixture
+def recorded_spans() -> InMemorySpanExporter:
+    """Every span exported since the last ``spans`` fixture cleared them (not cleared here)."""
+    return SPANS
+
+
 @pytest.fixture(scope="session")
 async def kafka_topics() -> tuple[str, str]:
     """This run's dossier topic and its dead-letter topic, created on the real broker (as the admin user), with

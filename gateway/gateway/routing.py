@@ -25,17 +25,20 @@ class Route:
     auth: AuthLevel = "token"
     fallback: str | None = None  # asked when ``upstream`` answers 404
     bucket: Literal["lookup", "login"] | None = None
+    # The OAuth/OIDC protocol endpoints are described by the discovery document and the OAuth 2 security
+    # scheme, not as REST operations in the merged OpenAPI.
+    documented: bool = True
 
 
 ACTIONS = ("accept", "approve", "reject", "issue-result", "return-result")
 
 ROUTES: list[Route] = [
     # Identity (citizen-id, the mock VNeID provider), on the gateway's address so an app needs one base URL.
-    Route("GET", "/.well-known/openid-configuration", "citizen-id", "public"),
-    Route("GET", "/oauth/jwks", "citizen-id", "public"),
-    Route("GET", "/oauth/authorize", "citizen-id", "public"),
-    Route("POST", "/oauth/authorize", "citizen-id", "public", bucket="login"),
-    Route("POST", "/oauth/token", "citizen-id", "public", bucket="login"),
+    Route("GET", "/.well-known/openid-configuration", "citizen-id", "public", documented=False),
+    Route("GET", "/oauth/jwks", "citizen-id", "public", documented=False),
+    Route("GET", "/oauth/authorize", "citizen-id", "public", documented=False),
+    Route("POST", "/oauth/authorize", "citizen-id", "public", bucket="login", documented=False),
+    Route("POST", "/oauth/token", "citizen-id", "public", bucket="login", documented=False),
     # Registry: the citizen's own data (citizen-id).
     Route("GET", "/api/v1/me/profile", "citizen-id"),
     Route("GET", "/api/v1/me/access-log", "citizen-id"),
@@ -59,6 +62,6 @@ ROUTES: list[Route] = [
     Route("GET", "/api/v1/work-queue", "processing"),
     # Notify.
     Route("GET", "/api/v1/me/notifications", "notify"),
-    Route("POST", "/api/v1/me/notifications/{id}/read", "notify"),
+    Route("POST", "/api/v1/me/notifications/{notification_id}/read", "notify"),
     Route("GET", "/api/v1/dossiers/{code}/notifications", "notify"),
 ]

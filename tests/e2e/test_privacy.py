@@ -5,8 +5,6 @@ exported span (name, attributes, events) holds a demo citizen's personal id, ful
 import uuid
 
 from citizen_id.seed import fixed_citizens
-from conftest import SPANS
-
 from .conftest import LOGS, eventually
 
 
@@ -20,9 +18,9 @@ def personal_values() -> dict[str, str]:
     return values
 
 
-def span_texts() -> list[str]:
+def span_texts(exporter) -> list[str]:
     texts = []
-    for span in SPANS.get_finished_spans():
+    for span in exporter.get_finished_spans():
         texts.append(span.name)
         texts += [f"{k}={v}" for k, v in (span.attributes or {}).items()]
         for event in span.events:
@@ -31,7 +29,7 @@ def span_texts() -> list[str]:
     return texts
 
 
-async def test_no_personal_data_in_logs_or_spans(api, actors):
+async def test_no_personal_data_in_logs_or_spans(api, actors, recorded_spans):
     an, hoa, tuan = (
         actors["citizen An"],
         actors["officer hoa (receiving, UBND)"],
@@ -67,7 +65,7 @@ async def test_no_personal_data_in_logs_or_spans(api, actors):
     await eventually(notified)
     assert (await api.get("/api/v1/me/access-log", headers=an)).status_code == 200
 
-    haystacks = {"logs": LOGS.lines, "spans": span_texts()}
+    haystacks = {"logs": LOGS.lines, "spans": span_texts(recorded_spans)}
     assert haystacks["logs"] and haystacks["spans"], "nothing was recorded: the scan would prove nothing"
     leaks = [
         f"{label} in {where}: {text[:200]}"

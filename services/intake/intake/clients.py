@@ -32,9 +32,12 @@ class ApplicantQuery:
     def fields(self) -> list[str]:
         return PREFILL_FIELDS if self.kind == "citizen" else ORGANISATION_FIELDS
 
-    def body(self, purpose: str) -> dict[str, Any]:
-        who = {"personal_id": self.personal_id} if self.kind == "citizen" else {"tax_code": self.tax_code}
-        return {**who, "purpose": purpose, "fields": self.fields}
+    def body(self, reason: dict[str, str]) -> dict[str, Any]:
+        """The registry request: who, why (``purpose`` for a read, ``procedure_code`` for a preview), and for a
+        person the fields wanted (an organisation's answer is always its tax code, name and address)."""
+        if self.kind == "citizen":
+            return {"personal_id": self.personal_id, **reason, "fields": self.fields}
+        return {"tax_code": self.tax_code, **reason}
 
 
 @dataclass(frozen=True)
@@ -54,16 +57,23 @@ class CitizenRegistry:
         self, principal: Principal, applicant: ApplicantQuery, purpose: str, request_id: str | None
     ) -> RegistryAnswer:
         """Verify the applicant and fetch what the state already knows, for a stated purpose (logged)."""
-        return await self._ask("/api/v1/identity/prefill", principal, applicant, purpose, request_id)
+        return await self._ask("/api/v1/identity/prefill", principal, applicant, {"purpose": purpose}, request_id)
 
     async def preview(
-        self, principal: Principal, applicant: ApplicantQuery, purpose: str, request_id: str | None
+        self, principal: Principal, applicant: ApplicantQuery, procedure_code: str, request_id: str | None
     ) -> RegistryAnswer:
-        """What a submission would prefill, without submitting."""
-        return await self._ask("/api/v1/identity/preview", principal, applicant, purpose, request_id)
+        """What a submission of ``procedure_code`` would prefill, without submitting (the registry logs it as
+        purpose ``preview:<procedure_code>``)."""
+        reason = {"procedure_code": procedure_code}
+        return await self._ask("/api/v1/identity/preview", principal, applicant, reason, request_id)
 
     async def _ask(
-        self, path: str, principal: Principal, applicant: ApplicantQuery, purpose: str, request_id: str | None
+        self,
+        path: str,
+        principal: Principal,
+        applicant: ApplicantQuery,
+        reason: dict[str, str],
+        request_id: str | None,
     ) -> RegistryAnswer:
         try:
             headers = await self.credentials.headers()
@@ -74,7 +84,7 @@ class CitizenRegistry:
         if request_id:
             headers["x-request-id"] = request_id
         try:
-            resp = await self.client.post(path, headers=headers, json=applicant.body(purpose))
+            resp = await self.client.post(path, headers=headers, json=applicant.body(reason))
         except httpx.HTTPError as exc:
             log.warning("citizen-id unreachable: %r", exc)
             raise _unavailable() from exc

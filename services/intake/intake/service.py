@@ -375,7 +375,7 @@ async def preview(
         procedure = await repository.get_current_procedure(conn, body.procedure_code)
     if procedure is None:
         raise _procedure_missing(body.procedure_code)
-    answer = await registry.preview(principal, query, f"preview:{procedure['code']}", request_id)
+    answer = await registry.preview(principal, query, procedure["code"], request_id)
     applicant, origins = _build_applicant(principal, query, answer, body.applicant)
     return DossierPreview(
         procedure=ProcedureRef(code=procedure["code"], name=procedure["name"], version=procedure["version"]),

@@ -104,8 +104,12 @@ class FakeCitizenId:
             return httpx.Response(401, headers=PROBLEM, json={"type": "x/unauthorized"})
         body = json.loads(request.content)
         self.calls.append({"path": request.url.path, "caller": caller.subject, "body": body})
-        assert body["purpose"].startswith(("dossier:", "preview:")), body
-        assert body["fields"], body
+        # the registry's request shapes: a read states its purpose, a preview its procedure; fields for people only
+        if request.url.path.endswith("/preview"):
+            assert body["procedure_code"] and "purpose" not in body, body
+        else:
+            assert body["purpose"].startswith("dossier:") and "procedure_code" not in body, body
+        assert ("fields" in body) == ("personal_id" in body), body
         target = body.get("personal_id") or body.get("tax_code")
         via = self._mandate(caller, target)
         if via is None:
@@ -121,7 +125,7 @@ class FakeCitizenId:
         if "tax_code" in body:
             if target not in ORGANISATIONS:
                 return httpx.Response(404, headers=PROBLEM, json={"type": "x/organisation-not-found"})
-            record = {f: ORGANISATIONS[target].get(f) for f in body["fields"]}
+            record = {f: ORGANISATIONS[target].get(f) for f in ("tax_code", "name", "address")}
             return httpx.Response(
                 200,
                 json={"tax_code": target, "verified": True, "organisation": record, "on_behalf_via": via},

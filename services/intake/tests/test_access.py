@@ -124,7 +124,7 @@ async def test_a_legal_representative_submits_for_the_organisation(api, who, reg
     applicant = receipt["applicant"]
     assert applicant["kind"] == "organisation" and applicant["tax_code"] == reg.COMPANY
     assert applicant["name"] == "Công ty TNHH Một Cửa Số" and applicant["personal_id"] is None
-    assert receipt["field_origins"] == {"name": "registry", "address": "registry", "email": "registry"}
+    assert receipt["field_origins"] == {"name": "registry", "address": "registry"}
     rows = {r["topic"]: r["payload"]["data"] for r in await api.outbox(receipt["code"])}
     submitted = DossierSubmitted.model_validate(rows[intake_settings.dossier_topic])
     assert submitted.applicant.kind == "organisation" and submitted.applicant.tax_code == reg.COMPANY
@@ -246,7 +246,7 @@ async def test_preview_shows_what_would_be_prefilled_and_stores_nothing(api, who
     assert fields["date_of_birth"] == ("2022-03-15", "registry")
     assert fields["phone"] == ("0912000111", "typed")
     assert "email" not in fields  # the registry holds none for him and none was typed
-    assert calls[0]["path"] == "/api/v1/identity/preview" and calls[0]["body"]["purpose"] == f"preview:{BIRTH}"
+    assert calls[0]["path"] == "/api/v1/identity/preview" and calls[0]["body"]["procedure_code"] == BIRTH
     async with api.app.state.pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM dossiers") == before
     # Bình gets the registry's refusal
