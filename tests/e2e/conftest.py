@@ -204,6 +204,7 @@ async def api(system):
 ACCOUNTS = {
     "citizen An": ("citizen", "001090001234"),
     "citizen Bình": ("citizen", "079195005678"),
+    "citizen Cường": ("citizen", "048200001111"),
     "citizen Dung": ("citizen", "092301002222"),
     "officer hoa (receiving, UBND)": ("officer", "hoa.tiepnhan"),
     "officer lan (specialist, UBND)": ("officer", "lan.chuyenvien"),

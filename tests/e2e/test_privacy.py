@@ -5,6 +5,7 @@ exported span (name, attributes, events) holds a demo citizen's personal id, ful
 import uuid
 
 from citizen_id.seed import fixed_citizens
+
 from .conftest import LOGS, eventually
 
 
