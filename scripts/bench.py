@@ -2,7 +2,7 @@
 
 ``make bench`` (or ``uv run --frozen python scripts/bench.py --help``). The script starts its own
 citizen-id, intake and gateway as uvicorn processes on free loopback ports, with databases
-(``bench_intake``, ``bench_citizen_id``) and topics (``bench.dossier.events``) of their own, so the data
+(``bench_intake``, ``bench_citizen_id``, ``bench_gateway``) and topics (``test.bench.*``) of their own, so the data
 of ``make run`` is untouched. It warms both targets up, then alternates rounds (gateway, direct,
 gateway, direct…) so that drift on a shared machine hits both equally: only the comparison within one
 run means something. Results are printed and appended to ``docs/benchmarks.md``.
@@ -31,18 +31,24 @@ from pathlib import Path
 import asyncpg
 import httpx
 
+from citizen_id.oidc import hash_secret
 from citizen_id.seed import seed
+from motcua_common.oidc_client import login
 from motcua_common.settings import ServiceSettings
 from motcua_common.testing import create_topics
 
 ROOT = Path(__file__).resolve().parent.parent
-DATABASES = {"intake": "bench_intake", "citizen-id": "bench_citizen_id"}
-TOPIC = "bench.dossier.events"
+DATABASES = {"intake": "bench_intake", "citizen-id": "bench_citizen_id", "gateway": "bench_gateway"}
+# Under the `test.` prefix, which the local broker's development ACLs open to the services' own Kafka users.
+TOPIC = "test.bench.dossier.events"
 DLQ_TOPIC = f"{TOPIC}.dlq"
+PERSONAL_TOPIC = "test.bench.personal.events"
+PERSONAL_DLQ = f"{PERSONAL_TOPIC}.dlq"
+BENCH_PASSWORD = "bench-password"
 PROCEDURE = "1.004873"
 COMPONENT = "TK-XNHN"
 CITIZENS = 10_000
-APPLICANT_POOL = 500
+APPLICANT_POOL = 100  # citizens who log in (PKCE) and submit for themselves
 READY_TIMEOUT = 90.0
 TARGETS = {"gateway": "gateway → intake", "direct": "intake direct"}
 
@@ -53,19 +59,22 @@ Each section below was appended by one run of `make bench` (`scripts/bench.py`).
 **What is measured.** Dossier submission, `POST /api/v1/dossiers`, sent through the gateway and the same
 request sent straight to intake, in the same run. The difference is what the gateway costs: one more
 HTTP hop and process, header filtering, its own request id, tracing and metrics. Every submission is a
-complete intake: validation against the procedure (`1.004873`, marital status confirmation), an HTTP
-prefill call to citizen-id (which also writes the citizen's access log), the legal clock, and one
-PostgreSQL transaction holding the dossier and its outbox row; the outbox relay publishes the
-`dossier.submitted` events to Kafka in the background.
+complete intake by a logged-in citizen for themself: the citizen's access token verified by the gateway (when
+sent through it) and again by intake, validation against the procedure (`1.004873`, marital status
+confirmation), an HTTP prefill call to citizen-id with intake's own service token and the citizen's token
+(citizen-id verifies both, decides the mandate and writes the citizen's access log), the legal clock, and one
+PostgreSQL transaction holding the dossier and its two outbox rows; the outbox relay publishes the
+`dossier.submitted` and `dossier.contact` events to Kafka in the background. Since the identity work (issue 10)
+the gateway also counts every request in its shared rate-limit table (one PostgreSQL statement).
 
 **How.** The script starts citizen-id, intake and the gateway as separate uvicorn processes on free
 loopback ports, on databases and topics of their own (`bench_intake`, `bench_citizen_id` with 10,000
-seeded citizens, dropped and recreated at every run; `bench.dossier.events` and its `.dlq`), so the data
+seeded citizens, `bench_gateway`, dropped and recreated at every run; `test.bench.*` topics), so the data
 of `make run` is untouched. Processing and notify are not started: a submission does not wait for them
 (the gateway's unused processing and notify upstreams point at citizen-id only so that its `/readyz`,
 which pings every upstream, can answer). An `httpx` load generator in the same script keeps a fixed
-number of requests in flight (closed loop), each with a unique `Idempotency-Key` and an applicant drawn
-from the seeded citizens. After a warm-up of both targets, rounds alternate gateway, direct, gateway,
+number of requests in flight (closed loop), each with a unique `Idempotency-Key` and the access token of one of
+100 citizens who logged in through the gateway (authorization code + PKCE) before the rounds. After a warm-up of both targets, rounds alternate gateway, direct, gateway,
 direct… Throughput counts `201 Created` answers per second of wall time; latencies are those of the 201
 answers; anything else is counted as an error. Resident memory (VmRSS) is read from `/proc` after the
 last round.
@@ -103,15 +112,26 @@ async def recreate_databases(base: ServiceSettings) -> None:
         await admin.close()
 
 
-async def active_personal_ids(dsn: str, limit: int) -> list[str]:
+async def applicants_with_passwords(dsn: str, limit: int) -> list[str]:
+    """``limit`` active adult citizens of the bench registry, given a password so they can log in like the demo
+    citizens (only in the bench's own database)."""
     conn = await asyncpg.connect(dsn)
     try:
         rows = await conn.fetch(
-            "SELECT personal_id FROM citizens WHERE status = 'active' ORDER BY personal_id LIMIT $1", limit
+            "SELECT personal_id FROM citizens WHERE status = 'active' AND date_of_birth < DATE '2000-01-01'"
+            " ORDER BY personal_id LIMIT $1",
+            limit,
+        )
+        ids = [r["personal_id"] for r in rows]
+        await conn.execute(
+            "INSERT INTO citizen_credentials (personal_id, password_hash) SELECT unnest($1::text[]), $2"
+            " ON CONFLICT (personal_id) DO NOTHING",
+            ids,
+            await hash_secret(BENCH_PASSWORD),
         )
     finally:
         await conn.close()
-    return [r["personal_id"] for r in rows]
+    return ids
 
 
 @dataclass
@@ -208,26 +228,31 @@ class RoundResult:
     samples: dict[str, str] = field(default_factory=dict)
 
 
-def make_requests(count: int, personal_ids: list[str], rng: random.Random) -> list[tuple[dict, dict]]:
-    """Bodies and headers built before the clock starts, so the generator spends less CPU in the round."""
+def make_requests(count: int, tokens: list[dict[str, str]], rng: random.Random) -> list[tuple[dict, dict]]:
+    """Bodies and headers built before the clock starts, so the generator spends less CPU in the round. Each
+    request is a citizen submitting for themself with their own access token."""
     return [
         (
             {
                 "procedure_code": PROCEDURE,
-                "applicant": {"personal_id": rng.choice(personal_ids)},
                 "channel": "online",
                 "components": [{"code": COMPONENT, "file_name": "to-khai.pdf"}],
             },
-            {"Idempotency-Key": str(uuid.uuid4())},
+            {**rng.choice(tokens), "Idempotency-Key": str(uuid.uuid4())},
         )
         for _ in range(count)
     ]
 
 
 async def run_round(
-    client: httpx.AsyncClient, target: str, count: int, concurrency: int, personal_ids: list[str], rng: random.Random
+    client: httpx.AsyncClient,
+    target: str,
+    count: int,
+    concurrency: int,
+    tokens: list[dict[str, str]],
+    rng: random.Random,
 ) -> RoundResult:
-    requests = iter(make_requests(count, personal_ids, rng))
+    requests = iter(make_requests(count, tokens, rng))
     result = RoundResult(target, 0.0)
 
     async def worker() -> None:
@@ -432,15 +457,23 @@ async def bench(args: argparse.Namespace, argv: list[str], services: list[Servic
     t = time.perf_counter()
     say(f"==> Seeding {CITIZENS:,} citizens into {DATABASES['citizen-id']}")
     await seed(dsn["citizen-id"], CITIZENS, verbose=False)
-    personal_ids = await active_personal_ids(dsn["citizen-id"], APPLICANT_POOL)
-    say(f"    done in {time.perf_counter() - t:.1f}s; {len(personal_ids)} active applicants in the pool")
-    say(f"==> Topics {TOPIC}, {DLQ_TOPIC} (created if missing)")
-    await create_topics(base.kafka_bootstrap, TOPIC, DLQ_TOPIC)
+    personal_ids = await applicants_with_passwords(dsn["citizen-id"], APPLICANT_POOL)
+    say(f"    done in {time.perf_counter() - t:.1f}s; {len(personal_ids)} applicants with a password")
+    say(f"==> Topics {TOPIC}, {PERSONAL_TOPIC} and their DLQs (created if missing)")
+    await create_topics(base.kafka_bootstrap, TOPIC, DLQ_TOPIC, PERSONAL_TOPIC, PERSONAL_DLQ)
 
     log_dir = Path(tempfile.mkdtemp(prefix="motcua-bench-"))
     ports = {name: free_port() for name in ("citizen-id", "intake", "gateway")}
     url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    topics = {"MOTCUA_DOSSIER_TOPIC": TOPIC, "MOTCUA_DLQ_TOPIC": DLQ_TOPIC}
+    topics = {
+        "MOTCUA_DOSSIER_TOPIC": TOPIC,
+        "MOTCUA_DLQ_TOPIC": DLQ_TOPIC,
+        "MOTCUA_PERSONAL_TOPIC": PERSONAL_TOPIC,
+        # tokens name the bench gateway as issuer; every service fetches the keys from the bench citizen-id
+        "MOTCUA_ISSUER": url["gateway"],
+        "MOTCUA_JWKS_URL": f"{url['citizen-id']}/oauth/jwks",
+        "MOTCUA_TOKEN_URL": f"{url['citizen-id']}/oauth/token",
+    }
     plan = [
         ("citizen-id", "citizen_id", {"CITIZEN_ID_DATABASE": DATABASES["citizen-id"], **topics}),
         (
@@ -457,6 +490,12 @@ async def bench(args: argparse.Namespace, argv: list[str], services: list[Servic
                 # Not started: the gateway only needs a live /healthz there for its readiness check.
                 "GATEWAY_PROCESSING_URL": url["citizen-id"],
                 "GATEWAY_NOTIFY_URL": url["citizen-id"],
+                "GATEWAY_DATABASE": DATABASES["gateway"],
+                # the load comes from one address and 100 citizens: limits far above it (they are not measured)
+                **{
+                    f"GATEWAY_RATE_{k}_PER_MINUTE": "100000000"
+                    for k in ("CITIZEN", "OFFICER", "CLIENT", "ANONYMOUS", "LOGIN", "PUBLIC_LOOKUP")
+                },
                 **topics,
             },
         ),
@@ -466,6 +505,11 @@ async def bench(args: argparse.Namespace, argv: list[str], services: list[Servic
         services.append(start_service(name, module, ports[name], env, log_dir))
     for svc in services:
         say(f"    {svc.name:<10} ready in {await wait_ready(svc):.1f}s (pid {svc.process.pid})")
+
+    t = time.perf_counter()
+    async with httpx.AsyncClient(base_url=url["gateway"], timeout=30, trust_env=False) as api:
+        tokens = [(await login(api, pid, BENCH_PASSWORD)).headers for pid in personal_ids]
+    say(f"==> {len(tokens)} citizens logged in (authorization code + PKCE) in {time.perf_counter() - t:.1f}s")
 
     rng = random.Random(20250701)
     limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
@@ -477,7 +521,7 @@ async def bench(args: argparse.Namespace, argv: list[str], services: list[Servic
         clients = {"gateway": via_gateway, "direct": direct}
         say(f"==> Warm-up: {args.warmup} requests to each target, concurrency {args.concurrency}")
         for target, client in clients.items():
-            warm = await run_round(client, target, args.warmup, args.concurrency, personal_ids, rng)
+            warm = await run_round(client, target, args.warmup, args.concurrency, tokens, rng)
             say(round_line("warm-up", warm))
             if warm.errors:
                 raise RuntimeError(f"warm-up of {target} failed: {fmt_errors(warm.errors)}; e.g. {warm.samples}")
@@ -489,7 +533,7 @@ async def bench(args: argparse.Namespace, argv: list[str], services: list[Servic
         rounds: dict[str, list[RoundResult]] = {"gateway": [], "direct": []}
         for i in range(1, args.rounds + 1):
             for target, client in clients.items():
-                result = await run_round(client, target, args.requests, args.concurrency, personal_ids, rng)
+                result = await run_round(client, target, args.requests, args.concurrency, tokens, rng)
                 rounds[target].append(result)
                 say(round_line(f"round {i}/{args.rounds}", result))
                 for status, sample in result.samples.items():
