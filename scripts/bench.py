@@ -74,10 +74,12 @@ of `make run` is untouched. Processing and notify are not started: a submission 
 (the gateway's unused processing and notify upstreams point at citizen-id only so that its `/readyz`,
 which pings every upstream, can answer). An `httpx` load generator in the same script keeps a fixed
 number of requests in flight (closed loop), each with a unique `Idempotency-Key` and the access token of one of
-100 citizens who logged in through the gateway (authorization code + PKCE) before the rounds. After a warm-up of both targets, rounds alternate gateway, direct, gateway,
+100 citizens who logged in through the gateway (authorization code + PKCE) before the rounds. After a warm-up
+of both targets, rounds alternate gateway, direct, gateway,
 direct… Throughput counts `201 Created` answers per second of wall time; latencies are those of the 201
-answers; anything else is counted as an error. Resident memory (VmRSS) is read from `/proc` after the
-last round.
+answers; anything else is counted as an error. CPU time per process (each service, the Kafka broker, all
+PostgreSQL processes) is read from `/proc/<pid>/stat` before and after each round and divided by the 201 answers.
+Resident memory (VmRSS) is read from `/proc` after the last round.
 
 **Why absolute numbers drift.** These are shared 2-vCPU machines: neighbours, CPU frequency and steal
 time change from one run to the next, and the load generator, PostgreSQL and Kafka run on the same
@@ -206,6 +208,44 @@ async def wait_ready(svc: Service) -> float:
     )
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (and of its reaped children) from /proc/<pid>/stat."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(x) for x in fields[11:15]) / CLK_TCK  # utime, stime, cutime, cstime
+
+
+def process_groups(services: list["Service"]) -> dict[str, list[int]]:
+    """The processes whose CPU a round is charged with: each service, the Kafka broker, and every PostgreSQL
+    process (backends come and go, so they are summed by name at each reading)."""
+    groups = {svc.name: [svc.process.pid] for svc in services}
+    groups["kafka"] = [int(p) for p in (ROOT / ".run" / "kafka" / "kafka.pid").read_text().split()[:1]]
+    return groups
+
+
+def postgres_pids() -> list[int]:
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if (d / "comm").read_text().strip() == "postgres":
+                    pids.append(int(d.name))
+            except OSError:
+                continue
+    return pids
+
+
+def cpu_snapshot(groups: dict[str, list[int]]) -> dict[str, float]:
+    snap = {name: sum(cpu_seconds(p) for p in pids) for name, pids in groups.items()}
+    snap["postgresql"] = sum(cpu_seconds(p) for p in postgres_pids())
+    return snap
+
+
 def rss_mib(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -226,6 +266,7 @@ class RoundResult:
     latencies: list[float] = field(default_factory=list)
     errors: Counter = field(default_factory=Counter)
     samples: dict[str, str] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per process group during the round
 
 
 def make_requests(count: int, tokens: list[dict[str, str]], rng: random.Random) -> list[tuple[dict, dict]]:
@@ -313,6 +354,24 @@ def summarize(target: str, rounds: list[RoundResult]) -> Summary:
         p99=p99,
         round_rps=[len(r.latencies) / r.elapsed for r in rounds],
     )
+
+
+def cpu_per_request_table(rounds: dict[str, list[RoundResult]]) -> str:
+    """CPU milliseconds per successful submission, per process, over all measured rounds of each target."""
+    names: list[str] = []
+    for rs in rounds.values():
+        for r in rs:
+            names += [n for n in r.cpu if n not in names]
+    lines = [
+        "| CPU ms per submission | " + " | ".join(names) + " | all |",
+        "|---|" + "---:|" * (len(names) + 1),
+    ]
+    for target, rs in rounds.items():
+        ok = sum(len(r.latencies) for r in rs) or 1
+        per = {n: sum(r.cpu.get(n, 0.0) for r in rs) * 1000 / ok for n in names}
+        cells = " | ".join(f"{per[n]:.1f}" for n in names)
+        lines.append(f"| {TARGETS[target]} | {cells} | {sum(per.values()):.1f} |")
+    return "\n".join(lines)
 
 
 def round_line(label: str, r: RoundResult) -> str:
@@ -531,9 +590,14 @@ async def bench(args: argparse.Namespace, argv: list[str], services: list[Servic
             f"concurrency {args.concurrency}, alternating"
         )
         rounds: dict[str, list[RoundResult]] = {"gateway": [], "direct": []}
+        groups = process_groups(services)
         for i in range(1, args.rounds + 1):
             for target, client in clients.items():
+                before = cpu_snapshot(groups)
                 result = await run_round(client, target, args.requests, args.concurrency, tokens, rng)
+                after = cpu_snapshot(groups)
+                # PostgreSQL backends that ended during the round lose their time: a lower bound for it
+                result.cpu = {k: max(after[k] - before.get(k, 0.0), 0.0) for k in after}
                 rounds[target].append(result)
                 say(round_line(f"round {i}/{args.rounds}", result))
                 for status, sample in result.samples.items():
@@ -541,11 +605,14 @@ async def bench(args: argparse.Namespace, argv: list[str], services: list[Servic
 
     memory = {svc.name: rss_mib(svc.process.pid) for svc in services}
     summaries = [summarize(target, rounds[target]) for target in ("gateway", "direct")]
+    cpu_table = cpu_per_request_table(rounds)
     duration = time.perf_counter() - wall
-    section = markdown_section(args, argv, summaries, memory, started_at, duration)
+    section = markdown_section(args, argv, summaries, memory, started_at, duration) + "\n" + cpu_table + "\n"
 
     say("\n==> Results\n")
     say(results_table(summaries))
+    say("")
+    say(cpu_table)
     say("")
     for line in overhead_lines(*summaries):
         say(f"    gateway overhead: {line}")
