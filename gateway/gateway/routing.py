@@ -30,6 +30,9 @@ class Route:
     documented: bool = True
 
 
+# Service operations deliberately not public: registry reads are made by services with their own credentials.
+INTERNAL = {("POST", "/api/v1/identity/prefill"), ("POST", "/api/v1/identity/preview")}
+
 ACTIONS = ("accept", "approve", "reject", "issue-result", "return-result")
 
 ROUTES: list[Route] = [
@@ -53,6 +56,7 @@ ROUTES: list[Route] = [
     Route("POST", "/api/v1/dossiers/{code}/corrections", "intake"),
     Route("POST", "/api/v1/me/documents", "intake"),
     Route("GET", "/api/v1/me/documents", "intake"),
+    Route("GET", "/api/v1/me/documents/{document_id}/content", "intake"),
     # Processing holds the timeline once it has opened the case; until its consumer has caught up
     # (milliseconds after submission) intake answers with the receipt-stage view of the same shape.
     Route("GET", "/api/v1/dossiers/{code}", "processing", fallback="intake"),

@@ -67,3 +67,32 @@ async def test_a_service_reached_directly_refuses_forged_identities(system, offi
             assert resp.status_code == 401, (name, resp.text)
         ok = await direct.get("/api/v1/work-queue", headers={"Authorization": f"Bearer {officer_token}"})
         assert ok.status_code == 200
+
+
+async def test_a_key_rotation_reaches_the_gateway_and_the_services(api, system, officer_token):
+    """After the provider rotates its signing key, new tokens carry the new kid and are accepted (the gateway and
+    processing refetch the JWKS on the unknown kid), and tokens signed before the rotation stay valid."""
+    import asyncio
+
+    import asyncpg
+
+    from citizen_id.keys import rotate
+    from motcua_common.oidc_client import login
+
+    settings = system.settings["citizen-id"]
+    old_kid = jwt.get_unverified_header(officer_token)["kid"]
+    conn = await asyncpg.connect(settings.dsn)
+    try:
+        await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+        retired, new_kid = await rotate(conn, settings)
+    finally:
+        await conn.close()
+    assert retired == old_kid and new_kid != old_kid
+    jwks = (await api.get("/oauth/jwks")).json()
+    assert {old_kid, new_kid} <= {k["kid"] for k in jwks["keys"]}
+    await asyncio.sleep(5.5)  # JWKS refetches are rate-limited to one per 5 s per process
+    fresh = (await login(api, "tuan.lanhdao", PASSWORD, account="officer")).access_token
+    assert jwt.get_unverified_header(fresh)["kid"] == new_kid
+    for token in (fresh, officer_token):
+        resp = await api.get("/api/v1/work-queue", headers={"Authorization": f"Bearer {token}"})
+        assert resp.status_code == 200, resp.text

@@ -27,6 +27,8 @@ from .schemas import (
     PublicDossier,
 )
 
+DOCUMENT_TYPES = ("application/pdf", "image/jpeg", "image/png")
+
 router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
 AUTH_RESPONSES = {
     401: PROBLEM_RESPONSES[400] | {"description": "No or invalid access token"},
@@ -256,7 +258,14 @@ async def list_documents(citizen: CurrentCitizen, conn: Conn, limit: Limit = 20,
     tags=["Documents"],
     operation_id="intake_document_content",
     summary="The file of one of your uploads",
-    responses=AUTH_RESPONSES | {200: {"content": {"application/pdf": {}, "image/jpeg": {}, "image/png": {}}}},
+    response_class=Response,
+    responses=AUTH_RESPONSES
+    | {
+        200: {
+            "description": "The file, with the type it was recognised as",
+            "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in DOCUMENT_TYPES},
+        }
+    },
 )
 async def document_content(document_id: UUID, citizen: CurrentCitizen, conn: Conn) -> Response:
     row = await service.document_content(conn, citizen, document_id)
