@@ -28,6 +28,7 @@ def per_run_settings(cls: type[ServiceSettings], service: str, **overrides) -> S
             "database": f"test_{RUN_ID}_{service.replace('-', '_')}",
             "dossier_topic": f"test.{RUN_ID}.dossier.events",
             "dlq_topic": f"test.{RUN_ID}.dossier.events.dlq",
+            "personal_topic": f"test.{RUN_ID}.personal.events",
             "consumer_group_prefix": f"test-{RUN_ID}-{service}-",
             **overrides,
         }
