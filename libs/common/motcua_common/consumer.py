@@ -1,6 +1,16 @@
 """Idempotent Kafka consumer: each event's effect and its inbox row ``(consumer, event_id)`` are
 written in one transaction, and offsets are committed only after that transaction commits.
 
+Offsets: after each batch the consumer commits, per partition, exactly the offset after the last record it
+finished (handled, skipped as not its type, or dead-lettered), never the consumer's fetch position: ``getmany``
+has already moved that past the whole batch, and a consumer stopped in the middle of a batch (a rolling deploy)
+must leave the rest to the next consumer of its group. A commit that fails (the partition was reassigned
+meanwhile) is only logged: the new owner gets those records again and the inbox skips them.
+
+Lag: with a ``lag_gauge`` (:func:`consumer_lag_gauge`), after each batch the consumer sets
+``kafka_consumergroup_lag{consumergroup, topic, partition}`` = high watermark - committed offset of every
+partition it owns.
+
 A redelivered event finds its inbox row and is skipped. An event that cannot be parsed, or whose
 handler keeps failing, goes to the dead-letter topic of the topic it came from (``<topic>.dlq``: a poison
 message of the restricted personal topic must not land beside the dossier events) with the error after
@@ -13,9 +23,11 @@ import logging
 from collections.abc import Awaitable, Callable
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
-from aiokafka.structs import ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord, OffsetAndMetadata, TopicPartition
 from opentelemetry import trace
+from prometheus_client import CollectorRegistry, Gauge
 
 from .events import CloudEvent, parse_event
 from .kafka import make_consumer, start_with_retry
@@ -33,6 +45,17 @@ _TRANSIENT = (
 )
 
 
+def consumer_lag_gauge(registry: CollectorRegistry) -> Gauge:
+    """The consumer-lag gauge in ``registry`` (one per registry, shared by the service's consumers). Its name and
+    labels are those of the common Kafka exporters, so their dashboards and alerts work unchanged."""
+    return Gauge(
+        "kafka_consumergroup_lag",
+        "Records not yet handled by the consumer group: high watermark - committed offset, per partition",
+        ["consumergroup", "topic", "partition"],
+        registry=registry,
+    )
+
+
 class EventConsumer:
     def __init__(
         self,
@@ -45,29 +68,71 @@ class EventConsumer:
         producer: AIOKafkaProducer,
         max_attempts: int = 5,
         retry_delay: float = 0.2,
+        lag_gauge: Gauge | None = None,
     ):
         self.name, self.pool, self.handlers = name, pool, handlers
         self.settings, self.topics, self.producer = settings, topics, producer
         self.max_attempts, self.retry_delay = max_attempts, retry_delay
+        self.lag_gauge = lag_gauge
         self.tracer = trace.get_tracer(f"motcua.consumer.{name}")
+        self._committed: dict[TopicPartition, int] = {}  # what this consumer's group has committed, as far as known
+        self._lag_labels: set[TopicPartition] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
         consumer = make_consumer(self.settings, self.name, *self.topics)
         if not await start_with_retry(consumer, stop=stop, what=f"consumer {self.name}", log=log):
             return
+        self._committed.clear()  # a new member: what the group committed is read again from the broker
         try:
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=300, max_records=200)
-                if not batches:
-                    continue
-                for records in batches.values():
-                    for record in records:
-                        await self.handle_record(record, stop)
-                        if stop.is_set():
-                            break
-                await consumer.commit()  # only after every record above is durably handled
+                done: dict[TopicPartition, int] = {}  # partition -> offset after its last finished record
+                try:
+                    for tp, records in batches.items():
+                        for record in records:
+                            if stop.is_set():
+                                break  # the rest of the batch stays uncommitted: the group's next consumer gets it
+                            await self.handle_record(record, stop)
+                            done[tp] = record.offset + 1
+                finally:
+                    await self._commit(consumer, done)
+                await self._report_lag(consumer)
         finally:
             await consumer.stop()
+
+    async def _commit(self, consumer: AIOKafkaConsumer, done: dict[TopicPartition, int]) -> None:
+        """Commit exactly the records whose transaction committed (never ``consumer.position``)."""
+        if not done:
+            return
+        try:
+            await consumer.commit({tp: OffsetAndMetadata(offset, "") for tp, offset in done.items()})
+        except KafkaError as exc:  # CommitFailedError, IllegalStateError (partition no longer assigned)…
+            log.warning("%s: offsets %s not committed (%r); those records will be seen again", self.name, done, exc)
+            return
+        self._committed.update(done)
+
+    async def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
+        if self.lag_gauge is None:
+            return
+        assigned = consumer.assignment()
+        for tp in self._lag_labels - assigned:  # partitions given to another member: their lag is reported there
+            self.lag_gauge.remove(self.name, tp.topic, str(tp.partition))
+        self._lag_labels &= assigned
+        for tp in assigned:
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue  # no fetch answered for it yet
+            if tp not in self._committed:
+                try:  # once per partition and member: what the group had committed before
+                    committed = await consumer.committed(tp)
+                    if committed is None:  # nothing committed yet: the group starts from the earliest record
+                        committed = (await consumer.beginning_offsets([tp]))[tp]
+                    self._committed[tp] = committed
+                except KafkaError as exc:
+                    log.debug("%s: committed offset of %s unknown for now: %r", self.name, tp, exc)
+                    continue
+            self.lag_gauge.labels(self.name, tp.topic, str(tp.partition)).set(max(highwater - self._committed[tp], 0))
+            self._lag_labels.add(tp)
 
     async def handle_record(self, record: ConsumerRecord, stop: asyncio.Event) -> None:
         ctx = context_from_headers(record.headers or [])

@@ -15,7 +15,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
-from .consumer import EventConsumer, Handler
+from .consumer import EventConsumer, Handler, consumer_lag_gauge
 from .db import check_database, create_pool, migrate
 from .kafka import make_producer, start_with_retry
 from .outbox import OutboxRelay
@@ -43,6 +43,7 @@ class Runtime:
         self._consumers: list[tuple[str, list[str], dict[str, Handler]]] = []
         self._loops: list[tuple[str, Loop]] = []
         self._tasks: list[asyncio.Task] = []
+        self.metrics_registry = None  # the app's (set by lifespan): consumers report their lag in it
 
     def consume(self, name: str, handlers: dict[str, Handler], topics: list[str] | None = None) -> None:
         self._consumers.append((name, topics or [self.settings.dossier_topic], handlers))
@@ -87,6 +88,7 @@ class Runtime:
         if self.relay:
             relay = OutboxRelay(self.pool, self.producer)
             self._spawn("outbox-relay", lambda: self._with_producer(relay.run))
+        lag = consumer_lag_gauge(self.metrics_registry) if self.metrics_registry and self._consumers else None
         for name, topics, handlers in self._consumers:
             consumer = EventConsumer(
                 s.consumer_group_prefix + name,
@@ -95,6 +97,7 @@ class Runtime:
                 topics=topics,
                 handlers=handlers,
                 producer=self.producer,
+                lag_gauge=lag,
             )
             self._spawn(f"consumer-{name}", lambda c=consumer: self._with_producer(c.run))
         for name, fn in self._loops:
@@ -114,6 +117,7 @@ class Runtime:
 
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        self.metrics_registry = getattr(app.state, "metrics_registry", None)
         await self.start()
         app.state.pool = self.pool
         app.state.runtime = self
