@@ -1,4 +1,5 @@
-"""The dossier event contracts: every event a service publishes on ``motcua.dossier.events``.
+"""The event contracts: every event a service publishes on ``motcua.dossier.events``, on the restricted
+``motcua.personal.events`` and, each dossier's current state, on the compacted ``motcua.dossier.state``.
 
 These models are the single source of the committed JSON Schemas and the AsyncAPI catalogue
 (``make contracts``). A breaking change is a new ``.v2`` type published beside the old one.
@@ -156,3 +157,38 @@ DOSSIER_EVENTS: dict[str, type[DossierEvent]] = {
         DossierResultReturned,
     )
 }
+
+
+class DossierState(EventData):
+    """A dossier's current state, published by processing on every change to the compacted topic
+    ``motcua.dossier.state`` (key = dossier id): a system that joins late reads that topic from the beginning and
+    has the latest state of every dossier, then follows ``motcua.dossier.events`` for the changes. No personal
+    data: the applicant is an opaque subject id or a tax code, as in ``dossier.submitted.v2``."""
+
+    event_type: Literal["vn.motcua.dossier.state.v1"] = "vn.motcua.dossier.state.v1"
+    dossier_id: UUID
+    dossier_code: str = Field(description="e.g. 000.26.01.H29-261121-0001-K7QX")
+    sequence: int = Field(
+        ge=1,
+        description="the `sequence` of the last dossier event this state includes (1 = submitted); a state with a "
+        "lower number than one already seen is stale and must be ignored",
+    )
+    occurred_at: datetime = Field(description="when the change this state includes happened")
+    status: DossierStatus
+    status_label: str = Field(description="the status as shown to citizens (Vietnamese)")
+    current_step: str | None = Field(None, description="the open workflow step; null once the dossier is final")
+    procedure_code: str
+    procedure_name: str
+    procedure_version: int
+    channel: Channel
+    receiving_unit_code: str | None = Field(None, description="where the dossier was received; null when online")
+    unit_code: str = Field(description="the competent unit that processes the dossier")
+    unit_name: str
+    applicant: ApplicantRef
+    received_at: datetime = Field(description="when the legal clock started")
+    due_at: datetime = Field(description="the date the result is due (appointment)")
+    completed_at: datetime | None = Field(None, description="when the dossier became final (completed or rejected)")
+    timeliness: Literal["early", "on_time", "late"] | None = Field(None, description="once the result is issued")
+
+
+STATE_EVENTS: dict[str, type[DossierState]] = {DossierState.type_name(): DossierState}

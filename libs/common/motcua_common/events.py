@@ -1,14 +1,28 @@
 """CloudEvents 1.0 envelope, in structured mode: the Kafka record value is the whole event as JSON
 (``content-type: application/cloudevents+json``), the key is the aggregate id, and the W3C trace context
-travels both as the CloudEvents distributed-tracing attributes and as Kafka headers."""
+travels both as the CloudEvents distributed-tracing attributes and as Kafka headers.
+
+Events of one aggregate (a dossier) are numbered 1, 2, 3… in the order their producers committed them, carried
+as the CloudEvents ``sequence`` extension attribute (Sequence extension of CloudEvents 1.0: a string that sorts
+lexicographically in event order): the decimal number zero-padded to ``SEQUENCE_DIGITS`` digits, e.g.
+``"0000000003"``, so string order and numeric order agree; ``int(event.sequence)`` reads it. A consumer that saw
+``n`` and then sees ``n + 2`` has missed one (docs/events.md)."""
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
+SEQUENCE_DIGITS = 10  # up to 9,999,999,999 events per dossier
+
+
+def format_sequence(number: int) -> str:
+    """The ``sequence`` attribute of the ``number``-th event of an aggregate: ``3`` -> ``"0000000003"``."""
+    if not 1 <= number < 10**SEQUENCE_DIGITS:
+        raise ValueError(f"sequence number out of range: {number}")
+    return f"{number:0{SEQUENCE_DIGITS}d}"
 
 
 class CloudEvent(BaseModel):
@@ -24,7 +38,19 @@ class CloudEvent(BaseModel):
     dataschema: str | None = None
     traceparent: str | None = None
     tracestate: str | None = None
+    sequence: str | None = Field(
+        None,
+        pattern=rf"^[0-9]{{{SEQUENCE_DIGITS}}}$",
+        description="CloudEvents Sequence extension: the event's number among its dossier's events (1, 2, 3… "
+        f"in commit order), zero-padded to {SEQUENCE_DIGITS} digits so that it sorts as a string; a gap means a "
+        "missed event",
+    )
     data: dict[str, Any]
+
+    @property
+    def sequence_number(self) -> int | None:
+        """The ``sequence`` attribute as a number (None on events without one)."""
+        return int(self.sequence) if self.sequence is not None else None
 
 
 class EventData(BaseModel):
@@ -32,10 +58,18 @@ class EventData(BaseModel):
 
     model_config = ConfigDict(extra="ignore", json_schema_serialization_defaults_required=True)
     event_type: str  # overridden by a ClassVar-like default in subclasses; excluded from the payload
+    _sequence: int | None = PrivateAttr(None)  # envelope attribute, not payload (see ``in_sequence``)
 
     @classmethod
     def type_name(cls) -> str:
         return cls.model_fields["event_type"].default
+
+    def in_sequence(self, number: int) -> Self:
+        """Number this event among its aggregate's events: ``build_event`` (and so ``outbox.enqueue``) puts it in
+        the envelope's ``sequence`` attribute. Returns the event itself."""
+        format_sequence(number)  # validates the range now, where the caller can see why
+        self._sequence = number
+        return self
 
 
 def build_event(data: EventData, *, source: str, subject: str | None) -> CloudEvent:
@@ -43,6 +77,7 @@ def build_event(data: EventData, *, source: str, subject: str | None) -> CloudEv
         source=source,
         type=data.type_name(),
         subject=subject,
+        sequence=format_sequence(data._sequence) if data._sequence is not None else None,
         data=data.model_dump(mode="json", exclude={"event_type"}),
     )
 

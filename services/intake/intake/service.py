@@ -348,6 +348,7 @@ async def submit(
             appointment_at=appointment_at,
         )
         key = str(dossier_id)
+        submitted.in_sequence(1)  # the dossier's first event; processing numbers the next ones (docs/events.md)
         await enqueue(conn, submitted, topic=settings.dossier_topic, key=key, source=SOURCE, subject=code)
         if contact is not None:
             event = DossierContact(

@@ -10,7 +10,6 @@ from fastapi import FastAPI
 from motcua_common import READINESS, Runtime, instrument_app, setup_tracing
 from motcua_common import create_app as create_base_app
 from motcua_common.auth import make_verifier
-from motcua_common.contracts import DossierSubmitted
 from motcua_common.telemetry import configure_logging
 
 from . import handlers
@@ -25,7 +24,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging()
     setup_tracing(settings.service_name, settings.otel_exporter)
     runtime = Runtime(settings, migrations=MIGRATIONS, relay=True)
-    runtime.consume("processing", {DossierSubmitted.type_name(): handlers.on_dossier_submitted})
+    runtime.consume("processing", handlers.make_handlers(settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

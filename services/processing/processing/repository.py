@@ -134,6 +134,11 @@ async def last_seq(conn: asyncpg.Connection, dossier_id: UUID) -> int:
     return await conn.fetchval("SELECT coalesce(max(seq), 0) FROM steps WHERE dossier_id = $1", dossier_id)
 
 
+async def last_action_at(conn: asyncpg.Connection, dossier_id: UUID) -> datetime | None:
+    """When the dossier's last action happened (the last completed step), None before the first action."""
+    return await conn.fetchval("SELECT max(completed_at) FROM steps WHERE dossier_id = $1", dossier_id)
+
+
 async def complete_step(
     conn: asyncpg.Connection,
     step_id: int,

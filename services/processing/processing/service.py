@@ -15,6 +15,7 @@ from motcua_common.contracts import (
     DossierRejected,
     DossierResultIssued,
     DossierResultReturned,
+    DossierState,
     DossierSubmitted,
 )
 from motcua_common.outbox import enqueue
@@ -42,8 +43,9 @@ def dossier_not_found(code: str) -> ProblemError:
     return ProblemError(404, "dossier-not-found", "Không tìm thấy hồ sơ", f"No dossier has the code '{code}'.")
 
 
-async def open_case(conn: asyncpg.Connection, data: DossierSubmitted) -> bool:
-    """Open the case for a submitted dossier with its first step in the unit's queue.
+async def open_case(conn: asyncpg.Connection, settings: Settings, data: DossierSubmitted) -> bool:
+    """Open the case for a submitted dossier with its first step in the unit's queue, and publish its state.
+    Its ``dossier.submitted`` is the dossier's event number 1 (``event_sequence`` starts there).
 
     Returns False when the dossier is already open (announced again under another event id)."""
     inserted = await repository.insert_dossier(
@@ -95,6 +97,7 @@ async def open_case(conn: asyncpg.Connection, data: DossierSubmitted) -> bool:
         await repository.insert_party(
             conn, subject=subject, dossier_id=data.dossier_id, received_at=data.received_at, **roles
         )
+    await publish_state(conn, settings, await repository.get_dossier(conn, data.dossier_code), data.occurred_at)
     return True
 
 
@@ -127,11 +130,19 @@ async def act(
     now: datetime | None = None,
 ) -> DossierView:
     """Apply one officer action: complete the open step, open the next, update the dossier and
-    enqueue the event, all in the caller's transaction under a row lock on the dossier."""
-    now = now or datetime.now(UTC)
+    enqueue the event (numbered ``event_sequence + 1``) and the dossier's new state, all in the caller's
+    transaction under a row lock on the dossier.
+
+    The action's time is taken once the row is locked, and never before the dossier's last action: an action that
+    waited for the lock while another committed is later than that one, so event times never run backwards and
+    no step is completed before it was entered (even with clocks of several replicas a little apart)."""
     row = await repository.lock_dossier(conn, code)
     if row is None:
         raise dossier_not_found(code)
+    now = now or datetime.now(UTC)
+    last_action = await repository.last_action_at(conn, row["id"])
+    if last_action is not None and now < last_action:
+        now = last_action
     authorize_action(officer, row, action)
     try:
         move = domain.transition(row["status"], action, reason=reason)
@@ -148,7 +159,8 @@ async def act(
             [FieldError(field="reason", message=str(exc))],
         ) from None
 
-    fields: dict = {"status": str(move.target)}
+    sequence = row["event_sequence"] + 1
+    fields: dict = {"status": str(move.target), "event_sequence": sequence}
     step_note = note
     if action is Action.REJECT:
         step_note = reason = reason.strip()
@@ -226,13 +238,53 @@ async def act(
             event = DossierResultReturned(**common, return_method=method)
     await enqueue(
         conn,
-        event,
+        event.in_sequence(sequence),
         topic=settings.dossier_topic,
         key=str(row["id"]),
         source=settings.event_source,
         subject=code,
     )
-    return await _full_view(conn, await repository.get_dossier(conn, code))
+    updated = await repository.get_dossier(conn, code)
+    await publish_state(conn, settings, updated, now)
+    return await _full_view(conn, updated)
+
+
+async def publish_state(conn: asyncpg.Connection, settings: Settings, row: asyncpg.Record, at: datetime) -> None:
+    """Enqueue the dossier's current state on the compacted state topic (key = dossier id), numbered as the
+    last dossier event it includes."""
+    state = DossierState(
+        dossier_id=row["id"],
+        dossier_code=row["code"],
+        sequence=row["event_sequence"],
+        occurred_at=at,
+        status=row["status"],
+        status_label=domain.status_label(row["status"]),
+        current_step=row["current_step"],
+        procedure_code=row["procedure_code"],
+        procedure_name=row["procedure_name"],
+        procedure_version=row["procedure_version"],
+        channel=row["channel"],
+        receiving_unit_code=row["receiving_unit_code"],
+        unit_code=row["unit_code"],
+        unit_name=row["unit_name"],
+        applicant={
+            "kind": row["applicant_kind"],
+            "subject": row["applicant_subject"],
+            "tax_code": row["applicant_tax_code"],
+        },
+        received_at=row["received_at"],
+        due_at=row["due_at"],
+        completed_at=row["completed_at"],
+        timeliness=row["timeliness"],
+    )
+    await enqueue(
+        conn,
+        state.in_sequence(row["event_sequence"]),
+        topic=settings.dossier_state_topic,
+        key=str(row["id"]),
+        source=settings.event_source,
+        subject=row["code"],
+    )
 
 
 async def view(conn: asyncpg.Connection, code: str, principal: Principal) -> DossierView:

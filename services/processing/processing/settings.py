@@ -12,3 +12,11 @@ class Settings(ServiceSettings):
     port: int = 8102
     database: str = "motcua_processing"
     event_source: str = "/motcua/processing"
+    # The compacted topic of each dossier's current state (docs/events.md). Default: the dossier topic's name with
+    # `.events` replaced by `.state` (motcua.dossier.events -> motcua.dossier.state), so a run on per-run test
+    # topics never writes to the real state topic. Read it as `dossier_state_topic`.
+    state_topic: str | None = None
+
+    @property
+    def dossier_state_topic(self) -> str:
+        return self.state_topic or self.dossier_topic.removesuffix(".events") + ".state"

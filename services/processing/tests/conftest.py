@@ -8,11 +8,21 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from aiokafka.admin import NewTopic
 from fastapi import FastAPI
 
 from motcua_common.contracts import Actor, DossierSubmitted
 from motcua_common.events import CloudEvent, build_event
-from motcua_common.testing import RUN_ID, create_database, drop_database, per_run_settings, sample_submitted
+from motcua_common.kafka import make_admin
+from motcua_common.testing import (
+    RUN_ID,
+    create_database,
+    delete_topics,
+    drop_database,
+    kafka_admin_settings,
+    per_run_settings,
+    sample_submitted,
+)
 from motcua_common.testing_auth import TestIssuer
 from processing import handlers
 from processing.main import create_app
@@ -21,11 +31,28 @@ from processing.settings import Settings
 _seq = itertools.count(1)
 
 
+async def create_compacted_topic(settings: Settings, name: str, partitions: int = 3) -> None:
+    """A compacted topic (as ``motcua.dossier.state``, see scripts/infra/kafka.sh), created as the admin user."""
+    admin = make_admin(kafka_admin_settings(settings.kafka_bootstrap))
+    await admin.start()
+    try:
+        if name not in set(await admin.list_topics()):
+            topic = NewTopic(name, partitions, 1, topic_configs={"cleanup.policy": "compact"})
+            await admin.create_topics([topic])
+    finally:
+        await admin.close()
+
+
 @pytest.fixture(scope="session")
-def settings(kafka_topics) -> Settings:
+async def settings(kafka_topics) -> Settings:
+    """This run's settings; the run's compacted state topic ``test.<run>.dossier.state`` is created here (and
+    deleted at the end) as processing publishes every dossier's state there."""
     s = per_run_settings(Settings, "processing")
     assert s.dossier_topic == kafka_topics[0]
-    return s
+    assert s.dossier_state_topic == f"test.{RUN_ID}.dossier.state"
+    await create_compacted_topic(s, s.dossier_state_topic)
+    yield s
+    await delete_topics(s.kafka_bootstrap, s.dossier_state_topic)
 
 
 @pytest.fixture(scope="session")
@@ -101,8 +128,10 @@ def make_submission():
 def open_case(app: FastAPI):
     """Run the consumer's handler on the real database, as the consumer does (one transaction)."""
 
+    handle = handlers.make_handlers(app.state.settings)[DossierSubmitted.type_name()]
+
     async def run(event: CloudEvent) -> None:
         async with app.state.pool.acquire() as conn, conn.transaction():
-            await handlers.on_dossier_submitted(conn, event)
+            await handle(conn, event)
 
     return run

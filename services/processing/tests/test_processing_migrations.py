@@ -31,7 +31,7 @@ async def test_upgrade_from_v1_drops_applicant_personal_data(tmp_path):
                 uuid.uuid4(),
                 now,
             )
-            assert await migrate(settings.dsn, MIGRATIONS) == ["0002_identity.sql"]
+            assert await migrate(settings.dsn, MIGRATIONS) == ["0002_identity.sql", "0003_event_sequence.sql"]
             columns = {
                 r[0]
                 for r in await conn.fetch(
@@ -41,6 +41,8 @@ async def test_upgrade_from_v1_drops_applicant_personal_data(tmp_path):
             assert not {"applicant_name", "applicant_personal_id"} & columns
             assert {"applicant_subject", "applicant_tax_code", "submitter_subject", "receiving_unit_code"} <= columns
             assert await conn.fetchval("SELECT count(*) FROM dossiers WHERE code = 'C-1'") == 1
+            # 0003: a case that has had no action yet has published its first event only (submitted = 1).
+            assert await conn.fetchval("SELECT event_sequence FROM dossiers WHERE code = 'C-1'") == 1
         finally:
             await conn.close()
     finally:
