@@ -1,7 +1,8 @@
 """Generate the event contracts from the pydantic models (the single source):
 
 - ``contracts/events/<type>.schema.json``: JSON Schema of each event's ``data``;
-- ``contracts/asyncapi.json``: the AsyncAPI 3.0 catalogue of the dossier topic;
+- ``contracts/asyncapi.json``: the AsyncAPI 3.0 catalogue of the topics: per message the CloudEvents envelope
+  (``id``, ``specversion``, ``time``… required), the Kafka key (``bindings.kafka.key``) and an example;
 - ``docs/events.md``: the human catalogue.
 
 ``tests/test_contracts.py`` fails when the committed files differ from what this writes.
@@ -10,16 +11,36 @@ Run ``make contracts`` after changing ``motcua_common/contracts.py``.
 
 import json
 import sys
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from motcua_common.contracts import DOSSIER_EVENTS, PERSONAL_EVENTS
-from motcua_common.events import CloudEvent
+from motcua_common.contracts import (
+    DOSSIER_EVENTS,
+    PERSONAL_EVENTS,
+    STATE_EVENTS,
+    Actor,
+    ApplicantRef,
+    DossierAccepted,
+    DossierApproved,
+    DossierContact,
+    DossierRejected,
+    DossierResultIssued,
+    DossierResultReturned,
+    DossierState,
+    DossierSubmitted,
+    RegistryCorrectionRequested,
+)
+from motcua_common.events import CLOUDEVENTS_CONTENT_TYPE, CloudEvent, EventData, build_event
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPIC = "motcua.dossier.events"
 DLQ = "motcua.dossier.events.dlq"
 PERSONAL_TOPIC = "motcua.personal.events"
 PERSONAL_DLQ = "motcua.personal.events.dlq"
+STATE_TOPIC = "motcua.dossier.state"
+DAY_MS = 86_400_000
+RETENTION_MS = {TOPIC: 30 * DAY_MS, DLQ: 30 * DAY_MS, PERSONAL_TOPIC: 7 * DAY_MS, PERSONAL_DLQ: 7 * DAY_MS}
 PRODUCERS = {
     "vn.motcua.dossier.submitted.v2": "intake",
     "vn.motcua.dossier.contact.v1": "intake",
@@ -30,8 +51,138 @@ CONSUMERS = {
     "vn.motcua.dossier.result_issued.v1": "notify, intake (vault)",
     "vn.motcua.dossier.contact.v1": "notify",
     "vn.motcua.registry.correction_requested.v1": "citizen-id",
+    "vn.motcua.dossier.state.v1": "partners (provincial-system) joining late",
 }
-ALL_EVENTS = {**DOSSIER_EVENTS, **PERSONAL_EVENTS}
+ALL_EVENTS = {**DOSSIER_EVENTS, **PERSONAL_EVENTS, **STATE_EVENTS}
+# Events numbered per dossier (CloudEvents `sequence`): the dossier topic's and the state topic's.
+SEQUENCED = {**DOSSIER_EVENTS, **STATE_EVENTS}
+ENVELOPE_REQUIRED = ["specversion", "id", "source", "type", "subject", "time", "datacontenttype", "data"]
+KAFKA_KEY = {
+    "type": "string",
+    "format": "uuid",
+    "description": "The dossier id (`data.dossier_id`): one dossier's events stay in one partition, in order.",
+}
+
+
+def topic_of(type_name: str) -> str:
+    if type_name in PERSONAL_EVENTS:
+        return PERSONAL_TOPIC
+    if type_name in STATE_EVENTS:
+        return STATE_TOPIC
+    return TOPIC
+
+
+# --- Examples: one per message, fixed values (the generated files must not change between runs), built through
+# the models so that an example that no longer fits its contract fails here.
+_DOSSIER = uuid.UUID("3f2b8c1e-5d4a-4e6f-9a7b-1c2d3e4f5a6b")
+_CODE = "000.00.01.H29-261121-0001-K7QXMA"
+_T0 = datetime(2026, 11, 21, 1, 15, tzinfo=UTC)  # 08:15 in Hà Nội
+_DUE = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+_UNIT = {"unit_code": "000.00.01.H29", "unit_name": "UBND phường Ba Đình"}
+_BASE = {"dossier_id": _DOSSIER, "dossier_code": _CODE}
+_ACTION = {**_BASE, **_UNIT, "handler": "cb-0042", "due_at": _DUE}
+_APPLICANT = ApplicantRef(kind="citizen", subject="3b0c5f0e-8a51-4d8e-9a0e-5f4c2a7e9d11")
+
+
+def _examples() -> dict[str, tuple[EventData, str, int | None]]:
+    """type -> (payload, source, sequence)."""
+    at = lambda hours: _T0 + timedelta(hours=hours)  # noqa: E731
+    submitted = DossierSubmitted(
+        **_BASE,
+        **_UNIT,
+        occurred_at=_T0,
+        procedure_code="1.001193",
+        procedure_name="Đăng ký khai sinh",
+        procedure_version=1,
+        processing_days=3,
+        channel="online",
+        receiving_unit_code=None,
+        applicant=_APPLICANT,
+        submitted_by=Actor(kind="citizen", subject=_APPLICANT.subject),
+        submitted_at=_T0,
+        received_at=_T0,
+        appointment_at=_DUE,
+    )
+    rows = [
+        (submitted, "/motcua/intake", 1),
+        (DossierAccepted(**_ACTION, occurred_at=at(1)), "/motcua/processing", 2),
+        (DossierApproved(**_ACTION, occurred_at=at(24)), "/motcua/processing", 3),
+        (
+            DossierRejected(**_ACTION, occurred_at=at(2), reason="Thiếu tờ khai đăng ký khai sinh"),
+            "/motcua/processing",
+            3,
+        ),
+        (
+            DossierResultIssued(**_ACTION, occurred_at=at(25), result_number=f"KQ-{_CODE}", timeliness="early"),
+            "/motcua/processing",
+            4,
+        ),
+        (DossierResultReturned(**_ACTION, occurred_at=at(26), return_method="online"), "/motcua/processing", 5),
+        (
+            DossierContact(
+                **_BASE,
+                occurred_at=_T0,
+                recipient_subject=_APPLICANT.subject,
+                full_name="Nguyễn Văn An",
+                email="an.nguyen@example.vn",
+                phone=None,
+                notify_channels=["app", "email"],
+                procedure_name="Đăng ký khai sinh",
+            ),
+            "/motcua/intake",
+            None,
+        ),
+        (
+            RegistryCorrectionRequested(
+                **_BASE,
+                occurred_at=at(3),
+                correction_id=uuid.UUID("9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a"),
+                personal_id="001090001234",
+                field="permanent_address",
+                registry_value="12 Phố Huế, Hai Bà Trưng, Hà Nội",
+                proposed_value="15 Phố Huế, Hai Bà Trưng, Hà Nội",
+                note=None,
+            ),
+            "/motcua/intake",
+            None,
+        ),
+        (
+            DossierState(
+                **_BASE,
+                **_UNIT,
+                sequence=5,
+                occurred_at=at(26),
+                status="completed",
+                status_label="Đã trả kết quả",
+                current_step=None,
+                procedure_code="1.001193",
+                procedure_name="Đăng ký khai sinh",
+                procedure_version=1,
+                channel="online",
+                receiving_unit_code=None,
+                applicant=_APPLICANT,
+                received_at=_T0,
+                due_at=_DUE,
+                completed_at=at(26),
+                timeliness="early",
+            ),
+            "/motcua/processing",
+            5,
+        ),
+    ]
+    return {data.type_name(): (data, source, sequence) for data, source, sequence in rows}
+
+
+def example_envelope(type_name: str) -> dict:
+    """The whole CloudEvent of the example of ``type_name``, as it travels (record value)."""
+    data, source, sequence = _examples()[type_name]
+    if sequence is not None:
+        data.in_sequence(sequence)
+    event = build_event(data, source=source, subject=_CODE)
+    event.id = str(uuid.uuid5(_DOSSIER, type_name))
+    event.time = datetime.fromisoformat(event.data["occurred_at"])
+    event.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    return event.model_dump(mode="json", exclude_none=True)
 
 
 def data_schema(model) -> dict:
@@ -47,7 +198,7 @@ def data_schema(model) -> dict:
 def render() -> dict[Path, str]:
     files: dict[Path, str] = {}
     messages, channel_messages = {}, {}
-    personal_messages = {}
+    personal_messages, state_messages = {}, {}
     for type_name, model in ALL_EVENTS.items():
         schema = data_schema(model)
         files[ROOT / "contracts" / "events" / f"{type_name}.schema.json"] = (
@@ -55,8 +206,15 @@ def render() -> dict[Path, str]:
         )
         key = model.__name__
         envelope = CloudEvent.model_json_schema()
+        envelope["properties"]["specversion"] = {"const": "1.0", "title": "Specversion", "type": "string"}
         envelope["properties"]["type"] = {"const": type_name}
         envelope["properties"]["data"] = {"$ref": f"events/{type_name}.schema.json"}
+        envelope["required"] = ENVELOPE_REQUIRED + (["sequence"] if type_name in SEQUENCED else [])
+        sequence = envelope["properties"].pop("sequence")
+        if type_name in SEQUENCED:  # required there, so a string (never null)
+            [string] = [s for s in sequence["anyOf"] if s.get("type") == "string"]
+            envelope["properties"]["sequence"] = {**string, "description": sequence["description"]}
+        example = example_envelope(type_name)
         messages[key] = {
             "name": type_name,
             "title": model.__name__,
@@ -64,49 +222,76 @@ def render() -> dict[Path, str]:
             "contentType": "application/cloudevents+json",
             "headers": {
                 "type": "object",
+                "required": ["content-type"],
                 "properties": {
-                    "content-type": {"const": "application/cloudevents+json; charset=UTF-8"},
+                    "content-type": {"const": CLOUDEVENTS_CONTENT_TYPE},
                     "traceparent": {"type": "string"},
                     "tracestate": {"type": "string"},
                 },
             },
             "payload": envelope,
+            "bindings": {"kafka": {"key": KAFKA_KEY, "bindingVersion": "0.5.0"}},
+            "examples": [
+                {
+                    "name": f"{key}Example",
+                    "summary": f"A {type_name} event (Kafka key: {example['data']['dossier_id']})",
+                    "headers": {"content-type": CLOUDEVENTS_CONTENT_TYPE, "traceparent": example["traceparent"]},
+                    "payload": example,
+                }
+            ],
         }
-        target = personal_messages if type_name in PERSONAL_EVENTS else channel_messages
-        target[key] = {"$ref": f"#/components/messages/{key}"}
+        target = {PERSONAL_TOPIC: personal_messages, STATE_TOPIC: state_messages, TOPIC: channel_messages}
+        target[topic_of(type_name)][key] = {"$ref": f"#/components/messages/{key}"}
     asyncapi = {
         "asyncapi": "3.0.0",
         "info": {
             "title": "Một Cửa dossier events",
             "version": "1.0.0",
-            "description": "CloudEvents 1.0 in structured mode on Kafka; key = dossier id. "
-            "Generated from motcua_common/contracts.py by `make contracts`.",
+            "description": "CloudEvents 1.0 in structured mode on Kafka; key = dossier id (`bindings.kafka.key`). "
+            "Dossier and state events carry the CloudEvents `sequence` extension: the dossier's event number (1, 2, 3… "
+            "zero-padded to 10 digits), so a consumer can detect a gap. Generated from motcua_common/contracts.py by "
+            "`make contracts`; docs/events.md explains ordering, gaps, retention and rebuilding.",
         },
         "servers": {"local": {"host": "127.0.0.1:59092", "protocol": "kafka"}},
         "channels": {
             "dossierEvents": {
                 "address": TOPIC,
                 "description": "Every change of a dossier. No personal data: applicants are opaque subject ids "
-                "or tax codes. Readable by partner systems with their own SASL credentials and ACLs.",
+                "or tax codes. Readable by partner systems with their own SASL credentials and ACLs. Kept 30 days: "
+                "a system that joins later starts from `motcua.dossier.state`.",
                 "messages": channel_messages,
+                "bindings": _topic_binding(TOPIC, 6),
             },
             "dossierEventsDeadLetter": {
                 "address": DLQ,
                 "description": "Records a consumer gave up on, with headers dlq-error, dlq-consumer, dlq-original-*.",
+                "bindings": _topic_binding(DLQ, 1),
+            },
+            "dossierState": {
+                "address": STATE_TOPIC,
+                "description": "Each dossier's current state, compacted (cleanup.policy=compact, key = dossier id): "
+                "read from the beginning, the last record of each key is that dossier's state, whatever its age. "
+                "Published by processing on every change; readable by processing, notify, intake and "
+                "provincial-system.",
+                "messages": state_messages,
+                "bindings": _topic_binding(STATE_TOPIC, 6),
             },
             "personalEvents": {
                 "address": PERSONAL_TOPIC,
                 "description": "Events carrying personal data, readable only by the services that need them "
                 "(broker ACLs): contact details for notify, registry corrections for citizen-id.",
                 "messages": personal_messages,
+                "bindings": _topic_binding(PERSONAL_TOPIC, 6),
             },
             "personalEventsDeadLetter": {
                 "address": PERSONAL_DLQ,
                 "description": "Dead letters of the personal topic (same headers); as restricted as its source.",
+                "bindings": _topic_binding(PERSONAL_DLQ, 1),
             },
         },
         "operations": {
             "publishDossierEvents": {"action": "send", "channel": {"$ref": "#/channels/dossierEvents"}},
+            "publishDossierState": {"action": "send", "channel": {"$ref": "#/channels/dossierState"}},
             "publishPersonalEvents": {"action": "send", "channel": {"$ref": "#/channels/personalEvents"}},
         },
         "components": {"messages": messages},
@@ -114,6 +299,16 @@ def render() -> dict[Path, str]:
     files[ROOT / "contracts" / "asyncapi.json"] = json.dumps(asyncapi, indent=2, ensure_ascii=False) + "\n"
     files[ROOT / "docs" / "events.md"] = render_markdown()
     return files
+
+
+def _topic_binding(topic: str, partitions: int) -> dict:
+    """AsyncAPI Kafka channel binding: the topic as scripts/infra/kafka.sh creates it."""
+    config: dict = {"cleanup.policy": ["compact"]} if topic == STATE_TOPIC else {"cleanup.policy": ["delete"]}
+    if topic in RETENTION_MS:
+        config["retention.ms"] = RETENTION_MS[topic]
+    return {
+        "kafka": {"topic": topic, "partitions": partitions, "topicConfiguration": config, "bindingVersion": "0.5.0"}
+    }
 
 
 def render_markdown() -> str:
@@ -140,40 +335,64 @@ def render_markdown() -> str:
         "Records a consumer could not handle after bounded retries go to `<source topic>.dlq` with headers",
         "`dlq-error`, `dlq-consumer`, `dlq-original-topic`, `dlq-original-partition`, `dlq-original-offset`.",
         "",
-        "Machine-readable: [`contracts/asyncapi.json`](../contracts/asyncapi.json) (AsyncAPI 3.0) and one JSON Schema",
-        "per type in [`contracts/events/`](../contracts/events/).",
+        "Machine-readable: [`contracts/asyncapi.json`](../contracts/asyncapi.json) (AsyncAPI 3.0: per message the",
+        "envelope, the Kafka key in `bindings.kafka.key` and an example; per channel the topic's configuration) and",
+        "one JSON Schema per type in [`contracts/events/`](../contracts/events/).",
         "",
         "| type | topic | producer | consumers | meaning |",
         "|---|---|---|---|---|",
     ]
     for type_name, model in ALL_EVENTS.items():
-        topic = PERSONAL_TOPIC if type_name in PERSONAL_EVENTS else TOPIC
         meaning = " ".join((model.__doc__ or "").split())
-        lines.append(
-            f"| `{type_name}` | `{topic}` | {PRODUCERS.get(type_name, 'processing')} | "
-            f"{CONSUMERS.get(type_name, 'notify')} | {meaning} |"
-        )
+        producer, consumers = PRODUCERS.get(type_name, "processing"), CONSUMERS.get(type_name, "notify")
+        lines.append(f"| `{type_name}` | `{topic_of(type_name)}` | {producer} | {consumers} | {meaning} |")
     lines += [
+        "",
+        "## Order, sequence numbers and gaps",
+        "",
+        "Every event of a dossier, on the dossier topic and on the state topic, carries the CloudEvents **`sequence`**",
+        "extension attribute (the Sequence extension of CloudEvents 1.0): the dossier's event number as a decimal",
+        'integer **in a string, zero-padded to 10 digits** (`"0000000003"`), so that string order and numeric order',
+        "agree, as the extension requires; read it with `int(sequence)`. Number 1 is intake's",
+        "`vn.motcua.dossier.submitted.v2`; processing numbers its events 2, 3, … in the order it commits them (under",
+        "the dossier's row lock, from the last number kept on its dossier row), and its state record carries the",
+        "number of the last event it includes, as `sequence` and as `data.sequence`.",
+        "",
+        "- One dossier's events share a key, hence a partition: they arrive in sequence order.",
+        "- Delivery is at least once: an event seen again has a number already seen (and the same `id`): skip it.",
+        "- A **gap** (after `n`, an event numbered `n + 2` or more) means a missed event: rebuild that dossier from",
+        "  the state topic (below), whose record for the dossier has the highest number published so far.",
+        "- Events published before sequence numbers existed have no `sequence`; their dossiers' next events continue",
+        "  the count (the number of events already published, plus one).",
+        "- The personal topic's events are not numbered (they are not a dossier's history).",
+        "",
+        "## Retention, and joining late",
+        "",
+        f"`{TOPIC}` keeps events **30 days** (`retention.ms` 2592000000, set by `scripts/infra/kafka.sh`); then they",
+        f"are gone. `{STATE_TOPIC}` (6 partitions, **`cleanup.policy=compact`**, key = dossier id) keeps the latest",
+        "`vn.motcua.dossier.state.v1` of every dossier indefinitely (no tombstones are published), whatever its age:",
+        "processing publishes it through its outbox with every change (and when it opens the case). Dossiers last",
+        "changed before the state topic existed appear there with their next change. A system that joins late:",
+        "",
+        f"1. reads `{STATE_TOPIC}` from the beginning and keeps, per key, the record with the highest `sequence`",
+        "   (compaction removes older records in the background, so it may still see several per key);",
+        f"2. then follows `{TOPIC}` (from the earliest retained offset), skipping events whose `sequence` is not above",
+        "   the state it holds for their dossier.",
+        "",
+        "Its Kafka user needs READ on both topics (docs/kafka-security.md).",
         "",
         "## Envelope example",
         "",
+        f"The Kafka record: key `{_DOSSIER}` (the dossier id), header `content-type: {CLOUDEVENTS_CONTENT_TYPE}`,",
+        "value:",
+        "",
         "```json",
-        json.dumps(
-            {
-                "specversion": "1.0",
-                "id": "6f1c…",
-                "source": "/motcua/intake",
-                "type": "vn.motcua.dossier.submitted.v2",
-                "subject": "000.26.01.H29-261121-0001-K7QXMA",
-                "time": "2026-11-21T08:15:00Z",
-                "datacontenttype": "application/json",
-                "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-                "data": {"…": "…"},
-            },
-            indent=2,
-            ensure_ascii=False,
-        ),
+        json.dumps(example_envelope(DossierAccepted.type_name()), indent=2, ensure_ascii=False),
         "```",
+        "",
+        "The envelope always has `specversion`, `id`, `source`, `type`, `subject` (the dossier code), `time`,",
+        "`datacontenttype` and `data`; dossier and state events also `sequence`; `traceparent`/`tracestate` when the",
+        "producer was traced.",
         "",
     ]
     for type_name, model in ALL_EVENTS.items():
@@ -193,7 +412,15 @@ def render_markdown() -> str:
             lines.append(
                 f"| `{name}` | {_type(prop)} | {'yes' if name in required else 'no'} | {prop.get('description', '')} |"
             )
-        lines.append("")
+        lines += [
+            "",
+            "Example `data`:",
+            "",
+            "```json",
+            json.dumps(example_envelope(type_name)["data"], indent=2, ensure_ascii=False),
+            "```",
+            "",
+        ]
     return "\n".join(lines)
 
 

@@ -51,3 +51,75 @@ def test_a_real_event_validates_against_its_committed_schema():
 def test_schema_rejects_a_payload_missing_its_dossier_code(type_name):
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"dossier_id": str(uuid.uuid4())}, _schema(type_name))
+
+
+# --- The AsyncAPI document: envelope, Kafka key, examples (issue 5) --------------------------------------------
+
+
+def _asyncapi() -> dict:
+    return json.loads((ROOT / "contracts" / "asyncapi.json").read_text(encoding="utf-8"))
+
+
+def _messages() -> dict[str, dict]:
+    return {m["name"]: m for m in _asyncapi()["components"]["messages"].values()}
+
+
+def test_every_message_envelope_requires_id_specversion_and_time():
+    messages = _messages()
+    assert set(messages) == set(gen_contracts.ALL_EVENTS)
+    for name, message in messages.items():
+        envelope = message["payload"]
+        assert {"id", "specversion", "time", "source", "type", "data"} <= set(envelope["required"]), name
+        assert envelope["properties"]["specversion"]["const"] == "1.0"
+        assert envelope["properties"]["type"]["const"] == name
+        with pytest.raises(jsonschema.ValidationError):  # the schema itself refuses an event without them
+            jsonschema.validate({"source": "/x", "type": name, "data": {}}, {**envelope, "properties": {}})
+
+
+def test_dossier_and_state_messages_require_their_sequence_number():
+    for name, message in _messages().items():
+        envelope = message["payload"]
+        if name in PERSONAL_EVENTS:
+            assert "sequence" not in envelope["properties"], name
+            continue
+        assert "sequence" in envelope["required"], name
+        pattern = envelope["properties"]["sequence"]["pattern"]
+        jsonschema.validate("0000000012", {"type": "string", "pattern": pattern})
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate("12", {"type": "string", "pattern": pattern})
+
+
+def test_every_message_states_its_kafka_key():
+    for name, message in _messages().items():
+        key = message["bindings"]["kafka"]["key"]
+        assert key["type"] == "string" and key["format"] == "uuid", name
+        assert "dossier id" in key["description"]
+    channels = _asyncapi()["channels"]
+    state = channels["dossierState"]
+    assert state["address"] == "motcua.dossier.state"
+    assert state["bindings"]["kafka"]["topicConfiguration"]["cleanup.policy"] == ["compact"]
+    assert set(state["messages"]) == {"DossierState"}
+    retention = channels["dossierEvents"]["bindings"]["kafka"]["topicConfiguration"]["retention.ms"]
+    assert retention == 30 * 86_400_000
+
+
+def test_every_message_carries_an_example_that_validates():
+    for name, message in _messages().items():
+        [example] = message["examples"]
+        envelope = example["payload"]
+        assert envelope["type"] == name and envelope["specversion"] == "1.0"
+        schema = json.loads(json.dumps(message["payload"]))
+        schema["properties"]["data"] = _schema(name)
+        jsonschema.validate(envelope, schema)
+        assert example["headers"]["content-type"].startswith("application/cloudevents+json")
+        assert envelope["data"]["dossier_id"] in example["summary"]  # the record's key
+
+
+def test_a_state_event_validates_against_its_committed_schema():
+    from motcua_common.contracts import STATE_EVENTS
+
+    [(type_name, model)] = STATE_EVENTS.items()
+    data = model.model_validate(gen_contracts.example_envelope(type_name)["data"])
+    event = build_event(data.in_sequence(data.sequence), source="/motcua/processing", subject=data.dossier_code)
+    assert event.sequence == f"{data.sequence:010d}"
+    jsonschema.validate(event.data, _schema(event.type))
