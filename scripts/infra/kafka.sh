@@ -47,13 +47,15 @@ START_TIMEOUT="${MOTCUA_KAFKA_START_TIMEOUT:-90}"
 BOOTSTRAP="$HOST:$PORT"
 JAVA="${JAVA_HOME:+$JAVA_HOME/bin/}java"
 
-# Project topics: name:partitions:retention.ms (docs/kafka-security.md explains the retention periods).
+# Project topics: name:partitions:retention.ms[:cleanup.policy] (docs/kafka-security.md explains the retention
+# periods). motcua.dossier.state is compacted: the latest state of every dossier, kept whatever its age.
 DAY_MS=86400000
 DEFAULT_TOPICS=(
   "motcua.dossier.events:6:$((30 * DAY_MS))"
   "motcua.dossier.events.dlq:1:$((30 * DAY_MS))"
   "motcua.personal.events:6:$((7 * DAY_MS))"
   "motcua.personal.events.dlq:1:$((7 * DAY_MS))"
+  "motcua.dossier.state:6::compact"
 )
 EXTRA_TOPIC_PARTITIONS=6
 
@@ -413,17 +415,18 @@ ensure_topics() {   # [NAME ...]
   described="$(run_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" \
     --command-config "$ADMIN_PROPS" --describe --exclude-internal 2>>"$LOGS/tools.log")" \
     || die "cannot describe topics on $BOOTSTRAP (see $LOGS/tools.log)"
-  local entry parts retention have have_ret line config=()
+  local entry parts retention policy have have_ret have_policy line config=()
   for entry in "${wanted[@]}"; do
-    IFS=: read -r name parts retention <<<"$entry"
+    IFS=: read -r name parts retention policy <<<"$entry"
     line="$(awk -v t="$name" -F'\t' '$1 == "Topic: " t' <<<"$described")"
     config=()
     [[ -n "$retention" ]] && config=(--config "retention.ms=$retention")
+    [[ -n "$policy" ]] && config+=(--config "cleanup.policy=$policy")
     if [[ -z "$line" ]]; then
       run_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" --command-config "$ADMIN_PROPS" \
         --create --if-not-exists --topic "$name" --partitions "$parts" --replication-factor 1 "${config[@]}" \
         >/dev/null 2>>"$LOGS/tools.log" || die "creating topic $name failed (see $LOGS/tools.log)"
-      log "topic $name created (partitions: $parts${retention:+, retention.ms: $retention})"
+      log "topic $name created (partitions: $parts${retention:+, retention.ms: $retention}${policy:+, cleanup.policy: $policy})"
       continue
     fi
     have="$(sed -n 's/.*\tPartitionCount: \([0-9]*\).*/\1/p' <<<"$line")"
@@ -438,6 +441,13 @@ ensure_topics() {   # [NAME ...]
         --alter --entity-type topics --entity-name "$name" --add-config "retention.ms=$retention" \
         >/dev/null 2>>"$LOGS/tools.log" || die "setting retention.ms of $name failed (see $LOGS/tools.log)"
       log "topic $name: retention.ms set to $retention (was ${have_ret:-the broker default})"
+    fi
+    have_policy="$(sed -n 's/.*[\t,: ]cleanup\.policy=\([a-z]*\).*/\1/p' <<<"$line")"
+    if [[ -n "$policy" && "$have_policy" != "$policy" ]]; then
+      run_tool kafka.admin.ConfigCommand --bootstrap-server "$BOOTSTRAP" --command-config "$ADMIN_PROPS" \
+        --alter --entity-type topics --entity-name "$name" --add-config "cleanup.policy=$policy" \
+        >/dev/null 2>>"$LOGS/tools.log" || die "setting cleanup.policy of $name failed (see $LOGS/tools.log)"
+      log "topic $name: cleanup.policy set to $policy (was ${have_policy:-the broker default})"
     fi
   done
 }
