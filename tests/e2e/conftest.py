@@ -42,6 +42,7 @@ TOPIC = f"test.{RUN_ID}.e2e.dossier.events"
 DLQ = f"test.{RUN_ID}.e2e.dossier.events.dlq"
 PERSONAL = f"test.{RUN_ID}.e2e.personal.events"
 PERSONAL_DLQ = f"{PERSONAL}.dlq"
+STATE = f"test.{RUN_ID}.e2e.dossier.state"  # processing's dossier state topic (its name follows TOPIC's)
 PASSWORD = "demo1234"  # every demo account's password (README)
 PARTNER_SECRETS = {
     "provincial-system": "provincial-system-secret",
@@ -128,7 +129,7 @@ async def system():
     mailbox = Mailbox()
     smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
-    await create_topics(IntakeSettings().kafka_bootstrap, TOPIC, DLQ, PERSONAL, PERSONAL_DLQ)
+    await create_topics(IntakeSettings().kafka_bootstrap, TOPIC, DLQ, PERSONAL, PERSONAL_DLQ, STATE)
     ports = {name: free_port() for name in ("citizen-id", "intake", "processing", "notify", "gateway")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     common = {
@@ -192,7 +193,7 @@ async def system():
         smtp.stop()
         for s in (*settings.values(), gateway_settings):
             await drop_database(s)
-        await delete_topics(IntakeSettings().kafka_bootstrap, TOPIC, DLQ, PERSONAL, PERSONAL_DLQ)
+        await delete_topics(IntakeSettings().kafka_bootstrap, TOPIC, DLQ, PERSONAL, PERSONAL_DLQ, STATE)
 
 
 @pytest.fixture
