@@ -88,7 +88,8 @@ class Runtime:
         if self.relay:
             relay = OutboxRelay(self.pool, self.producer)
             self._spawn("outbox-relay", lambda: self._with_producer(relay.run))
-        lag = consumer_lag_gauge(self.metrics_registry) if self.metrics_registry and self._consumers else None
+        registry = self.metrics_registry
+        lag = consumer_lag_gauge(registry) if registry is not None and self._consumers else None
         for name, topics, handlers in self._consumers:
             consumer = EventConsumer(
                 s.consumer_group_prefix + name,
