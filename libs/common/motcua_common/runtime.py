@@ -80,7 +80,7 @@ class Runtime:
         s = self.settings
         if self.migrations is not None:
             await migrate(s.dsn, self.migrations)
-        self.pool = await create_pool(s.dsn, max_size=s.db_pool_max)
+        self.pool = await create_pool(s.dsn, max_size=s.db_pool_max, acquire_timeout=s.db_acquire_timeout)
         if self.relay or self._consumers:  # the relay publishes; consumers need it for dead letters
             self.producer = make_producer(s)
             self._tasks.append(asyncio.create_task(self._start_producer(self.stop), name="producer-start"))
