@@ -15,7 +15,7 @@ from motcua_common.events import CloudEvent, build_event
 from motcua_common.testing import RUN_ID, create_database, drop_database, per_run_settings, sample_submitted
 from motcua_common.testing_auth import TestIssuer
 from processing import handlers
-from processing.main import create_app
+from processing.main import MIGRATIONS, create_app
 from processing.settings import Settings
 
 _seq = itertools.count(1)
@@ -35,7 +35,7 @@ def issuer() -> TestIssuer:
 
 @pytest.fixture(scope="session")
 async def app(settings: Settings, issuer: TestIssuer) -> FastAPI:
-    await create_database(settings)
+    await create_database(settings, MIGRATIONS)  # migrations are a step before any app starts
     application = create_app(settings)
     try:
         async with application.router.lifespan_context(application):
