@@ -4,18 +4,22 @@ export PATH := $(HOME)/.local/bin:$(PATH)
 UV := uv run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: help run test test-unit test-e2e setup infra-up infra-down bench contracts lint format demo fuzz clean
+.PHONY: help run test test-unit test-e2e setup migrate infra-up infra-down bench contracts lint format demo fuzz clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-run: ## Set up and start the whole system (Ctrl-C stops it)
+run: ## Set up (as `make setup`) and start the whole system under supervisor (Ctrl-C stops it)
 	@bash scripts/run.sh
 
-setup: ## Install dependencies, start PostgreSQL and Kafka, migrate, seed demo data
+migrate: ## Start PostgreSQL and Kafka if needed, apply every service's migrations (services only check them)
 	@bash scripts/ensure-uv.sh
 	@bash scripts/infra/up.sh
-	@echo "==> Migrations and demo data"
+	@echo "==> Migrations"
+	@$(UV) python scripts/migrate.py
+
+setup: migrate ## Install dependencies, start PostgreSQL and Kafka, migrate, seed demo data
+	@echo "==> Demo data"
 	@$(UV) python scripts/setup_data.py
 
 test: setup ## Set up, then run unit, integration and end-to-end tests

@@ -33,6 +33,9 @@ import httpx
 
 from citizen_id.oidc import hash_secret
 from citizen_id.seed import seed
+from gateway.ratelimit import MIGRATIONS as GATEWAY_MIGRATIONS
+from intake.main import MIGRATIONS as INTAKE_MIGRATIONS
+from motcua_common.db import migrate
 from motcua_common.oidc_client import login
 from motcua_common.settings import ServiceSettings
 from motcua_common.testing import create_topics
@@ -513,6 +516,8 @@ async def bench(args: argparse.Namespace, argv: list[str], services: list[Servic
 
     say(f"==> Databases {', '.join(DATABASES.values())}: drop and recreate")
     await recreate_databases(base)
+    await migrate(dsn["intake"], INTAKE_MIGRATIONS)  # services only check their schema at start
+    await migrate(dsn["gateway"], GATEWAY_MIGRATIONS)
     t = time.perf_counter()
     say(f"==> Seeding {CITIZENS:,} citizens into {DATABASES['citizen-id']}")
     await seed(dsn["citizen-id"], CITIZENS, verbose=False)

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# `make run`: set up everything, start the whole system, stop it all on Ctrl-C.
+# `make run`: set up everything (uv, PostgreSQL, Kafka, `make migrate`, demo data), start the whole system under
+# supervisor (deploy/supervisord.conf: a service that dies is restarted), stop it all on Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
 export PATH="$HOME/.local/bin:$PATH"
-bash scripts/ensure-uv.sh
-bash scripts/infra/up.sh
-echo "==> Migrations and demo data"
-uv run --frozen python scripts/setup_data.py
-mkdir -p .run/mail
+make --no-print-directory setup   # ensure-uv, infra up, migrate (scripts/migrate.py), seed (scripts/setup_data.py)
+
+export GATEWAY_PORT=${GATEWAY_PORT:-8000} INTAKE_PORT=${INTAKE_PORT:-8101} PROCESSING_PORT=${PROCESSING_PORT:-8102}
+export CITIZEN_ID_PORT=${CITIZEN_ID_PORT:-8103} NOTIFY_PORT=${NOTIFY_PORT:-8104} NOTIFY_SMTP_PORT=${NOTIFY_SMTP_PORT:-8025}
+mkdir -p .run/mail .run/logs
 
 cleanup() {
   echo "==> Stopping PostgreSQL and Kafka"
@@ -16,22 +17,26 @@ cleanup() {
 }
 trap cleanup EXIT
 
-gw=${GATEWAY_PORT:-8000}
+gw=$GATEWAY_PORT
 cat <<MSG
 
 ==> Một Cửa is starting (set-up took $(( $(date +%s) - started ))s). Where to look:
     API (gateway)        http://127.0.0.1:${gw}/api/v1/procedures
     API docs             http://127.0.0.1:${gw}/docs   (OpenAPI: http://127.0.0.1:${gw}/openapi.json)
     Health               http://127.0.0.1:${gw}/readyz
-    Services             intake :${INTAKE_PORT:-8101}  processing :${PROCESSING_PORT:-8102}  citizen-id :${CITIZEN_ID_PORT:-8103}  notify :${NOTIFY_PORT:-8104}
-    E-mails sent         .run/mail/   (local SMTP sink on 127.0.0.1:${NOTIFY_SMTP_PORT:-8025})
+    Services             intake :${INTAKE_PORT}  processing :${PROCESSING_PORT}  citizen-id :${CITIZEN_ID_PORT}  notify :${NOTIFY_PORT}
+    E-mails sent         .run/mail/   (local SMTP sink on 127.0.0.1:${NOTIFY_SMTP_PORT})
     PostgreSQL           127.0.0.1:${MOTCUA_PG_PORT:-55432}   Kafka 127.0.0.1:${MOTCUA_KAFKA_PORT:-59092}
+    Logs                 .run/logs/<service>.log   (tail -f .run/logs/*.log); a service that dies is restarted
+    Processes            uv run supervisorctl -c deploy/supervisord.conf status   (restart intake, stop notify…)
     Try it               make demo   (one dossier end to end, in another terminal)
     Stop                 Ctrl-C
 
 MSG
 status=0
-uv run --frozen honcho --no-colour -f deploy/Procfile -d . start || status=$?
-# 130 = stopped with Ctrl-C, which is how `make run` is meant to end
+# In the foreground: Ctrl-C reaches supervisord, which stops every service (and its process group), then exits 0;
+# the EXIT trap then stops PostgreSQL and Kafka.
+uv run --frozen supervisord -n -c deploy/supervisord.conf || status=$?
+# 130 = interrupted before supervisord could handle it; still how `make run` is meant to end
 [[ $status -eq 130 ]] && status=0
 exit $status

@@ -27,7 +27,7 @@ import asyncpg
 from fastapi import Request
 
 from motcua_common.auth import Principal
-from motcua_common.db import create_pool, migrate
+from motcua_common.db import check_schema, create_pool
 from motcua_common.problems import ProblemError
 
 from .routing import Route
@@ -83,6 +83,7 @@ class RateLimiter:
         self.clock = clock  # unix time; tests pin it so that a window edge never falls inside a test
         self.pool: asyncpg.Pool | None = None
         self._skip_until = 0.0
+        self._unavailable: str | None = "not connected yet"
         self._stop = asyncio.Event()
         self._task: asyncio.Task | None = None
 
@@ -149,19 +150,15 @@ class RateLimiter:
 
     async def ping(self) -> None:
         if self.pool is None:
-            raise ConnectionError("rate-limit counter database not connected")
+            raise ConnectionError(f"rate-limit counter database not connected: {self._unavailable}")
         await asyncio.wait_for(self.pool.fetchval("SELECT 1"), 2)
 
     # ------------------------------------------------------------------ life cycle
     async def _connect(self) -> None:
         s = self.settings
-        try:
-            await asyncio.wait_for(migrate(s.dsn, MIGRATIONS), 10)
-        except asyncpg.InvalidCatalogNameError:
-            if not s.database_autocreate:
-                raise
-            await _create_database(s)
-            await asyncio.wait_for(migrate(s.dsn, MIGRATIONS), 10)
+        # The counter table is migrated by `make migrate` (scripts/migrate.py), like every service's schema: the
+        # gateway only checks it is there and unchanged (SchemaNotReady names what is missing: limits stay off)
+        await asyncio.wait_for(check_schema(s.dsn, MIGRATIONS), 10)
         # min_size=0: no background reconnect loop of the pool while the database is away (connections are made
         # on demand; a failed request fails open)
         self.pool = await asyncio.wait_for(create_pool(s.dsn, min_size=0, max_size=s.db_pool_max), 10)
@@ -169,9 +166,11 @@ class RateLimiter:
     async def _try_connect(self) -> None:
         try:
             await self._connect()
+            self._unavailable = None
             log.info("rate-limit counters in database %s", self.settings.database)
         except Exception as exc:  # the gateway starts and serves without limits until the database is there
-            log.warning("rate-limit counter database not reachable, limits are off until it is: %r", exc)
+            self._unavailable = f"{type(exc).__name__}: {exc}"
+            log.warning("rate-limit counter database not reachable, limits are off until it is: %s", self._unavailable)
 
     async def _run(self) -> None:
         while not self._stop.is_set():
@@ -202,14 +201,3 @@ class RateLimiter:
             await asyncio.gather(self._task, return_exceptions=True)
         if self.pool is not None:
             await self.pool.close()
-
-
-async def _create_database(settings: Settings) -> None:
-    admin = await asyncpg.connect(settings.model_copy(update={"database": "postgres"}).dsn, timeout=5)
-    try:
-        await admin.execute('CREATE DATABASE "{}"'.format(settings.database.replace('"', '""')))
-        log.info("created database %s", settings.database)
-    except asyncpg.DuplicateDatabaseError:
-        pass  # another replica was first
-    finally:
-        await admin.close()

@@ -28,7 +28,6 @@ class Settings(ServiceSettings):
     # The gateway's own database: only the rate-limit counters (shared by every gateway replica).
     database: str = "motcua_gateway"
     db_pool_max: int = 10
-    database_autocreate: bool = True  # CREATE DATABASE at start when it does not exist yet (development)
 
     # Rate limits, requests per window (fixed windows of ``rate_window_seconds``, default one minute).
     rate_window_seconds: int = 60

@@ -17,11 +17,14 @@ import pytest
 import uvicorn
 from aiosmtpd.controller import Controller
 
+from citizen_id.main import MIGRATIONS as CITIZEN_ID_MIGRATIONS
 from citizen_id.main import create_app as citizen_id_app
 from citizen_id.seed import seed
 from citizen_id.settings import Settings as CitizenIdSettings
 from gateway.main import create_app as gateway_app
+from gateway.ratelimit import MIGRATIONS as GATEWAY_MIGRATIONS
 from gateway.settings import Settings as GatewaySettings
+from intake.main import MIGRATIONS as INTAKE_MIGRATIONS
 from intake.main import create_app as intake_app
 from intake.settings import Settings as IntakeSettings
 from motcua_common.oidc_client import client_credentials, login
@@ -33,8 +36,10 @@ from motcua_common.testing import (
     drop_database,
     per_run_settings,
 )
+from notify.main import MIGRATIONS as NOTIFY_MIGRATIONS
 from notify.main import create_app as notify_app
 from notify.settings import Settings as NotifySettings
+from processing.main import MIGRATIONS as PROCESSING_MIGRATIONS
 from processing.main import create_app as processing_app
 from processing.settings import Settings as ProcessingSettings
 
@@ -148,8 +153,14 @@ async def system():
         "processing": per_run_settings(ProcessingSettings, "e2e-processing", port=ports["processing"], **common),
         "notify": per_run_settings(NotifySettings, "e2e-notify", port=ports["notify"], smtp_port=smtp.port, **common),
     }
-    for s in settings.values():
-        await create_database(s)
+    migrations = {
+        "citizen-id": CITIZEN_ID_MIGRATIONS,
+        "intake": INTAKE_MIGRATIONS,
+        "processing": PROCESSING_MIGRATIONS,
+        "notify": NOTIFY_MIGRATIONS,
+    }
+    for name, s in settings.items():  # migrations are a step before any app starts (`make migrate`)
+        await create_database(s, migrations[name])
     await seed(settings["citizen-id"].dsn, 10_000, verbose=False)
     gateway_settings = per_run_settings(
         GatewaySettings,
@@ -165,6 +176,7 @@ async def system():
         **{f"rate_{k}_per_minute": 1_000_000 for k in ("citizen", "officer", "client", "anonymous", "login")},
         rate_public_lookup_per_minute=1_000_000,
     )
+    await create_database(gateway_settings, GATEWAY_MIGRATIONS)
     factories = {
         "citizen-id": citizen_id_app,
         "intake": intake_app,

@@ -178,13 +178,25 @@ async def test_counter_database_lost_while_running_fails_open(gateway_factory, c
         await drop_database(settings)
 
 
-async def test_the_gateway_creates_and_migrates_its_database_when_missing(gateway_factory, counter_settings, issuer):
+async def test_the_gateway_does_not_migrate_and_counts_once_migrated(gateway_factory, counter_settings, issuer):
+    """Migrations are `make migrate`'s: a gateway whose counter database is missing or unmigrated serves without
+    limits and says why in /readyz; once migrated, it counts."""
     settings = counter_settings.model_copy(update={"database": counter_settings.database + "_fresh"})
     await drop_database(settings)
     token = issuer.bearer(issuer.citizen("001090001234", sub="c-fresh"))
     try:
         async with gateway_factory(database=settings.database, rate_citizen_per_minute=1) as (app, gw):
-            assert app.state.limiter.pool is not None
+            assert app.state.limiter.pool is None
+            ready = await gw.get("/readyz")
+            assert ready.status_code == 503 and "does not exist" in ready.json()["failures"]["counter_database"]
+            await create_database(settings)  # there, but not migrated
+            await app.state.limiter._try_connect()
+            assert app.state.limiter.pool is None
+            assert "make migrate" in (await gw.get("/readyz")).json()["failures"]["counter_database"]
+            assert [(await gw.get("/api/v1/me/dossiers", headers=token)).status_code for _ in range(2)] == [200] * 2
+
+            await create_database(settings, MIGRATIONS)  # `make migrate`
+            await app.state.limiter._try_connect()  # what its maintenance loop does every rate_db_retry seconds
             assert (await gw.get("/readyz")).json()["status"] == "ready"
             assert (await gw.get("/api/v1/me/dossiers", headers=token)).status_code == 200
             assert (await gw.get("/api/v1/me/dossiers", headers=token)).status_code == 429

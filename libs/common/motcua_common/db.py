@@ -1,13 +1,16 @@
 """PostgreSQL access: pool creation, the request transaction, and the migrations runner."""
 
+import hashlib
 import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, FastAPI, Request
+
+from .problems import DependencyUnavailable
 
 log = logging.getLogger("motcua.db")
 COMMON_MIGRATIONS = Path(__file__).parent / "migrations"
@@ -18,16 +21,71 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    return await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=30
+class DatabaseUnavailable(DependencyUnavailable):
+    def __init__(self, detail: str):
+        super().__init__("database", detail)
+
+
+async def _connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:
+    """The pool's way to open a connection: any failure to reach the server (refused, reset, the server starting
+    or stopping, the database closed to connections, too many clients…) is :class:`DatabaseUnavailable`, which the
+    apps answer with 503 + Retry-After."""
+    try:
+        return await asyncpg.connect(*args, **kwargs)
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        if isinstance(exc, asyncpg.InvalidAuthorizationSpecificationError | asyncpg.InvalidPasswordError):
+            raise  # a configuration error, not an outage
+        raise DatabaseUnavailable(f"cannot connect: {type(exc).__name__}: {exc}") from exc
+
+
+class Pool(asyncpg.Pool):
+    """asyncpg's pool, with a default timeout for ``acquire()``: its own callers, ``pool.fetch()`` and the like
+    (which acquire inside) and every other user wait at most ``acquire_timeout`` seconds for a connection, then get
+    a TimeoutError (answered 503) instead of queueing without end behind a stuck or absent database."""
+
+    def __init__(self, *args: Any, acquire_timeout: float | None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.acquire_timeout = acquire_timeout
+
+    def acquire(self, *, timeout: float | None = None):  # returns asyncpg's PoolAcquireContext
+        return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+
+
+async def create_pool(
+    dsn: str, *, min_size: int = 1, max_size: int = 10, acquire_timeout: float | None = 2.0
+) -> asyncpg.Pool:
+    # What asyncpg.create_pool does, with our subclass (create_pool takes no pool class)
+    pool = Pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        connect=_connect,
+        setup=None,
+        init=_init_connection,
+        reset=None,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        command_timeout=30,
+        acquire_timeout=acquire_timeout,
     )
+    return await pool
 
 
 async def _request_transaction(request: Request) -> AsyncIterator[asyncpg.Connection]:
-    pool: asyncpg.Pool = request.app.state.pool
-    async with pool.acquire() as conn, conn.transaction():
-        yield conn
+    pool: asyncpg.Pool = request.app.state.pool  # a Pool: acquire() is bounded by db_acquire_timeout
+    async with pool.acquire() as conn:
+        try:
+            async with conn.transaction():
+                yield conn
+        except Exception as exc:
+            # A connection the server closed under us (a restart, pg_terminate_backend) fails with whatever the
+            # protocol was doing, even asyncpg's InternalClientError: the database went away, whatever the class.
+            if conn.is_closed() and not isinstance(exc, DependencyUnavailable):
+                raise DatabaseUnavailable(f"connection lost: {type(exc).__name__}: {exc}") from exc
+            raise
 
 
 # One transaction per request, committed when the route function returns and *before* the response is
@@ -40,39 +98,129 @@ async def check_database(app: FastAPI) -> None:
         await conn.fetchval("SELECT 1")
 
 
-async def apply_migrations(conn: asyncpg.Connection, *directories: Path) -> list[str]:
-    """Apply ``NNNN_name.sql`` files not applied yet, in order, each in its own transaction.
+# Migrations: a hand-written runner, kept on purpose. The maintained tools were weighed: yoyo-migrations reads plain
+# SQL files but needs a synchronous DB-API driver (psycopg) beside asyncpg, and its stored hash is of the
+# migration's id, not its text, so an edited file goes unnoticed; Alembic wants SQLAlchemy and Python revision
+# scripts; Flyway, sqitch, dbmate and goose are JVM/Perl/Go programs outside the uv workspace. What we need is
+# small: numbered plain .sql files, one transaction each, an advisory lock so concurrent runs are safe, and a
+# SHA-256 per applied file so an edited migration is refused.
 
-    The common directory (outbox, inbox) always comes first. An advisory lock makes concurrent
-    starts of several replicas safe: one applies, the others wait and then find nothing to do.
-    """
-    await conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+MIGRATIONS_LOCK = 727001  # advisory lock key (citizen-id's other keys live in their own namespace)
+_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now(), checksum text);
+ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS checksum text;
+"""
+
+
+class MigrationError(RuntimeError):
+    """The runner refuses to go on: an applied migration's file no longer matches what was applied."""
+
+
+class SchemaNotReady(RuntimeError):
+    """A service's database lacks migrations of the running code (or they were edited): run ``make migrate``."""
+
+
+def migration_files(*directories: Path) -> list[tuple[str, Path]]:
+    """``(name, path)`` of every migration, in the order they apply: the common ones (``common/…``) first."""
+    files = []
+    for directory in (COMMON_MIGRATIONS, *directories):
+        prefix = "common/" if directory == COMMON_MIGRATIONS else ""
+        files += [(prefix + path.name, path) for path in sorted(directory.glob("*.sql"))]
+    return files
+
+
+def checksum(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _edited(name: str, path: Path) -> str:
+    return (
+        f"migration {name} ({path}) was edited after it was applied: its SHA-256 differs from the one recorded "
+        "in schema_migrations. Applied migrations are never edited: restore the file and put the change in a new "
+        "numbered migration."
     )
+
+
+async def apply_migrations(conn: asyncpg.Connection, *directories: Path) -> list[str]:
+    """Apply ``NNNN_name.sql`` files not applied yet, in order, each in its own transaction, recording each
+    file's SHA-256. Refuses (:class:`MigrationError`, nothing applied) when an applied file was edited.
+
+    The common directory (outbox, inbox) always comes first. An advisory lock makes concurrent runs safe: one
+    applies, the others wait and then find nothing to do. A table left by the runner before checksums is
+    upgraded in place: the checksums of its applied files are recorded on the first run.
+    """
     applied: list[str] = []
-    await conn.execute("SELECT pg_advisory_lock(727001)")
+    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATIONS_LOCK)
     try:
-        done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
-        for directory in (COMMON_MIGRATIONS, *directories):
-            prefix = "common/" if directory == COMMON_MIGRATIONS else ""
-            for path in sorted(directory.glob("*.sql")):
-                name = prefix + path.name
-                if name in done:
-                    continue
-                async with conn.transaction():
-                    await conn.execute(path.read_text(encoding="utf-8"))
-                    await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
-                log.info("applied migration %s", name)
-                applied.append(name)
+        await conn.execute(_TABLE)
+        done = {r["name"]: r["checksum"] for r in await conn.fetch("SELECT name, checksum FROM schema_migrations")}
+        files = migration_files(*directories)
+        for name, path in files:
+            if name in done and done[name] is not None and done[name] != checksum(path):
+                raise MigrationError(_edited(name, path))
+        for name, path in files:
+            if name in done:
+                if done[name] is None:  # applied by the runner before checksums: trust the file as it is now
+                    await conn.execute(
+                        "UPDATE schema_migrations SET checksum = $2 WHERE name = $1", name, checksum(path)
+                    )
+                    log.info("recorded the checksum of %s (applied before checksums were kept)", name)
+                continue
+            async with conn.transaction():
+                await conn.execute(path.read_text(encoding="utf-8"))
+                await conn.execute(
+                    "INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)", name, checksum(path)
+                )
+            log.info("applied migration %s", name)
+            applied.append(name)
     finally:
-        await conn.execute("SELECT pg_advisory_unlock(727001)")
+        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATIONS_LOCK)
     return applied
 
 
 async def migrate(dsn: str, *directories: Path) -> list[str]:
+    """Run the migrations (``make migrate``; services never do it at start). Returns the names applied."""
     conn = await asyncpg.connect(dsn)
     try:
         return await apply_migrations(conn, *directories)
     finally:
         await conn.close()
+
+
+async def schema_problems(conn: asyncpg.Connection, *directories: Path) -> list[str]:
+    """What keeps this code from running on the database: every migration file (common ones included) must be
+    applied, with the checksum of the file as it is now. Empty when all is well."""
+    try:
+        rows = await conn.fetch("SELECT name, checksum FROM schema_migrations")
+    except asyncpg.UndefinedTableError:
+        return ["no migration was ever applied to this database (no schema_migrations table)"]
+    except asyncpg.UndefinedColumnError:
+        return ["the migrations were applied by the runner before checksums: run it once more to record them"]
+    done = {r["name"]: r["checksum"] for r in rows}
+    problems = []
+    for name, path in migration_files(*directories):
+        if name not in done:
+            problems.append(f"migration {name} is not applied")
+        elif done[name] is None:
+            problems.append(f"migration {name} has no checksum recorded yet")
+        elif done[name] != checksum(path):
+            problems.append(_edited(name, path))
+    return problems
+
+
+async def check_schema(dsn: str, *directories: Path) -> None:
+    """Raise :class:`SchemaNotReady` with a message that says what is wrong and what to do, unless the
+    database holds exactly the migrations of this code."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        problems = await schema_problems(conn, *directories)
+    finally:
+        await conn.close()
+    if problems:
+        database = dsn.rsplit("/", 1)[-1]
+        raise SchemaNotReady(
+            f"database {database} is not at this code's schema version: "
+            + "; ".join(problems)
+            + ". Migrations are a step of their own: run `make migrate` (scripts/migrate.py) first."
+        )

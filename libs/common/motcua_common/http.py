@@ -96,6 +96,14 @@ class _BodyTooLarge(Exception):
 ReadinessCheck = Callable[[FastAPI], Awaitable[None]]
 
 
+def readiness_name(check: ReadinessCheck) -> str:
+    """What /readyz calls a check in its ``failures``: the dependency it checks (``check_database`` →
+    ``database``, ``check_kafka`` → ``kafka``, a service's ``counter_database`` as it is), or ``readiness_name``
+    when the function sets one."""
+    name = getattr(check, "readiness_name", None) or getattr(check, "__name__", "check")
+    return name.removeprefix("check_")
+
+
 def create_app(
     *,
     title: str,
@@ -135,7 +143,7 @@ def create_app(
             try:
                 await check(request.app)
             except Exception as exc:  # readiness reports any failure, whatever its kind
-                failures[getattr(check, "__name__", "check")] = f"{type(exc).__name__}: {exc}"[:300]
+                failures[readiness_name(check)] = f"{type(exc).__name__}: {exc}"[:300]
         if failures:
             return JSONResponse({"status": "unavailable", "failures": failures}, status_code=503)
         return JSONResponse({"status": "ready"})

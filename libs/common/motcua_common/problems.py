@@ -1,5 +1,6 @@
 """RFC 9457 problem details: one error type, one renderer, used by every service and the gateway."""
 
+import logging
 from typing import Any
 
 import asyncpg
@@ -11,6 +12,31 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://motcua.gov.vn/problems/"
+# Seconds a client is asked to wait when a dependency is down: a PostgreSQL restart or a fail-over takes a few.
+RETRY_AFTER_SECONDS = 5
+log = logging.getLogger("motcua.problems")
+
+
+class DependencyUnavailable(Exception):
+    """Something the request needs (the database, the broker…) cannot be reached now: answered 503 with
+    Retry-After. ``dependency`` names it, as /readyz does."""
+
+    def __init__(self, dependency: str, detail: str):
+        super().__init__(f"{dependency}: {detail}")
+        self.dependency, self.detail = dependency, detail
+
+
+# Errors that mean "the database is away or going away", not "the request is wrong": asyncpg's connection class
+# (08xxx: ConnectionDoesNotExistError, ConnectionFailureError…), the server shutting down or starting up (57P01-03:
+# AdminShutdownError on a restart or pg_terminate_backend, CrashShutdownError, CannotConnectNowError), and no room
+# for one more connection (53300).
+DATABASE_DOWN: tuple[type[Exception], ...] = (
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
 
 
 class FieldError(BaseModel):
@@ -164,8 +190,46 @@ def install_problem_handlers(app: FastAPI) -> None:
             "Text fields may not contain the NUL character (\\u0000).",
         )
 
+    # A dependency that is down is the client's cue to retry later, not a bug: 503 + Retry-After, one log line
+    # (no traceback). TimeoutError: a pool connection not had within db_acquire_timeout, or any other bounded
+    # wait on a dependency; ConnectionError: a refused or reset socket (the pool connecting to a stopped server).
+    @app.exception_handler(DependencyUnavailable)
+    @app.exception_handler(TimeoutError)
+    @app.exception_handler(ConnectionError)
+    @app.exception_handler(asyncpg.exceptions.InterfaceError)
+    async def _dependency_down(request: Request, exc: Exception):
+        return dependency_unavailable(request, exc)
+
+    for cls in DATABASE_DOWN:
+        app.add_exception_handler(cls, _dependency_down)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
         return problem_response(
             request, 500, "internal", "Lỗi hệ thống", "An unexpected error occurred; it has been logged."
         )
+
+
+def dependency_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, asyncpg.exceptions.InterfaceError) and "closed" not in str(exc):
+        # asyncpg's InterfaceError is mostly misuse (a bug: 500, logged with its traceback); "connection is closed"
+        # is the database gone under a request
+        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        return problem_response(
+            request, 500, "internal", "Lỗi hệ thống", "An unexpected error occurred; it has been logged."
+        )
+    if isinstance(exc, DependencyUnavailable):
+        what = exc.dependency
+    elif isinstance(exc, (*DATABASE_DOWN, asyncpg.exceptions.InterfaceError)):
+        what = "database"
+    else:
+        what = "a dependency"
+    log.warning("%s %s: 503, %s unavailable: %s: %s", request.method, request.url.path, what, type(exc).__name__, exc)
+    return problem_response(
+        request,
+        503,
+        "dependency-unavailable",
+        "Dịch vụ tạm thời không sẵn sàng, vui lòng thử lại sau",
+        f"A dependency ({what}) is unavailable or did not answer in time; retry in {RETRY_AFTER_SECONDS} s.",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )

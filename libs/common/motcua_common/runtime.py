@@ -1,5 +1,6 @@
-"""A service's moving parts, started and stopped by its FastAPI lifespan: the database pool
-(migrated on start), the Kafka producer, the outbox relay, its consumers and any other loops.
+"""A service's moving parts, started and stopped by its FastAPI lifespan: the database pool (its schema
+checked on start: migrations are ``make migrate``'s, never a replica's), the Kafka producer, the outbox
+relay, its consumers and any other loops.
 
 Shutdown is graceful: loops are asked to stop, finish the record or batch in hand, and are
 cancelled only if they overrun ``shutdown_timeout``.
@@ -16,7 +17,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
 from .consumer import EventConsumer, Handler, consumer_lag_gauge
-from .db import check_database, create_pool, migrate
+from .db import check_database, check_schema, create_pool
 from .kafka import make_producer, start_with_retry
 from .outbox import OutboxRelay
 from .settings import ServiceSettings
@@ -79,9 +80,9 @@ class Runtime:
 
     async def start(self) -> None:
         s = self.settings
-        if self.migrations is not None:
-            await migrate(s.dsn, self.migrations)
-        self.pool = await create_pool(s.dsn, max_size=s.db_pool_max)
+        if self.migrations is not None:  # refuse to start on a schema that is not this code's (SchemaNotReady)
+            await check_schema(s.dsn, self.migrations)
+        self.pool = await create_pool(s.dsn, max_size=s.db_pool_max, acquire_timeout=s.db_acquire_timeout)
         if self.relay or self._consumers:  # the relay publishes; consumers need it for dead letters
             self.producer = make_producer(s)
             self._tasks.append(asyncio.create_task(self._start_producer(self.stop), name="producer-start"))

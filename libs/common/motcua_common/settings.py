@@ -8,16 +8,20 @@ configures the whole system; each service subclasses :class:`ServiceSettings` wi
 import os
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def _shared(name: str, default):
-    return Field(default, validation_alias=AliasChoices(name, f"MOTCUA_{name.upper()}"))
+    """A setting every service shares: read from ``MOTCUA_<NAME>`` only (a bare ``PG_PORT`` or ``DOSSIER_TOPIC``
+    in the environment belongs to someone else and is ignored). ``populate_by_name`` keeps the keyword argument
+    (``Settings(pg_port=…)``) working: pydantic-settings reads the environment under the alias alone."""
+    return Field(default, validation_alias=f"MOTCUA_{name.upper()}")
 
 
 class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    # Subclasses set their own prefix (INTAKE_, PROCESSING_…); the base class alone reads MOTCUA_*.
+    model_config = SettingsConfigDict(env_prefix="MOTCUA_", extra="ignore", populate_by_name=True)
 
     service_name: str = "service"
     host: str = "127.0.0.1"
@@ -29,6 +33,9 @@ class ServiceSettings(BaseSettings):
     pg_password: str = _shared("pg_password", "")
     database: str = "postgres"
     db_pool_max: int = 10
+    # Longest wait for a pool connection (a free one, or a new one to a database that is slow or away): past it
+    # the request answers 503 with Retry-After instead of queueing without end.
+    db_acquire_timeout: float = 2.0
 
     kafka_bootstrap: str = _shared("kafka_bootstrap", "127.0.0.1:59092")
     dossier_topic: str = _shared("dossier_topic", "motcua.dossier.events")
@@ -51,14 +58,10 @@ class ServiceSettings(BaseSettings):
 
     # Identity: tokens are issued by citizen-id (the mock VNeID provider) under the public issuer (the gateway's
     # base URL); services fetch the provider's keys from its internal JWKS address.
-    issuer: str = Field("http://127.0.0.1:8000", validation_alias=AliasChoices("issuer", "MOTCUA_ISSUER"))
-    audience: str = Field("motcua", validation_alias=AliasChoices("audience", "MOTCUA_AUDIENCE"))
-    jwks_url: str = Field(
-        "http://127.0.0.1:8103/oauth/jwks", validation_alias=AliasChoices("jwks_url", "MOTCUA_JWKS_URL")
-    )
-    token_url: str = Field(
-        "http://127.0.0.1:8103/oauth/token", validation_alias=AliasChoices("token_url", "MOTCUA_TOKEN_URL")
-    )
+    issuer: str = Field("http://127.0.0.1:8000", validation_alias="MOTCUA_ISSUER")
+    audience: str = Field("motcua", validation_alias="MOTCUA_AUDIENCE")
+    jwks_url: str = Field("http://127.0.0.1:8103/oauth/jwks", validation_alias="MOTCUA_JWKS_URL")
+    token_url: str = Field("http://127.0.0.1:8103/oauth/token", validation_alias="MOTCUA_TOKEN_URL")
 
     max_body_bytes: int = _shared("max_body_bytes", 1_048_576)
     otel_exporter: Literal["none", "console"] = _shared("otel_exporter", "none")

@@ -242,7 +242,7 @@ async def test_reseeding_adds_nothing_and_a_larger_count_adds_only_the_differenc
 
 async def test_startup_warns_when_the_registry_is_empty(caplog: pytest.LogCaptureFixture):
     empty = per_run_settings(Settings, "citizen-id-empty", personal_topic=PERSONAL_TOPIC)
-    await create_database(empty)
+    await create_database(empty, MIGRATIONS)
     try:
         app = create_app(empty)
         with caplog.at_level(logging.WARNING, logger="citizen_id"):

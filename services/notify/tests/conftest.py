@@ -26,7 +26,7 @@ from motcua_common.testing import (
     per_run_settings,
 )
 from motcua_common.testing_auth import TestIssuer
-from notify.main import create_app
+from notify.main import MIGRATIONS, create_app
 from notify.settings import Settings
 
 
@@ -122,7 +122,7 @@ async def personal_topic(kafka_topics) -> str:
 @pytest.fixture(scope="module")
 async def notify_app(kafka_topics, personal_topic, smtp, issuer):
     settings = per_run_settings(Settings, "notify", smtp_port=smtp[1], personal_topic=personal_topic)
-    await create_database(settings)
+    await create_database(settings, MIGRATIONS)  # migrations are a step before any app starts
     app = create_app(settings)
     try:
         async with app.router.lifespan_context(app):

@@ -25,7 +25,7 @@ from motcua_common.testing import (
 )
 from motcua_common.testing_auth import TestIssuer
 from processing import handlers
-from processing.main import create_app
+from processing.main import MIGRATIONS, create_app
 from processing.settings import Settings
 
 _seq = itertools.count(1)
@@ -62,7 +62,7 @@ def issuer() -> TestIssuer:
 
 @pytest.fixture(scope="session")
 async def app(settings: Settings, issuer: TestIssuer) -> FastAPI:
-    await create_database(settings)
+    await create_database(settings, MIGRATIONS)  # migrations are a step before any app starts
     application = create_app(settings)
     try:
         async with application.router.lifespan_context(application):
