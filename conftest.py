@@ -5,6 +5,7 @@ Integration and end-to-end tests run on the real PostgreSQL and Kafka started by
 (``motcua_common.testing.RUN_ID``), so tests never touch a running ``make run`` system.
 """
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,7 @@ def recorded_spans() -> InMemorySpanExporter:
 
 
 @pytest.fixture(scope="session")
-async def kafka_topics() -> tuple[str, str]:
+async def kafka_topics() -> AsyncIterator[tuple[str, str]]:
     """This run's dossier topic and its dead-letter topic, created on the real broker (as the admin user), with
     the run's personal topic ``test.{RUN_ID}.personal.events`` and its dead-letter topic beside them."""
     bootstrap = ServiceSettings().kafka_bootstrap

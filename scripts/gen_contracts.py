@@ -11,9 +11,10 @@ Run ``make contracts`` after changing ``motcua_common/contracts.py``.
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from motcua_common.contracts import DOSSIER_EVENTS, PERSONAL_EVENTS
-from motcua_common.events import CloudEvent
+from motcua_common.events import CloudEvent, EventData
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPIC = "motcua.dossier.events"
@@ -34,7 +35,7 @@ CONSUMERS = {
 ALL_EVENTS = {**DOSSIER_EVENTS, **PERSONAL_EVENTS}
 
 
-def data_schema(model) -> dict:
+def data_schema(model: type[EventData]) -> dict[str, Any]:
     schema = model.model_json_schema(mode="serialization")
     schema["properties"].pop("event_type", None)
     if "event_type" in schema.get("required", []):
@@ -46,8 +47,9 @@ def data_schema(model) -> dict:
 
 def render() -> dict[Path, str]:
     files: dict[Path, str] = {}
-    messages, channel_messages = {}, {}
-    personal_messages = {}
+    messages: dict[str, Any] = {}
+    channel_messages: dict[str, Any] = {}
+    personal_messages: dict[str, Any] = {}
     for type_name, model in ALL_EVENTS.items():
         schema = data_schema(model)
         files[ROOT / "contracts" / "events" / f"{type_name}.schema.json"] = (

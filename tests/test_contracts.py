@@ -15,6 +15,7 @@ from motcua_common.testing import sample_submitted
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("gen_contracts", ROOT / "scripts" / "gen_contracts.py")
+assert _spec is not None and _spec.loader is not None
 gen_contracts = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(gen_contracts)
 

@@ -1,7 +1,7 @@
 """The gateway: one public REST API in front of the services."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -38,7 +38,7 @@ async def authenticate(request: Request, route: Route) -> Principal | None:
     return await verifier.verify(token)
 
 
-def _handler(route: Route):
+def _handler(route: Route) -> Callable[[Request], Awaitable[Response]]:
     async def handle(request: Request) -> Response:
         state = request.app.state
         principal = await authenticate(request, route)

@@ -10,7 +10,9 @@ import email
 import email.policy
 import logging
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest
@@ -164,7 +166,7 @@ async def system():
         **{f"rate_{k}_per_minute": 1_000_000 for k in ("citizen", "officer", "client", "anonymous", "login")},
         rate_public_lookup_per_minute=1_000_000,
     )
-    factories = {
+    factories: dict[str, Callable[[Any], Any]] = {
         "citizen-id": citizen_id_app,
         "intake": intake_app,
         "processing": processing_app,

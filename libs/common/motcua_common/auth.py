@@ -73,6 +73,13 @@ class Principal:
     roles: frozenset[str] = frozenset()
     token: str = field(default="", repr=False, compare=False)  # the raw token, to pass on (never logged)
 
+    @property
+    def own_personal_id(self) -> str:
+        """A citizen's personal id (every citizen token carries one); 403 for a caller that is not a citizen."""
+        if self.personal_id is None:
+            raise forbidden("Only a citizen has a personal id.")
+        return self.personal_id
+
     def has_role(self, *roles: str) -> bool:
         return self.kind == "officer" and bool(self.roles.intersection(roles))
 
@@ -298,6 +305,6 @@ class ServiceCredentials:
         return {"Authorization": f"Bearer {await self.token()}"}
 
 
-def make_verifier(settings, client: httpx.AsyncClient | None = None) -> TokenVerifier:
+def make_verifier(settings: Any, client: httpx.AsyncClient | None = None) -> TokenVerifier:
     """The verifier a service builds in its lifespan from :class:`ServiceSettings`."""
     return TokenVerifier(JWKSCache(settings.jwks_url, client), issuer=settings.issuer, audience=settings.audience)

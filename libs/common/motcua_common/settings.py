@@ -6,13 +6,13 @@ configures the whole system; each service subclasses :class:`ServiceSettings` wi
 """
 
 import os
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-def _shared(name: str, default):
+def _shared(name: str, default: Any) -> Any:
     return Field(default, validation_alias=AliasChoices(name, f"MOTCUA_{name.upper()}"))
 
 
