@@ -38,8 +38,12 @@ bench: setup ## Measure submissions through the gateway against straight to inta
 contracts: ## Regenerate event JSON Schemas and the AsyncAPI catalogue from the pydantic models
 	@$(UV) python scripts/gen_contracts.py
 
-lint: ## ruff lint + format check
-	@$(UV) ruff check . && $(UV) ruff format --check .
+lint: ## ruff lint + format check, mypy (scripts/typecheck.sh), import rules (lint-imports)
+	@bash scripts/ensure-uv.sh
+	@$(UV) ruff check .
+	@$(UV) ruff format --check .
+	@bash scripts/typecheck.sh
+	@$(UV) lint-imports
 
 format: ## ruff format + autofix
 	@$(UV) ruff format . && $(UV) ruff check --fix .
