@@ -17,6 +17,8 @@ from .routing import ROUTES
 from .settings import Settings
 
 log = logging.getLogger("gateway.openapi")
+# The public API's version: a breaking change needs a new major (or new /api/v2 paths); see tests/test_contracts.py.
+API_VERSION = "1.0.0"
 REF = re.compile(r"#/components/schemas/([^\"'/]+)")
 # Header parameters a client does not send through the gateway: the request id is the gateway's (a client may
 # send one, it is optional), ``Authorization`` is described by the security schemes, and identity headers
