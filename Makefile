@@ -4,10 +4,10 @@ export PATH := $(HOME)/.local/bin:$(PATH)
 UV := uv run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: help run test test-unit test-e2e setup migrate infra-up infra-down bench contracts lint format demo fuzz clean
+.PHONY: help run test test-unit test-integration test-e2e setup migrate infra-up infra-down bench contracts lint format demo fuzz clean
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 run: ## Set up (as `make setup`) and start the whole system under supervisor (Ctrl-C stops it)
 	@bash scripts/run.sh
@@ -26,12 +26,15 @@ test: setup ## Set up, then run unit, integration and end-to-end tests
 	@echo "==> Tests"
 	@$(UV) pytest $(PYTEST_ARGS)
 
-test-unit: ## Only the tests that need no servers (no set-up)
+test-unit: ## Only the unit tier (*/tests/unit/, tests/*.py): no servers, no set-up
 	@bash scripts/ensure-uv.sh
-	@$(UV) pytest -m "not integration and not e2e" $(PYTEST_ARGS)
+	@$(UV) pytest -m unit $(PYTEST_ARGS)
 
-test-e2e: setup ## Only the cross-service end-to-end tests
-	@$(UV) pytest tests $(PYTEST_ARGS)
+test-integration: setup ## Only the integration tier (*/tests/integration/, tests/gateway, tests/kafka)
+	@$(UV) pytest -m integration $(PYTEST_ARGS)
+
+test-e2e: setup ## Only the cross-service end-to-end tests (tests/e2e)
+	@$(UV) pytest -m e2e $(PYTEST_ARGS)
 
 bench: setup ## Measure submissions through the gateway against straight to intake
 	@$(UV) python scripts/bench.py
@@ -39,8 +42,12 @@ bench: setup ## Measure submissions through the gateway against straight to inta
 contracts: ## Regenerate event JSON Schemas and the AsyncAPI catalogue from the pydantic models
 	@$(UV) python scripts/gen_contracts.py
 
-lint: ## ruff lint + format check
-	@$(UV) ruff check . && $(UV) ruff format --check .
+lint: ## ruff lint + format check, mypy (scripts/typecheck.sh), import rules (lint-imports)
+	@bash scripts/ensure-uv.sh
+	@$(UV) ruff check .
+	@$(UV) ruff format --check .
+	@bash scripts/typecheck.sh
+	@$(UV) lint-imports
 
 format: ## ruff format + autofix
 	@$(UV) ruff format . && $(UV) ruff check --fix .

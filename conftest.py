@@ -5,6 +5,9 @@ Integration and end-to-end tests run on the real PostgreSQL and Kafka started by
 (``motcua_common.testing.RUN_ID``), so tests never touch a running ``make run`` system.
 """
 
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -34,7 +37,7 @@ def recorded_spans() -> InMemorySpanExporter:
 
 
 @pytest.fixture(scope="session")
-async def kafka_topics() -> tuple[str, str]:
+async def kafka_topics() -> AsyncIterator[tuple[str, str]]:
     """This run's dossier topic and its dead-letter topic, created on the real broker (as the admin user), with
     the run's personal topic ``test.{RUN_ID}.personal.events`` and its dead-letter topic beside them."""
     bootstrap = ServiceSettings().kafka_bootstrap
@@ -45,18 +48,39 @@ async def kafka_topics() -> tuple[str, str]:
     await delete_topics(bootstrap, *names, *personal)
 
 
-_NEEDS_SERVERS: dict[str, bool] = {}
+ROOT = Path(__file__).resolve().parent
+# A test's tier is where its file lives: ``…/tests/unit/``, ``…/tests/integration/``, ``tests/e2e/``; the
+# top-level folders of ``tests/`` whose names are not a tier are listed here. A test file anywhere else is an error,
+# so that a new file has to be put in a tier (and `make test-unit` never meets a test that needs servers).
+TIER_DIRS = {"unit": "unit", "integration": "integration", "e2e": "e2e"}
+TESTS_FOLDERS = {"gateway": "integration", "kafka": "integration", "ops": "integration", "chaos": "unit"}
 
 
-def pytest_collection_modifyitems(config, items):
-    """Tier markers, so `make test-unit` can run without servers: ``e2e`` for tests/e2e, ``integration`` for
-    any test that uses the real broker (``kafka_topics``) or creates a real database."""
+def tier_of(path: Path) -> str | None:
+    parts = path.resolve().relative_to(ROOT).parts
+    if parts[0] == "tests":
+        if len(parts) == 2:
+            return "unit"  # tests/test_*.py: whole-repository checks on files and models, no servers
+        if parts[1] in TESTS_FOLDERS:
+            return TESTS_FOLDERS[parts[1]]
+    for part in parts[:-1]:
+        if part in TIER_DIRS:
+            return TIER_DIRS[part]
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tier markers from the directory (``unit``, ``integration``, ``e2e``), for `make test-unit`,
+    `make test-integration` and `make test-e2e`."""
+    unplaced = set()
     for item in items:
-        path = str(item.path)
-        if "/tests/e2e/" in path:
-            item.add_marker(pytest.mark.e2e)
+        tier = tier_of(item.path)
+        if tier is None:
+            unplaced.add(str(item.path.relative_to(ROOT)))
             continue
-        if path not in _NEEDS_SERVERS:
-            _NEEDS_SERVERS[path] = "create_database(" in item.path.read_text(encoding="utf-8")
-        if _NEEDS_SERVERS[path] or "kafka_topics" in item.fixturenames:
-            item.add_marker(pytest.mark.integration)
+        item.add_marker(getattr(pytest.mark, tier))
+    if unplaced:
+        raise pytest.UsageError(
+            "test files outside a tier directory (move them under tests/unit/, tests/integration/ or tests/e2e/): "
+            + ", ".join(sorted(unplaced))
+        )

@@ -3,18 +3,24 @@
 - ``contracts/events/<type>.schema.json``: JSON Schema of each event's ``data``;
 - ``contracts/asyncapi.json``: the AsyncAPI 3.0 catalogue of the topics: per message the CloudEvents envelope
   (``id``, ``specversion``, ``time``… required), the Kafka key (``bindings.kafka.key``) and an example;
-- ``docs/events.md``: the human catalogue.
+- ``docs/events.md``: the human catalogue;
+- ``contracts/openapi.json``: the gateway's public OpenAPI document, merged in-process from the service apps.
 
-``tests/test_contracts.py`` fails when the committed files differ from what this writes.
+``tests/test_contracts.py`` fails when the committed files differ from what this writes, and when what this
+writes would break the committed contracts (``motcua_common.contract_compat``); this script refuses to write a
+breaking change too.
 Run ``make contracts`` after changing ``motcua_common/contracts.py``.
 """
 
+import asyncio
 import json
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+from motcua_common.contract_compat import event_breaks, openapi_breaks
 from motcua_common.contracts import (
     DOSSIER_EVENTS,
     PERSONAL_EVENTS,
@@ -185,7 +191,7 @@ def example_envelope(type_name: str) -> dict:
     return event.model_dump(mode="json", exclude_none=True)
 
 
-def data_schema(model) -> dict:
+def data_schema(model: type[EventData]) -> dict[str, Any]:
     schema = model.model_json_schema(mode="serialization")
     schema["properties"].pop("event_type", None)
     if "event_type" in schema.get("required", []):
@@ -197,8 +203,10 @@ def data_schema(model) -> dict:
 
 def render() -> dict[Path, str]:
     files: dict[Path, str] = {}
-    messages, channel_messages = {}, {}
-    personal_messages, state_messages = {}, {}
+    messages: dict[str, Any] = {}
+    channel_messages: dict[str, Any] = {}
+    personal_messages: dict[str, Any] = {}
+    state_messages: dict[str, Any] = {}
     for type_name, model in ALL_EVENTS.items():
         schema = data_schema(model)
         files[ROOT / "contracts" / "events" / f"{type_name}.schema.json"] = (
@@ -298,6 +306,7 @@ def render() -> dict[Path, str]:
     }
     files[ROOT / "contracts" / "asyncapi.json"] = json.dumps(asyncapi, indent=2, ensure_ascii=False) + "\n"
     files[ROOT / "docs" / "events.md"] = render_markdown()
+    files[OPENAPI] = json.dumps(public_openapi(), indent=2, ensure_ascii=False) + "\n"
     return files
 
 
@@ -309,6 +318,57 @@ def _topic_binding(topic: str, partitions: int) -> dict:
     return {
         "kafka": {"topic": topic, "partitions": partitions, "topicConfiguration": config, "bindingVersion": "0.5.0"}
     }
+
+
+OPENAPI = ROOT / "contracts" / "openapi.json"
+# Deployment-specific parts of the served document are fixed here, so the snapshot is the same everywhere.
+SNAPSHOT_ISSUER = "https://api.motcua.example"
+
+
+def public_openapi() -> dict[str, Any]:
+    """The document the gateway serves at ``/openapi.json``: the gateway's OpenAPIMerger over each service app's
+    own document, fetched through httpx's ASGI transport (no servers, no lifespan: no database or broker)."""
+    return asyncio.run(_public_openapi())
+
+
+async def _public_openapi() -> dict[str, Any]:
+    import httpx
+
+    from citizen_id.main import create_app as citizen_id_app
+    from gateway.main import create_app as gateway_app
+    from gateway.openapi import API_VERSION, OpenAPIMerger
+    from gateway.settings import Settings as GatewaySettings
+    from intake.main import create_app as intake_app
+    from notify.main import create_app as notify_app
+    from processing.main import create_app as processing_app
+
+    apps = {
+        "intake": intake_app(),
+        "processing": processing_app(),
+        "citizen-id": citizen_id_app(),
+        "notify": notify_app(),
+    }
+    clients = {
+        name: httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{name}")
+        for name, app in apps.items()
+    }
+    try:
+        merger = OpenAPIMerger(
+            clients,
+            title="Một Cửa API",
+            version=API_VERSION,
+            description="(the served document describes logging in and the rate limits here)",
+            issuer=SNAPSHOT_ISSUER,
+        )
+        doc = await merger.build(gateway_app(GatewaySettings(issuer=SNAPSHOT_ISSUER)).openapi())
+    finally:
+        for client in clients.values():
+            await client.aclose()
+    if "Not yet available" in doc["info"]["description"]:
+        raise RuntimeError(doc["info"]["description"])
+    schemas = doc["components"]["schemas"]
+    doc["components"]["schemas"] = {name: schemas[name] for name in sorted(schemas)}  # merged in set order
+    return doc
 
 
 def render_markdown() -> str:
@@ -438,10 +498,36 @@ def _type(prop: dict) -> str:
     return prop.get("format") or prop.get("type", "object")
 
 
+def breaking_changes(old: dict[Path, str], new: dict[Path, str]) -> list[str]:
+    """What ``new`` breaks of ``old`` (file → text, as :func:`render` answers): event schemas and the API."""
+    events = ROOT / "contracts" / "events"
+
+    def schemas(files: dict[Path, str]) -> dict[str, Any]:
+        suffix = ".schema.json"
+        return {p.name.removesuffix(suffix): json.loads(t) for p, t in files.items() if p.parent == events}
+
+    problems = event_breaks(schemas(old), schemas(new))
+    if OPENAPI in old and OPENAPI in new:
+        problems += openapi_breaks(json.loads(old[OPENAPI]), json.loads(new[OPENAPI]))
+    return problems
+
+
+def committed() -> dict[Path, str]:
+    """The contracts as they are on disk now (the last `make contracts`)."""
+    paths = [*(ROOT / "contracts" / "events").glob("*.schema.json"), OPENAPI]
+    return {p: p.read_text(encoding="utf-8") for p in paths if p.exists()}
+
+
 def main() -> int:
     check = "--check" in sys.argv
     stale = []
-    for path, text in render().items():
+    files = render()
+    breaking = breaking_changes(committed(), files)
+    if breaking:
+        print("breaking changes to the published contracts (publish a new event type `.vN`, or raise the API's")
+        print("major version (gateway/gateway/openapi.py API_VERSION) or add /api/v2 paths):", *breaking, sep="\n  ")
+        return 1
+    for path, text in files.items():
         if check:
             if not path.exists() or path.read_text(encoding="utf-8") != text:
                 stale.append(str(path.relative_to(ROOT)))

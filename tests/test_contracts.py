@@ -1,8 +1,12 @@
-"""Event contracts: the committed schemas and catalogue are what the models generate, and real events
-validate against them."""
+"""Contracts: the committed event schemas, catalogue and public OpenAPI document are what the code generates,
+the code breaks none of them, nor does a snapshot break the one of the last commit; real events validate against
+their committed schemas. The breaking-change rules themselves are tested in tests/test_contract_compat.py."""
 
+import functools
 import importlib.util
 import json
+import os
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -15,17 +19,56 @@ from motcua_common.testing import sample_submitted
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("gen_contracts", ROOT / "scripts" / "gen_contracts.py")
+assert _spec is not None and _spec.loader is not None
 gen_contracts = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(gen_contracts)
+
+
+@functools.cache
+def rendered() -> dict[Path, str]:
+    """What `make contracts` would write now (building the merged OpenAPI document takes some seconds)."""
+    return gen_contracts.render()
 
 
 def test_committed_contracts_match_the_models():
     stale = [
         str(p.relative_to(ROOT))
-        for p, text in gen_contracts.render().items()
+        for p, text in rendered().items()
         if not p.exists() or p.read_text(encoding="utf-8") != text
     ]
     assert not stale, f"run `make contracts` and commit: {stale}"
+
+
+def test_the_code_breaks_no_committed_contract():
+    """A removed field, a new required field, a narrowed type, a removed operation or response fails here until
+    it is published as a new version (a new event type `.vN`; the API's major version or /api/v2 paths)."""
+    breaking = gen_contracts.breaking_changes(gen_contracts.committed(), rendered())
+    assert not breaking, "breaking changes to the committed contracts:\n" + "\n".join(breaking)
+
+
+def _at_base() -> dict[Path, str]:
+    """The contracts of the last commit (or of ``CONTRACTS_BASE``, e.g. ``origin/main`` for a branch's CI)."""
+    base = os.environ.get("CONTRACTS_BASE", "HEAD")
+    listed = subprocess.run(
+        ["git", "ls-tree", "-r", "--name-only", base, "--", "contracts"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return {
+        ROOT / name: subprocess.run(
+            ["git", "show", f"{base}:{name}"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout
+        for name in listed
+        if name.endswith(".schema.json") or name == "contracts/openapi.json"
+    }
+
+
+def test_the_snapshots_break_nothing_of_the_last_commit():
+    """A snapshot regenerated (or edited by hand) in a breaking way is caught before it is committed."""
+    breaking = gen_contracts.breaking_changes(_at_base(), gen_contracts.committed())
+    assert not breaking, "the contracts on disk break the committed ones:\n" + "\n".join(breaking)
 
 
 def test_every_event_type_is_in_the_catalogue():

@@ -1,7 +1,7 @@
 """The gateway: one public REST API in front of the services."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from motcua_common.auth import Principal, TokenVerifier, bearer_token, make_veri
 from motcua_common.telemetry import configure_logging
 
 from .callback import callback_page
-from .openapi import OpenAPIMerger, description
+from .openapi import API_VERSION, OpenAPIMerger, description
 from .proxy import forward, to_response
 from .ratelimit import RateLimiter
 from .routing import ROUTES, Route
@@ -38,7 +38,7 @@ async def authenticate(request: Request, route: Route) -> Principal | None:
     return await verifier.verify(token)
 
 
-def _handler(route: Route):
+def _handler(route: Route) -> Callable[[Request], Awaitable[Response]]:
     async def handle(request: Request) -> Response:
         state = request.app.state
         principal = await authenticate(request, route)
@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         verifier.jwks.min_refresh = settings.jwks_min_refresh
         app.state.verifier = verifier
         app.state.merger = OpenAPIMerger(
-            clients, title="Một Cửa API", version="1.0.0", description=description(settings), issuer=settings.issuer
+            clients, title="Một Cửa API", version=API_VERSION, description=description(settings), issuer=settings.issuer
         )
         limiter = RateLimiter(settings)
         await limiter.start()

@@ -17,12 +17,14 @@ from .routing import ROUTES
 from .settings import Settings
 
 log = logging.getLogger("gateway.openapi")
+# The public API's version: a breaking change needs a new major (or new /api/v2 paths); see tests/test_contracts.py.
+API_VERSION = "1.0.0"
 REF = re.compile(r"#/components/schemas/([^\"'/]+)")
 # Header parameters a client does not send through the gateway: the request id is the gateway's (a client may
 # send one, it is optional), ``Authorization`` is described by the security schemes, and identity headers
 # are stripped by the gateway whatever a service declares.
 GATEWAY_SET = {"x-request-id", "authorization"}
-TOKEN_SECURITY = [{"bearer": []}, {"oauth2": []}]
+TOKEN_SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"oauth2": []}]
 PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 PROBLEM_SCHEMA = {
     "title": "Problem",
@@ -171,7 +173,7 @@ class OpenAPIMerger:
                 continue
             doc = await self._doc(route.upstream)
             op = (doc or {}).get("paths", {}).get(route.path, {}).get(route.method.lower())
-            if op is None:
+            if doc is None or op is None:
                 missing.append(f"{route.method} {route.path} ({route.upstream})")
                 continue
             op = copy.deepcopy(op)

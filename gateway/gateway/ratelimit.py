@@ -20,6 +20,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,7 +78,7 @@ def client_ip(request: Request, trusted_proxy_hops: int = 0) -> str:
 
 
 class RateLimiter:
-    def __init__(self, settings: Settings, *, clock=time.time):
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time):
         self.settings = settings
         self.window = max(1, settings.rate_window_seconds)
         self.clock = clock  # unix time; tests pin it so that a window edge never falls inside a test

@@ -10,7 +10,9 @@ import email
 import email.policy
 import logging
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest
@@ -177,7 +179,7 @@ async def system():
         rate_public_lookup_per_minute=1_000_000,
     )
     await create_database(gateway_settings, GATEWAY_MIGRATIONS)
-    factories = {
+    factories: dict[str, Callable[[Any], Any]] = {
         "citizen-id": citizen_id_app,
         "intake": intake_app,
         "processing": processing_app,

@@ -4,6 +4,7 @@ from a throw-away issuer, and gateway apps whose rate-limit counters live in a p
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -68,7 +69,7 @@ def upstream(name: str) -> Callable[[httpx.Request], httpx.Response]:
 
 
 def openapi_doc(name: str) -> dict:
-    paths = {}
+    paths: dict[str, Any] = {}
     for r in ROUTES:
         if r.upstream == name:
             paths.setdefault(r.path, {})[r.method.lower()] = {

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import time
+from typing import Any
 
 import httpx
 import jwt
@@ -75,7 +76,7 @@ def hs256_with_public_key(issuer: TestIssuer) -> str:
 
 
 def alg_none(issuer: TestIssuer) -> str:
-    return jwt.encode(claims(issuer), None, algorithm="none", headers={"kid": issuer.kid})
+    return jwt.encode(claims(issuer), None, algorithm="none", headers={"kid": issuer.kid})  # type: ignore[arg-type]
 
 
 def alg_none_uppercase(issuer: TestIssuer) -> str:
@@ -206,6 +207,7 @@ async def test_a_rotated_key_is_fetched_once_and_unknown_kids_do_not_flood_the_p
     new_tokens = [new.citizen("001090001234", sub=f"c-{n}") for n in range(5)]
     made_up = [jwt.encode(claims(stranger), stranger.key, "RS256", headers={"kid": f"made-up-{n}"}) for n in range(10)]
     later = [jwt.encode(claims(stranger), stranger.key, "RS256", headers={"kid": f"later-{n}"}) for n in range(3)]
+    fetches: list[Any]
     keys, fetches = list(old.jwks()["keys"]), []
     async with gateway_factory(own_verifier=True, jwks_min_refresh=1.0) as (app, gw):
         jwks = app.state.verifier.jwks  # the gateway's own verifier (make_verifier in its lifespan)

@@ -4,7 +4,7 @@ readiness and Prometheus metrics, and tracing."""
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -112,7 +112,7 @@ def create_app(
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[Any]] | None = None,
     max_body_bytes: int = 1_048_576,
     body_limits: dict[str, int] | None = None,
-    readiness: list[ReadinessCheck] | None = None,
+    readiness: Sequence[ReadinessCheck] | None = None,
     **kwargs: Any,
 ) -> FastAPI:
     """Build a FastAPI app with the platform's conventions installed. ``body_limits`` raises (or lowers) the
@@ -173,4 +173,4 @@ def _serve_problems_as_problem_json(app: FastAPI) -> None:
             app.openapi_schema = doc
         return app.openapi_schema
 
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI documents this override

@@ -5,6 +5,7 @@ and the broker's ACLs decide what that user may read and write (docs/kafka-secur
 """
 
 import asyncio
+import logging
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -61,7 +62,9 @@ def make_admin(settings: ServiceSettings) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(**client_options(settings), client_id=f"{settings.service_name}-admin")
 
 
-async def start_with_retry(client, *, stop: asyncio.Event, what: str, log, max_delay: float = 10.0) -> bool:
+async def start_with_retry(
+    client: Any, *, stop: asyncio.Event, what: str, log: logging.Logger, max_delay: float = 10.0
+) -> bool:
     """Start a producer or consumer, retrying with backoff while the broker is unreachable.
     Returns False if asked to stop first. A service keeps accepting work while Kafka is down."""
     delay = 0.5

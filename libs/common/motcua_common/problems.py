@@ -137,11 +137,11 @@ def _loc(loc: tuple | list) -> str:
 
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
-    async def _domain(request: Request, exc: ProblemError):
+    async def _domain(request: Request, exc: ProblemError) -> JSONResponse:
         return problem_response(request, exc.status, exc.slug, exc.title, exc.detail, exc.errors, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError):
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [FieldError(field=_loc(e.get("loc", ())), message=e.get("msg", "invalid")) for e in exc.errors()]
         if any(tuple(e.get("loc", ())) == ("header", "Idempotency-Key") for e in exc.errors()):
             return problem_response(
@@ -172,7 +172,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException):
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else None
         resp = status_problem(request, exc.status_code, detail)
         resp.headers.update(exc.headers or {})  # e.g. Allow on a 405
@@ -181,7 +181,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     # PostgreSQL text cannot hold NUL (\u0000); any service that stores or looks up such input answers 422.
     @app.exception_handler(asyncpg.exceptions.CharacterNotInRepertoireError)
     @app.exception_handler(asyncpg.exceptions.UntranslatableCharacterError)
-    async def _bad_characters(request: Request, exc: Exception):
+    async def _bad_characters(request: Request, exc: Exception) -> JSONResponse:
         return problem_response(
             request,
             422,
@@ -204,7 +204,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         app.add_exception_handler(cls, _dependency_down)
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception):
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         return problem_response(
             request, 500, "internal", "Lỗi hệ thống", "An unexpected error occurred; it has been logged."
         )

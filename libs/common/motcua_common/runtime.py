@@ -7,8 +7,9 @@ cancelled only if they overrun ``shutdown_timeout``.
 """
 
 import asyncio
+import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -46,8 +47,8 @@ class Runtime:
         self._tasks: list[asyncio.Task] = []
         self.metrics_registry = None  # the app's (set by lifespan): consumers report their lag in it
 
-    def consume(self, name: str, handlers: dict[str, Handler], topics: list[str] | None = None) -> None:
-        self._consumers.append((name, topics or [self.settings.dossier_topic], handlers))
+    def consume(self, name: str, handlers: Mapping[str, Handler], topics: list[str] | None = None) -> None:
+        self._consumers.append((name, topics or [self.settings.dossier_topic], dict(handlers)))
 
     @property
     def handled_event_types(self) -> set[str]:
@@ -101,9 +102,9 @@ class Runtime:
                 producer=self.producer,
                 lag_gauge=lag,
             )
-            self._spawn(f"consumer-{name}", lambda c=consumer: self._with_producer(c.run))
+            self._spawn(f"consumer-{name}", functools.partial(self._with_producer, consumer.run))
         for name, fn in self._loops:
-            self._spawn(name, lambda f=fn: f(self.stop))
+            self._spawn(name, functools.partial(fn, self.stop))
 
     async def close(self) -> None:
         self.stop.set()
@@ -112,7 +113,7 @@ class Runtime:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        if self.producer_ready.is_set():
+        if self.producer is not None and self.producer_ready.is_set():
             await self.producer.stop()
         if self.pool is not None:
             await self.pool.close()
@@ -131,7 +132,7 @@ class Runtime:
 
 async def check_kafka(app: FastAPI) -> None:
     runtime: Runtime = app.state.runtime
-    if not runtime.producer_ready.is_set():
+    if runtime.producer is None or not runtime.producer_ready.is_set():
         raise ConnectionError("Kafka producer not connected yet")
     await asyncio.wait_for(runtime.producer.client.fetch_all_metadata(), 3)
 

@@ -6,13 +6,13 @@ configures the whole system; each service subclasses :class:`ServiceSettings` wi
 """
 
 import os
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-def _shared(name: str, default):
+def _shared(name: str, default: Any) -> Any:
     """A setting every service shares: read from ``MOTCUA_<NAME>`` only (a bare ``PG_PORT`` or ``DOSSIER_TOPIC``
     in the environment belongs to someone else and is ignored). ``populate_by_name`` keeps the keyword argument
     (``Settings(pg_port=…)``) working: pydantic-settings reads the environment under the alias alone."""

@@ -3,6 +3,7 @@
 import logging
 from collections.abc import Iterable
 
+import httpx
 from fastapi import FastAPI
 from opentelemetry import context, propagate, trace
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
@@ -36,7 +37,7 @@ def instrument_app(app: FastAPI) -> None:
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
 
 
-def instrument_httpx(client) -> None:
+def instrument_httpx(client: httpx.AsyncClient) -> None:
     HTTPXClientInstrumentor.instrument_client(client)
 
 

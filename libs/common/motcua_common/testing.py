@@ -8,6 +8,7 @@ import os
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 import asyncpg
 from aiokafka.admin import NewTopic
@@ -17,10 +18,11 @@ from .db import migrate
 from .kafka import make_admin
 from .settings import ServiceSettings
 
+S = TypeVar("S", bound=ServiceSettings)
 RUN_ID = os.environ.get("MOTCUA_TEST_RUN_ID") or uuid.uuid4().hex[:8]
 
 
-def per_run_settings(cls: type[ServiceSettings], service: str, **overrides) -> ServiceSettings:
+def per_run_settings(cls: type[S], service: str, **overrides: Any) -> S:
     """Settings for ``service`` pointing at a per-run database and per-run topics."""
     base = cls(**overrides) if overrides else cls()
     return base.model_copy(
@@ -88,7 +90,7 @@ async def delete_topics(bootstrap: str, *names: str) -> None:
         await admin.close()
 
 
-def sample_submitted(*, applicant: dict | None = None, **fields) -> DossierSubmitted:
+def sample_submitted(*, applicant: dict[str, Any] | None = None, **fields: Any) -> DossierSubmitted:
     """A valid ``dossier.submitted`` payload for tests; pass only what the test cares about."""
     now = datetime.now(UTC)
     subject = (applicant or {}).get("subject") or f"sub-{uuid.uuid4().hex[:12]}"
@@ -113,7 +115,7 @@ def sample_submitted(*, applicant: dict | None = None, **fields) -> DossierSubmi
     return DossierSubmitted(**values)
 
 
-def sample_contact(submitted: DossierSubmitted, **fields) -> DossierContact:
+def sample_contact(submitted: DossierSubmitted, **fields: Any) -> DossierContact:
     """The ``dossier.contact`` event intake publishes beside ``submitted`` on the personal topic."""
     values = {
         "dossier_id": submitted.dossier_id,

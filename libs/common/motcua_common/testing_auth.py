@@ -49,16 +49,18 @@ class TestIssuer:
         }
         return jwt.encode(payload, self.key, algorithm="RS256", headers={"kid": self.kid})
 
-    def citizen(self, personal_id: str, sub: str | None = None, name: str = "Công dân thử nghiệm", **kw) -> str:
+    def citizen(self, personal_id: str, sub: str | None = None, name: str = "Công dân thử nghiệm", **kw: Any) -> str:
         return self.token("citizen", sub or f"c-{personal_id}", personal_id=personal_id, name=name, **kw)
 
-    def officer(self, unit: str, *roles: str, sub: str | None = None, name: str = "Cán bộ thử nghiệm", **kw) -> str:
+    def officer(
+        self, unit: str, *roles: str, sub: str | None = None, name: str = "Cán bộ thử nghiệm", **kw: Any
+    ) -> str:
         return self.token("officer", sub, unit=unit, roles=list(roles), name=name, **kw)
 
-    def partner(self, client_id: str, *scopes: str, **kw) -> str:
+    def partner(self, client_id: str, *scopes: str, **kw: Any) -> str:
         return self.token("partner", client_id, client_id=client_id, scope=" ".join(scopes), **kw)
 
-    def service(self, client_id: str, *scopes: str, **kw) -> str:
+    def service(self, client_id: str, *scopes: str, **kw: Any) -> str:
         return self.token("service", client_id, client_id=client_id, scope=" ".join(scopes), **kw)
 
     @staticmethod

@@ -54,7 +54,7 @@ def generate_key() -> tuple[str, str, dict[str, Any]]:
 
 
 @lru_cache(maxsize=16)
-def _load_private(pem: str):
+def _load_private(pem: str) -> Any:
     return serialization.load_pem_private_key(pem.encode(), password=None)
 
 
@@ -71,6 +71,7 @@ async def ensure_active_key(conn: asyncpg.Connection) -> str:
         kid, pem, jwk = generate_key()
         if not await repo.insert_active_key(conn, kid, pem, jwk):
             row = await repo.active_key(conn)
+            assert row is not None  # the insert lost to another replica's active key
             return row["kid"]
         return kid
 

@@ -17,7 +17,7 @@ import re
 import secrets
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -306,8 +306,8 @@ def client_auth_from(form: Mapping[str, str], authorization: str | None) -> Clie
     client_id = form.get("client_id") or ""
     if not client_id:
         raise OAuthError("invalid_client", "client authentication is required", 401, BASIC_CHALLENGE)
-    secret = form.get("client_secret")
-    return ClientAuth(client_id, secret, "client_secret_post" if secret is not None else "none")
+    post_secret = form.get("client_secret")
+    return ClientAuth(client_id, post_secret, "client_secret_post" if post_secret is not None else "none")
 
 
 BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="motcua"'}
@@ -327,7 +327,9 @@ async def authenticate_client(conn: asyncpg.Connection, auth: ClientAuth) -> asy
     raise OAuthError("invalid_client", "client authentication failed", 401, headers)
 
 
-async def token(conn: asyncpg.Connection, settings: Settings, form: Mapping[str, str], authorization: str | None):
+async def token(
+    conn: asyncpg.Connection, settings: Settings, form: Mapping[str, str], authorization: str | None
+) -> dict[str, Any]:
     """The token endpoint's use case: authenticate the client, then the grant."""
     grant_type = form.get("grant_type")
     if not grant_type:
@@ -344,7 +346,7 @@ async def token(conn: asyncpg.Connection, settings: Settings, form: Mapping[str,
     return await _client_credentials(conn, settings, client, form)
 
 
-async def _authorization_code(conn, settings: Settings, client, form: Mapping[str, str]) -> dict[str, Any]:
+async def _authorization_code(conn: Any, settings: Settings, client: Any, form: Mapping[str, str]) -> dict[str, Any]:
     code = form.get("code")
     if not code:
         raise OAuthError("invalid_request", "code is required")
@@ -379,7 +381,7 @@ async def _authorization_code(conn, settings: Settings, client, form: Mapping[st
     )
 
 
-async def _refresh(conn, settings: Settings, client, form: Mapping[str, str]) -> dict[str, Any]:
+async def _refresh(conn: Any, settings: Settings, client: Any, form: Mapping[str, str]) -> dict[str, Any]:
     presented = form.get("refresh_token")
     if not presented:
         raise OAuthError("invalid_request", "refresh_token is required")
@@ -416,7 +418,7 @@ async def _refresh(conn, settings: Settings, client, form: Mapping[str, str]) ->
     )
 
 
-async def _client_credentials(conn, settings: Settings, client, form: Mapping[str, str]) -> dict[str, Any]:
+async def _client_credentials(conn: Any, settings: Settings, client: Any, form: Mapping[str, str]) -> dict[str, Any]:
     if client["kind"] not in ("partner", "service"):
         raise OAuthError("unauthorized_client", "client credentials are for confidential clients")
     allowed = list(client["allowed_scopes"])
@@ -463,9 +465,9 @@ def account_claims(settings: Settings, account: Account) -> dict[str, Any]:
 
 
 async def _issue(
-    conn,
+    conn: Any,
     settings: Settings,
-    client,
+    client: Any,
     account: Account,
     scope: str,
     *,
@@ -529,7 +531,7 @@ async def purge_expired(conn: asyncpg.Connection) -> tuple[int, int]:
     return await repo.delete_stale_codes(conn, STALE_AFTER), await repo.delete_stale_refresh_tokens(conn, STALE_AFTER)
 
 
-async def housekeeping(pool_of, stop: asyncio.Event, every: float = 3600.0) -> None:
+async def housekeeping(pool_of: Callable[[], Any], stop: asyncio.Event, every: float = 3600.0) -> None:
     """A runtime loop: purge expired grants every ``every`` seconds until ``stop``."""
     while not stop.is_set():
         async with pool_of().acquire() as conn:

@@ -231,7 +231,7 @@ async def insert_refresh_token(
     account_id: str,
     scope: str,
     code_hash: str | None,
-    auth_time,
+    auth_time: Any,
     ttl_seconds: int,
 ) -> None:
     await conn.execute(

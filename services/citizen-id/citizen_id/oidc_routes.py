@@ -148,7 +148,8 @@ async def authorize_login(request: Request, conn: Conn) -> Response:
         return _page("error.html", exc.status, provider_name=settings.provider_name, message=exc.message_vi)
     except oidc.RedirectError as exc:
         return RedirectResponse(exc.location, status_code=302, headers=NO_STORE)
-    account_type = fields.get("account_type") if fields.get("account_type") in ("citizen", "officer") else "citizen"
+    account_type = fields.get("account_type") or "citizen"
+    account_type = account_type if account_type in ("citizen", "officer") else "citizen"
     identifier = (fields.get("username") or "").strip()[:64]
     account = await oidc.authenticate(conn, account_type, identifier, fields.get("password") or "")
     if account is None:

@@ -233,7 +233,7 @@ async def insert_access(
     personal_id: str | None = None,
     tax_code: str | None = None,
     purpose: str,
-    fields: list[str],
+    fields: Sequence[str],
     caller_kind: str,
     caller_id: str,
     caller_unit: str | None,

@@ -71,15 +71,15 @@ def _response(read: service.Read) -> PrefillResponse:
             verified=True,
             on_behalf_via=read.via,
             tax_code=read.tax_code,
-            organisation=Organisation(**read.organisation),
-            role=read.role,
+            organisation=Organisation(**read.organisation or {}),
+            role=read.role,  # type: ignore[arg-type]  # company_role answers one of the two roles
         )
     return PrefillResponse(
         verified=True,
         on_behalf_via=read.via,
         personal_id=read.personal_id,
         subject=read.subject,
-        person=PrefillPerson(**read.person),
+        person=PrefillPerson(**read.person or {}),
     )
 
 

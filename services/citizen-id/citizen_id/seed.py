@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from vietnam_provinces import Province, VietNamDivisionType, Ward
@@ -167,7 +168,7 @@ def _resident(
     province: int,
     ward: Ward,
     street: str,
-    **extra,
+    **extra: Any,
 ) -> Citizen:
     prov = _geography()[province][0]
     return Citizen(
@@ -477,7 +478,9 @@ def generate_citizens(count: int, *, seed: int = RANDOM_SEED, secret: str = "dev
     return [row for chunk in generate(count, subject_function(secret), seed=seed) for row in chunk.citizens]
 
 
-def companies_and_mandates(count: int, adult_by_block: dict[int, str], *, seed: int = RANDOM_SEED):
+def companies_and_mandates(
+    count: int, adult_by_block: dict[int, str], *, seed: int = RANDOM_SEED
+) -> tuple[list[Any], list[Any], list[Any]]:
     """The mock business registry, business authorizations and written authorizations between synthetic
     citizens, derived from the citizens of the first ``count`` (so again a prefix of a larger run)."""
     t = _Tables()

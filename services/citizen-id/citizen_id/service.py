@@ -21,6 +21,7 @@ from motcua_common.auth import (
     SCOPE_REGISTRY_READ,
     Principal,
     forbidden,
+    own_personal_id,
     unauthorized,
 )
 from motcua_common.contracts import RegistryCorrectionRequested
@@ -118,10 +119,10 @@ async def decide_person(conn: asyncpg.Connection, user: Principal, personal_id: 
         raise _refused("Only a receiving officer, serving the person at a counter, may read their registry record.")
     if user.personal_id == personal_id:
         return "self"
-    relation = await repository.household_relation(conn, user.personal_id, personal_id)
+    relation = await repository.household_relation(conn, own_personal_id(user), personal_id)
     if relation is not None and household_mandate(relation["relation"], relation["date_of_birth"], on):
         return "household"
-    if await repository.valid_authorization(conn, user.personal_id, personal_id, on) is not None:
+    if await repository.valid_authorization(conn, own_personal_id(user), personal_id, on) is not None:
         return "authorization"
     raise _refused("You hold no mandate for this person: not yourself, not a minor or ward of your household, "
                    "and no written authorization valid today.")  # fmt: skip
@@ -129,7 +130,7 @@ async def decide_person(conn: asyncpg.Connection, user: Principal, personal_id: 
 
 async def decide_organisation(conn: asyncpg.Connection, user: Principal, tax_code: str, on: date) -> str:
     if user.kind == "citizen":
-        role = await repository.company_role(conn, user.personal_id, tax_code, on)
+        role = await repository.company_role(conn, own_personal_id(user), tax_code, on)
         if role is not None:
             return role
     raise _refused("Only the organisation's legal representative or a person it authorized may act for it.")
@@ -162,7 +163,7 @@ async def read_for(
     """Decide, then read and log in the same transaction (no data leaves without its log row)."""
     on = on or today()
     user = caller.user
-    logged = {
+    logged: dict[str, Any] = {
         "purpose": purpose,
         "caller_kind": user.kind,
         "caller_id": user.subject,
@@ -188,6 +189,7 @@ async def read_for(
             organisation={f: company[f] for f in ORGANISATION_FIELDS},
             role=role,
         )
+    assert personal_id is not None  # the request model requires personal_id or tax_code
     checked_personal_id(personal_id)
     via = await decide_person(conn, user, personal_id, on)
     row = await repository.get_citizen(conn, personal_id)
@@ -216,10 +218,10 @@ class Profile:
 
 async def profile(conn: asyncpg.Connection, citizen: Principal) -> Profile:
     """The citizen's own record (not an access by a third party: not logged) and their open corrections."""
-    row = await repository.get_citizen(conn, citizen.personal_id)
+    row = await repository.get_citizen(conn, own_personal_id(citizen))
     if row is None:
-        raise _not_found(citizen.personal_id)
-    return Profile(row, await repository.open_corrections(conn, citizen.personal_id))
+        raise _not_found(own_personal_id(citizen))
+    return Profile(row, await repository.open_corrections(conn, own_personal_id(citizen)))
 
 
 @dataclass(frozen=True)
@@ -241,7 +243,7 @@ def _accessor(r: asyncpg.Record, own_subject: str) -> dict[str, Any]:
 
 async def access_log(conn: asyncpg.Connection, citizen: Principal, limit: int, cursor: str | None) -> AccessPage:
     before = decode_keyset(cursor, int) if cursor else None
-    rows = await repository.list_access(conn, citizen.personal_id, limit + 1, before)
+    rows = await repository.list_access(conn, own_personal_id(citizen), limit + 1, before)
     page = rows[:limit]
     items = [
         {
@@ -263,7 +265,7 @@ async def mandates(conn: asyncpg.Connection, citizen: Principal, on: date | None
     """People and organisations the citizen may act for today. Showing a person's name is a read of their
     record, so each listed person gets an access-log row (purpose ``mandates``)."""
     on = on or today()
-    me = citizen.personal_id
+    me = own_personal_id(citizen)
     people: list[dict[str, Any]] = []
     for r in await repository.household_dependants(conn, me):
         if household_mandate(r["relation"], r["date_of_birth"], on):

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-from motcua_common.auth import (
+from motcua_common.principal import (
     PROVINCIAL_OPERATOR,
     RECEIVING_OFFICER,
     SCOPE_DOSSIERS_READ,

@@ -1,4 +1,4 @@
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 from uuid import UUID
 
@@ -30,7 +30,7 @@ from .schemas import (
 DOCUMENT_TYPES = ("application/pdf", "image/jpeg", "image/png")
 
 router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
-AUTH_RESPONSES = {
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: PROBLEM_RESPONSES[400] | {"description": "No or invalid access token"},
     403: PROBLEM_RESPONSES[400] | {"description": "Not allowed for this caller"},
 }

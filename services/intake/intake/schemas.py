@@ -55,6 +55,7 @@ Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+
 Phone = Annotated[str, Field(pattern=r"^0\d{9}$", description="10 digits")]
 Origin = Literal["registry", "typed"]
 NotifyChannel = Literal["email", "sms", "app"]
+DEFAULT_CHANNELS: list[NotifyChannel] = ["app", "email"]
 
 
 class ApplicantIn(BaseModel):
@@ -92,7 +93,7 @@ class DossierCreate(BaseModel):
     channel: Channel = "online"
     components: list[ComponentIn] = Field(default_factory=list, max_length=50)
     form_data: dict[str, Any] = Field(default_factory=dict, description="procedure-specific form fields")
-    notify_channels: list[NotifyChannel] = Field(default_factory=lambda: ["app", "email"], max_length=3)
+    notify_channels: list[NotifyChannel] = Field(default_factory=lambda: list(DEFAULT_CHANNELS), max_length=3)
 
 
 class PreviewRequest(BaseModel):

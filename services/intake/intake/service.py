@@ -4,7 +4,7 @@ keep the citizen's document vault, measure the once-only promise."""
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -54,6 +54,7 @@ from .schemas import (
     DossierTracking,
     FieldShare,
     OnceOnlyScore,
+    Origin,
     PreviewField,
     PreviewRequest,
     ProcedureDetail,
@@ -156,10 +157,10 @@ def _authorize_submission(principal: Principal, body: DossierCreate | PreviewReq
 
 def _build_applicant(
     principal: Principal, query: ApplicantQuery, answer: RegistryAnswer, typed: ApplicantIn
-) -> tuple[Applicant, dict[str, str]]:
+) -> tuple[Applicant, dict[str, Origin]]:
     """The applicant's values and where each came from: the registry, or typed by the caller (which wins)."""
     values: dict[str, Any] = dict(answer.values)
-    origins = {f: "registry" for f in values}
+    origins: dict[str, Origin] = {f: "registry" for f in values}
     for f in TYPED_FIELDS:
         value = getattr(typed, f)
         if value is not None:
@@ -230,11 +231,17 @@ async def _components(
 
 
 def _contact(
-    principal: Principal, applicant: Applicant, answer: RegistryAnswer, origins: dict[str, str], *, notify: list[str]
+    principal: Principal,
+    applicant: Applicant,
+    answer: RegistryAnswer,
+    origins: dict[str, Origin],
+    *,
+    notify: Sequence[str],
 ) -> dict[str, Any] | None:
     """Whom to notify, on the personal topic: the citizen who submitted; for a counter or post dossier, the
     applicant (for an organisation, the person the registry names, if any). None if nobody can be named."""
     typed = {f: getattr(applicant, f) for f, o in origins.items() if o == "typed"}
+    recipient: str | None
     if principal.kind == "citizen":
         recipient = principal.subject
     elif applicant.kind == "citizen":
@@ -342,7 +349,7 @@ async def submit(
             unit_code=procedure["unit_code"],
             unit_name=procedure["unit_name"],
             applicant=ApplicantRef(kind=applicant.kind, subject=applicant.subject, tax_code=applicant.tax_code),
-            submitted_by=Actor(kind=principal.kind, subject=principal.subject),
+            submitted_by=Actor(kind=principal.kind, subject=principal.subject),  # type: ignore[arg-type]  # services are refused by submission_refusal
             submitted_at=submitted_at,
             received_at=received_at,
             appointment_at=appointment_at,
@@ -415,6 +422,8 @@ def _component_out(c: dict[str, Any]) -> ComponentOut:
 
 def _receipt(row: Mapping[str, Any], clock: LegalClock) -> DossierReceipt:
     snapshot = row["procedure_snapshot"]
+    submitter = _submitter(row)
+    assert submitter is not None  # a receipt is for a dossier submitted since submitters are recorded
     return DossierReceipt(
         id=row["id"],
         code=row["code"],
@@ -424,7 +433,7 @@ def _receipt(row: Mapping[str, Any], clock: LegalClock) -> DossierReceipt:
         unit=UnitRef(code=row["unit_code"], name=row["unit_name"]),
         channel=row["channel"],
         receiving_unit_code=row["receiving_unit_code"],
-        submitted_by=_submitter(row),
+        submitted_by=submitter,
         on_behalf_via=row["on_behalf_via"],
         applicant=_applicant(row),
         field_origins=row["field_origins"],
@@ -459,7 +468,7 @@ def _dossier_not_found(code: str) -> ProblemError:
     return ProblemError(404, "dossier-not-found", "Không tìm thấy hồ sơ", f"No dossier with code {code!r}.")
 
 
-async def _readable(conn: asyncpg.Connection, code: str, allowed) -> asyncpg.Record:
+async def _readable(conn: asyncpg.Connection, code: str, allowed: Callable[[Any], bool]) -> asyncpg.Record:
     row = await repository.get_dossier(conn, code)
     if row is None or not allowed(_parties(row)):
         raise _dossier_not_found(code)
@@ -671,7 +680,9 @@ async def upload_document(
     )
     if row is not None:
         return _document(row), True
-    return _document(await repository.find_upload_by_hash(conn, principal.subject, digest)), False
+    existing = await repository.find_upload_by_hash(conn, principal.subject, digest)
+    assert existing is not None  # the insert conflicted on this owner's hash, so that upload exists
+    return _document(existing), False
 
 
 async def list_documents(

@@ -4,6 +4,7 @@ import json
 import types
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest
@@ -24,7 +25,7 @@ CITIZEN_ID = "http://citizen-id.test"
 # under test here; the real citizen-id service is exercised by the end-to-end tests.
 AN, KHOI, BINH, CUONG, DUNG = "001090001234", "001222001235", "079195005678", "048200001111", "092301002222"
 COMPANY = "0101234567"
-PEOPLE = {
+PEOPLE: dict[str, dict[str, Any]] = {
     AN: {
         "full_name": "Nguyễn Văn An",
         "date_of_birth": "1990-03-12",

@@ -16,6 +16,7 @@ import uuid
 from email import message_from_bytes
 from email import policy as email_policy
 from pathlib import Path
+from typing import TextIO
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -24,13 +25,13 @@ HOST = "127.0.0.1"
 
 
 class MaildirHandler:
-    def __init__(self, directory: Path, out=None):
+    def __init__(self, directory: Path, out: TextIO | None = None):
         self.directory, self.out = Path(directory), out or sys.stdout
         for sub in ("tmp", "new", "cur"):
             (self.directory / sub).mkdir(parents=True, exist_ok=True)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        content = envelope.original_content or envelope.content
+        content = envelope.original_content or envelope.content or b""
         if isinstance(content, str):
             content = content.encode("utf-8")
         name = f"{time.time_ns()}.{uuid.uuid4().hex}.{socket.gethostname()}.eml"
@@ -43,7 +44,7 @@ class MaildirHandler:
         return "250 Message accepted for delivery"
 
 
-def build_controller(directory: Path, port: int, out=None) -> Controller:
+def build_controller(directory: Path, port: int, out: TextIO | None = None) -> Controller:
     return Controller(MaildirHandler(directory, out), hostname=HOST, port=port, enable_SMTPUTF8=True)
 
 

@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -140,6 +141,7 @@ async def list_notifications(
 ) -> list[asyncpg.Record]:
     """One page of a dossier's notifications to ``recipient_subject`` in (created_at, id) order, starting
     after the keyset ``after``; fetches limit + 1 rows so the caller knows whether another page exists."""
+    args: list[Any]  # query parameters of mixed types
     where, args = ["dossier_code = $1", "recipient_subject = $2"], [dossier_code, recipient_subject]
     if after is not None:
         args += [after[0], after[1]]
@@ -162,6 +164,7 @@ async def inbox(
 ) -> list[asyncpg.Record]:
     """A citizen's in-app notifications, newest first; ``read``: None = all, False = unread, True = read.
     Fetches limit + 1 rows."""
+    args: list[Any]  # query parameters of mixed types
     where, args = ["channel = 'app'", "recipient_subject = $1"], [recipient_subject]
     if read is not None:
         where.append("read_at IS NOT NULL" if read else "read_at IS NULL")

@@ -1,6 +1,6 @@
 """HTTP endpoints of notify. Every caller is identified by the bearer access token, verified here."""
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query
@@ -20,7 +20,7 @@ AUTH_RESPONSES = {
 }
 
 
-def _page(rows, next_cursor) -> NotificationPage:
+def _page(rows: list[Any], next_cursor: str | None) -> NotificationPage:
     return NotificationPage(items=[NotificationOut.model_validate(dict(r)) for r in rows], next_cursor=next_cursor)
 
 

@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from email import message_from_bytes
 from email import policy as email_policy
 from email.message import EmailMessage
@@ -97,7 +98,7 @@ def unused_port() -> int:
 
 
 @pytest.fixture(scope="module")
-async def smtp() -> tuple[CollectingHandler, int]:
+async def smtp() -> AsyncIterator[tuple[CollectingHandler, int]]:
     handler, port = CollectingHandler(), free_port()
     controller = await start_smtp(handler, port)
     yield handler, port
@@ -110,7 +111,7 @@ def issuer() -> TestIssuer:
 
 
 @pytest.fixture(scope="session")
-async def personal_topic(kafka_topics) -> str:
+async def personal_topic(kafka_topics) -> AsyncIterator[str]:
     """This run's restricted personal topic (dossier contacts), created on the real broker."""
     name = f"test.{RUN_ID}.personal.events"
     bootstrap = Settings().kafka_bootstrap

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from motcua_common.auth import (
+from motcua_common.principal import (
     APPROVER,
     PROVINCIAL_OPERATOR,
     RECEIVING_OFFICER,

@@ -1,6 +1,7 @@
 """All SQL of the processing service."""
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -72,6 +73,7 @@ async def my_dossiers(
     """A citizen's dossiers, newest first (received_at DESC, id DESC), after the keyset ``before``.
 
     Backed by ``dossier_parties_by_subject_newest``: one index range scan, then the dossiers by key."""
+    args: list[Any]  # query parameters of mixed types
     where, args = ["p.subject = $1"], [subject]
     if before is not None:
         args += [before[0], before[1]]
@@ -162,7 +164,7 @@ async def complete_step(
     )
 
 
-async def update_dossier(conn: asyncpg.Connection, dossier_id: UUID, expected_version: int, **fields) -> bool:
+async def update_dossier(conn: asyncpg.Connection, dossier_id: UUID, expected_version: int, **fields: Any) -> bool:
     """Apply ``fields`` if the row is still at ``expected_version``; bumps the version."""
     names = list(fields)
     sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, start=3))
@@ -195,6 +197,7 @@ async def work_queue(
 
     Filters are added only when given, so the planner can use the partial queue indexes.
     """
+    args: list[Any]  # query parameters of mixed types
     where, args = [f"status IN ({_OPEN_SQL})"], []
     if status is not None:
         args.append(status)

@@ -3,9 +3,11 @@
 Every caller is identified by the bearer access token (verified here with the provider's cached JWKS);
 no identity header is trusted."""
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.types import DecoratedCallable
 
 from motcua_common.auth import CurrentCitizen, CurrentOfficer, CurrentPrincipal
 from motcua_common.db import Conn
@@ -46,7 +48,9 @@ def _settings(request: Request) -> Settings:
 CurrentSettings = Annotated[Settings, Depends(_settings)]
 
 
-def _action_route(path: str, summary: str, operation: str, action: Action):
+def _action_route(
+    path: str, summary: str, operation: str, action: Action
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
     roles = " or ".join(f"`{r}`" for r in sorted(ACTION_ROLES[action]))
     return router.post(
         path,

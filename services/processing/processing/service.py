@@ -163,6 +163,7 @@ async def act(
     fields: dict = {"status": str(move.target), "event_sequence": sequence}
     step_note = note
     if action is Action.REJECT:
+        assert reason is not None  # domain.transition refuses a rejection without a reason
         step_note = reason = reason.strip()
         fields["rejection_reason"] = reason
     elif action is Action.ISSUE_RESULT:
@@ -174,6 +175,7 @@ async def act(
         )
         step_note = note or f"Số kết quả: {result_number}"
     elif action is Action.RETURN_RESULT:
+        assert method is not None  # the route requires a return method
         fields["return_method"] = method
         step_note = domain.RETURN_METHOD_NOTES[method]
 
@@ -231,11 +233,13 @@ async def act(
         case Action.APPROVE:
             event = DossierApproved(**common)
         case Action.REJECT:
+            assert reason is not None
             event = DossierRejected(**common, reason=reason)
         case Action.ISSUE_RESULT:
+            assert result_number is not None
             event = DossierResultIssued(**common, result_number=result_number, timeliness=fields["timeliness"])
         case Action.RETURN_RESULT:
-            event = DossierResultReturned(**common, return_method=method)
+            event = DossierResultReturned(**common, return_method=method)  # type: ignore[arg-type]  # checked by the route
     await enqueue(
         conn,
         event.in_sequence(sequence),

@@ -4,7 +4,9 @@ come from a throw-away :class:`TestIssuer` whose verifier replaces the app's aft
 
 import itertools
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import httpx
 import pytest
@@ -61,7 +63,7 @@ def issuer() -> TestIssuer:
 
 
 @pytest.fixture(scope="session")
-async def app(settings: Settings, issuer: TestIssuer) -> FastAPI:
+async def app(settings: Settings, issuer: TestIssuer) -> AsyncIterator[FastAPI]:
     await create_database(settings, MIGRATIONS)  # migrations are a step before any app starts
     application = create_app(settings)
     try:
@@ -74,7 +76,7 @@ async def app(settings: Settings, issuer: TestIssuer) -> FastAPI:
 
 
 @pytest.fixture
-async def client(app: FastAPI) -> httpx.AsyncClient:
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://processing") as c:
         yield c
 
@@ -86,7 +88,7 @@ def new_submission(
     received_at: datetime | None = None,
     applicant: str | None = None,
     submitter: str | None = None,
-    submitter_kind: str = "citizen",
+    submitter_kind: Literal["citizen", "officer", "partner"] = "citizen",
     tax_code: str | None = None,
     receiving_unit_code: str | None = None,
     channel: str = "online",

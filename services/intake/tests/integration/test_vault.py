@@ -123,7 +123,7 @@ async def test_components_attach_vault_documents_by_reference(api, who, reg):
 async def _publish_result(settings, dossier_id: str, code: str, number: str) -> None:
     now = datetime.now(UTC)
     data = DossierResultIssued(
-        dossier_id=dossier_id,
+        dossier_id=uuid.UUID(dossier_id),
         dossier_code=code,
         occurred_at=now,
         unit_code="000.26.01.H29",

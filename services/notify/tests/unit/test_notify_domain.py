@@ -5,6 +5,7 @@ import uuid
 from datetime import UTC, datetime
 from email import message_from_bytes
 from email import policy as email_policy
+from typing import Any
 
 import pytest
 from aiosmtplib.email import flatten_message
@@ -28,7 +29,7 @@ DOSSIER_ID = uuid.UUID("7d8f3c2e-1111-4222-8333-944455556666")
 # 02:30 UTC = 09:30 in Hà Nội
 AT = datetime(2025, 11, 21, 2, 30, tzinfo=UTC)
 DUE = datetime(2025, 11, 26, 10, 0, tzinfo=UTC)
-OFFICER = {
+OFFICER: dict[str, Any] = {
     "unit_code": "H29.01",
     "unit_name": "UBND phường Ba Đình",
     "handler": "Nguyễn Văn An",
@@ -41,7 +42,7 @@ def payload(model) -> dict:
 
 
 def submitted(**over) -> DossierSubmitted:
-    fields = dict(
+    fields: dict[str, Any] = dict(
         dossier_id=DOSSIER_ID,
         dossier_code=CODE,
         occurred_at=AT,

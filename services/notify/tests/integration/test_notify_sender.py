@@ -34,7 +34,7 @@ async def pool():
 
 async def add_email(pool, address: str) -> uuid.UUID:
     async with pool.acquire() as conn:
-        return await repository.insert_notification(
+        return await repository.insert_notification(  # type: ignore[return-value]  # a new event id: inserted
             conn,
             dossier_id=str(uuid.uuid4()),
             dossier_code="T.H29-251121-0009",

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 import secrets
+from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
@@ -36,7 +37,7 @@ WRONG_CREDENTIALS = "Thông tin đăng nhập không đúng"
 
 
 @pytest.fixture(scope="module")
-async def settings() -> Settings:
+async def settings() -> AsyncIterator[Settings]:
     s = per_run_settings(Settings, "citizen-id-oidc")
     await drop_database(s)
     await create_database(s, MIGRATIONS)
@@ -46,14 +47,14 @@ async def settings() -> Settings:
 
 
 @pytest.fixture(scope="module")
-async def app(settings: Settings) -> FastAPI:
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         yield app
 
 
 @pytest.fixture(scope="module")
-async def client(app: FastAPI) -> httpx.AsyncClient:
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as c:
         yield c
 
@@ -418,7 +419,7 @@ async def test_service_credentials_of_intake(client: httpx.AsyncClient, settings
         scope="registry:read",
     )
     principal = await make_verifier(client, settings).verify(await creds.token())
-    assert (principal.kind, principal.subject, principal.scopes) == ("service", "intake", {"registry:read"})
+    assert (principal.kind, principal.subject, principal.scopes) == ("service", "intake", frozenset({"registry:read"}))
 
 
 # --- seeding ---

@@ -5,6 +5,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 
 import asyncpg
@@ -53,7 +54,7 @@ ISSUER = TestIssuer()
 
 
 @pytest.fixture(scope="module")
-async def settings() -> Settings:
+async def settings() -> AsyncIterator[Settings]:
     s = per_run_settings(Settings, "citizen-id", personal_topic=PERSONAL_TOPIC)
     await drop_database(s)
     await create_database(s, MIGRATIONS)
@@ -77,7 +78,7 @@ async def app(settings: Settings, seeded: int):
 
 
 @pytest.fixture(scope="module")
-async def client(app) -> httpx.AsyncClient:
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://citizen-id") as c:
         yield c
 
