@@ -77,10 +77,12 @@ def _drop(run: dict, store: str, pred) -> dict:
         ("dossier_events", lambda r: r["id"] == "e3", "accepted.v1 event on the topic"),
         ("personal_events", lambda r: r["id"] == "c2", "contact event on the personal topic"),
         ("cases", lambda r: r["id"] == D2, "processing case"),
-        ("steps", lambda r: r["step"] == "receive" and r["dossier_id"] == D2, "completed step of an acknowledged 'accept'"),
+        ("steps", lambda r: r["step"] == "receive" and r["dossier_id"] == D2,
+         "completed step of an acknowledged 'accept'"),
         ("notifications", lambda r: r["id"] == "n-e1-app", "in-app notification of submitted.v2"),
         ("notifications", lambda r: r["id"] == "n-e3-mail", "e-mail notification of accepted.v1"),
-        ("mails", lambda r: r["message_id"] == "n-e2-mail", "e-mail of submitted.v2 in the mailbox (notification sent)"),
+        ("mails", lambda r: r["message_id"] == "n-e2-mail",
+         "e-mail of submitted.v2 in the mailbox (notification sent)"),
     ],
 )  # fmt: skip
 def test_a_loss_in_any_store_is_counted(store, pred, kind):
