@@ -52,6 +52,11 @@ lint: ## ruff lint + format check, mypy (scripts/typecheck.sh), import rules (li
 format: ## ruff format + autofix
 	@$(UV) ruff format . && $(UV) ruff check --fix .
 
+.PHONY: chaos
+chaos: ## Kill and restart every service, Kafka and PostgreSQL under load, then reconcile (private infra, own ports)
+	@bash scripts/ensure-uv.sh
+	@$(UV) python scripts/chaos.py $(CHAOS_ARGS)
+
 demo: ## Walk one dossier through the running system (needs `make run` in another terminal)
 	@$(UV) python scripts/demo.py
 

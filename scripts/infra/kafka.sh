@@ -9,7 +9,8 @@
 #   scripts/infra/kafka.sh acls                  (re)apply the project's ACLs (idempotent)
 #
 # Broker on 127.0.0.1:$MOTCUA_KAFKA_PORT (default 59092), controller on 127.0.0.1:$MOTCUA_KAFKA_CONTROLLER_PORT
-# (default 59093). Version pinned in scripts/infra/kafka/pom.xml. State in <repo>/.run/kafka:
+# (default 59093). Version pinned in scripts/infra/kafka/pom.xml. State in <repo>/.run/kafka
+# (MOTCUA_RUN_DIR moves <repo>/.run elsewhere):
 # libs/ (jars), data/ (log.dirs), logs/server.log, logs/stdout.log, server.properties, kafka.pid,
 # admin.properties (client config of the admin user for Kafka's CLI tools).
 # Security (docs/kafka-security.md): clients authenticate with SASL SCRAM-SHA-256 on the broker port, the
@@ -24,7 +25,7 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)"
 CONF_DIR="$REPO_ROOT/scripts/infra/kafka"
 POM="$CONF_DIR/pom.xml"
 LOG4J="$CONF_DIR/log4j2.properties"
-K_RUN="$REPO_ROOT/.run/kafka"
+K_RUN="${MOTCUA_RUN_DIR:-$REPO_ROOT/.run}/kafka"
 LIBS="$K_RUN/libs"
 STAMP="$K_RUN/libs.stamp"
 DATA="$K_RUN/data"

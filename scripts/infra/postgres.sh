@@ -5,7 +5,8 @@
 #   scripts/infra/postgres.sh down                stop (fast shutdown)
 #   scripts/infra/postgres.sh status              exit 0 if running and accepting connections
 #
-# Data lives in <repo>/.run/pg (data/, sock/, postgres.log), owned by the `postgres` user.
+# Data lives in <repo>/.run/pg (data/, sock/, postgres.log), owned by the `postgres` user; MOTCUA_RUN_DIR moves
+# <repo>/.run elsewhere (`make chaos` runs a private copy that way).
 # Listens on 127.0.0.1 only, port $MOTCUA_PG_PORT (default 55432), user postgres, trust auth:
 #   psql -h 127.0.0.1 -p 55432 -U postgres motcua_intake
 # fsync and synchronous_commit stay on: crash tests rely on them. Idempotent: safe to run twice.
@@ -14,7 +15,8 @@ set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)"
 PG_PORT="${MOTCUA_PG_PORT:-55432}"
 PG_HOST=127.0.0.1
-PG_RUN="$REPO_ROOT/.run/pg"
+RUN_DIR="${MOTCUA_RUN_DIR:-$REPO_ROOT/.run}"
+PG_RUN="$RUN_DIR/pg"
 PG_DATA="$PG_RUN/data"
 PG_SOCK="$PG_RUN/sock"
 PG_LOG="$PG_RUN/postgres.log"
@@ -145,7 +147,7 @@ ensure_traversable() {
 }
 
 prepare_dirs() {
-  mkdir -p "$REPO_ROOT/.run" "$PG_RUN" "$PG_DATA" "$PG_SOCK"
+  mkdir -p "$RUN_DIR" "$PG_RUN" "$PG_DATA" "$PG_SOCK"
   touch "$PG_LOG"
   if [[ $EUID -eq 0 ]]; then
     chown "$PG_OS_USER:" "$PG_RUN" "$PG_DATA" "$PG_SOCK" "$PG_LOG"
