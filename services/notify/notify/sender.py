@@ -4,8 +4,11 @@ Consumers only record ``pending`` email rows. This loop claims due rows with ``F
 in a short transaction that also leases them (``next_attempt_at = now() + lease``), sends them with no
 transaction open, then records each outcome: ``sent``, or a failed try with exponential backoff, or
 ``failed`` after ``max_attempts`` (or at once when the server refuses the recipient or the message for
-good, a 5xx). Replicas never send the same row concurrently; a sender killed mid-send leaves its rows to
-be retried when the lease ends, so delivery is at least once (a resent message keeps its Message-ID).
+good, a 5xx). Replicas never send the same row concurrently. Once the SMTP server has accepted a message, the
+sender keeps trying to record that (through a database outage) until the lease is nearly over, so a message is
+not sent twice because PostgreSQL was down at the wrong moment; only a sender killed between the SMTP answer and
+the record leaves its rows to be sent again when the lease ends (at least once: a resent message keeps its
+Message-ID, by which the receiving side can drop the copy).
 Woken by ``LISTEN notify_email`` and also polling, so a missed notification only delays.
 """
 
@@ -21,11 +24,25 @@ import aiosmtplib
 import asyncpg
 from opentelemetry import trace
 
+from motcua_common.problems import DependencyUnavailable
+
 from . import domain, repository
 from .settings import Settings
 
 log = logging.getLogger("motcua.notify.sender")
 _tracer = trace.get_tracer("motcua.notify.sender")
+
+
+# What a database outage looks like from here (asyncpg reports a pooled connection the server terminated as an
+# InternalClientError on its next use).
+_DATABASE_DOWN = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    DependencyUnavailable,
+)
 
 
 class SendError(Exception):
@@ -97,7 +114,31 @@ class EmailSender:
             rows = await repository.claim_due_emails(conn, batch_size=s.sender_batch_size, lease_seconds=s.sender_lease)
         if not rows:
             return 0
+        claimed_at = asyncio.get_running_loop().time()
         outcomes = await asyncio.gather(*(self.send(r) for r in rows), return_exceptions=True)
+        await self._record(rows, outcomes, deadline=claimed_at + s.sender_lease * 0.8)
+        return len(rows)
+
+    async def _record(self, rows: list, outcomes: list, *, deadline: float) -> None:
+        """Record the outcomes of a batch, retrying through a database outage until ``deadline`` (before the
+        lease ends and another pass could claim the rows again): forgetting that the server accepted a message
+        would send it twice."""
+        loop = asyncio.get_running_loop()
+        delay = 0.2
+        while True:
+            try:
+                await self._record_once(rows, outcomes)
+                return
+            except _DATABASE_DOWN as exc:
+                if loop.time() + delay >= deadline:
+                    log.error("could not record %d email outcome(s) before the lease ends: %s", len(rows), exc)
+                    raise
+                log.warning("recording email outcomes failed (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    async def _record_once(self, rows: list, outcomes: list) -> None:
+        s, pool = self.settings, self._pool()
         async with pool.acquire() as conn, conn.transaction():
             for row, outcome in zip(rows, outcomes, strict=True):
                 if outcome is None:
@@ -122,7 +163,6 @@ class EmailSender:
                     " (giving up)" if give_up else "",
                     outcome,
                 )
-        return len(rows)
 
     async def run(self, stop: asyncio.Event) -> None:
         pool = self._pool()
@@ -134,7 +174,7 @@ class EmailSender:
                 self._wake.clear()  # before the pass, so a wake-up during it is not lost
                 try:
                     claimed = await self.send_due()
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                except _DATABASE_DOWN as exc:
                     log.warning("email sender pass failed: %s", exc)
                     claimed = 0
                 if claimed >= self.settings.sender_batch_size:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from email.message import EmailMessage
 
 import aiosmtplib
+import asyncpg
 import pytest
 
 from motcua_common import create_pool, testing
@@ -149,3 +150,40 @@ async def test_mailsink_stores_each_message_and_prints_a_line(tmp_path, unused_p
     line = out.getvalue()
     assert line.count("\n") == 1
     assert "To: binh@example.vn" in line and "Subject: Hồ sơ 000.00.01.H29-251121-0001 đã được tiếp nhận" in line
+
+
+async def test_a_message_accepted_while_the_database_goes_down_is_recorded_not_sent_again(
+    pool, unused_port, smtp_factory
+):
+    """The chaos run's duplicate: the server accepts a message, then PostgreSQL stops before the sender records
+    it. The sender must keep the outcome and record it once the database is back (within the lease), so no later
+    pass sends the message again."""
+    settings = testing.per_run_settings(Settings, "notify-sender", smtp_port=unused_port, smtp_timeout=2.0)
+    server = await smtp_factory(unused_port)
+    admin = await asyncpg.connect(settings.model_copy(update={"database": "postgres"}).dsn)
+
+    async def database(allow: bool) -> None:
+        await admin.execute(f'ALTER DATABASE "{settings.database}" ALLOW_CONNECTIONS {str(allow).lower()}')
+        if not allow:
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", settings.database
+            )
+
+    class DatabaseDropsAfterSend(EmailSender):
+        async def send(self, row):
+            await super().send(row)
+            await database(allow=False)  # the server has the message; the database goes away before the record
+            asyncio.get_running_loop().call_later(1.5, lambda: asyncio.ensure_future(database(allow=True)))
+
+    sender = DatabaseDropsAfterSend(settings, lambda: pool)
+    nid = await add_email(pool, "cuong@example.vn")
+    try:
+        assert await sender.send_due() == 1
+    finally:
+        await database(allow=True)
+        await admin.close()
+    r = await row(pool, nid)
+    assert r["status"] == "sent" and r["attempts"] == 1
+    await make_due(pool)  # even once due again, a recorded message is never claimed again
+    assert await EmailSender(settings, lambda: pool).send_due() == 0
+    assert len(server.to("cuong@example.vn")) == 1
