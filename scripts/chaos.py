@@ -36,6 +36,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT / ".run" / "chaos"
@@ -171,8 +175,8 @@ def reconcile(
     results_by = _groups(intake_results, "dossier_id")
 
     # --- duplicates, over everything the stores hold
-    for (_submitter, key), ids in _groups(acks, "submitter", "key").items():
-        distinct = {a["dossier_id"] for a in ids}
+    for (_submitter, key), answers in _groups(acks, "submitter", "key").items():
+        distinct = {a["dossier_id"] for a in answers}
         if len(distinct) > 1:
             r.duplicate(
                 "dossiers for one idempotency key (answers)", f"key {key}: {sorted(distinct)}", len(distinct) - 1
@@ -224,7 +228,7 @@ def reconcile(
     r.actions_acknowledged = sum(len(v) for k, v in done_actions.items() if k in acked_ids)
     for did, ack in acked_ids.items():
         label = f"{ack['code']} ({did})"
-        rows = by_id.get((did,))
+        rows = by_id.get((did,), [])
         if not rows:
             r.lose("intake dossier", label)
         email = bool(rows and rows[0].get("email"))
@@ -527,7 +531,7 @@ class Chaos:
                 self.sink.kill()
 
     # --- health
-    async def all_ready(self, client) -> bool:
+    async def all_ready(self, client: "httpx.AsyncClient") -> bool:
         import httpx
 
         for svc in self.services.values():
@@ -641,7 +645,7 @@ class Chaos:
         return time.perf_counter() - self.t0
 
     # --- load
-    async def submit(self, api, headers: dict[str, str], submitter: str) -> dict | None:
+    async def submit(self, api: "httpx.AsyncClient", headers: dict[str, str], submitter: str) -> dict | None:
         import httpx
 
         key = str(uuid.uuid4())
@@ -670,7 +674,7 @@ class Chaos:
         self.stats.gave_up.append(key)
         return None
 
-    async def dossier_status(self, api, headers: dict[str, str], code: str) -> str | None:
+    async def dossier_status(self, api: "httpx.AsyncClient", headers: dict[str, str], code: str) -> str | None:
         import httpx
 
         for _ in range(40):
@@ -684,7 +688,7 @@ class Chaos:
             await asyncio.sleep(0.5)
         return None
 
-    async def work_dossier(self, api, officers: dict[str, dict[str, str]], ack: dict) -> None:
+    async def work_dossier(self, api: "httpx.AsyncClient", officers: dict[str, dict[str, str]], ack: dict) -> None:
         """Take one acknowledged dossier along the officer path, retrying as a careful client does."""
         import httpx
 

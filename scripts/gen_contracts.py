@@ -84,10 +84,11 @@ _DOSSIER = uuid.UUID("3f2b8c1e-5d4a-4e6f-9a7b-1c2d3e4f5a6b")
 _CODE = "000.00.01.H29-261121-0001-K7QXMA"
 _T0 = datetime(2026, 11, 21, 1, 15, tzinfo=UTC)  # 08:15 in Hà Nội
 _DUE = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
-_UNIT = {"unit_code": "000.00.01.H29", "unit_name": "UBND phường Ba Đình"}
-_BASE = {"dossier_id": _DOSSIER, "dossier_code": _CODE}
-_ACTION = {**_BASE, **_UNIT, "handler": "cb-0042", "due_at": _DUE}
-_APPLICANT = ApplicantRef(kind="citizen", subject="3b0c5f0e-8a51-4d8e-9a0e-5f4c2a7e9d11")
+_UNIT: dict[str, Any] = {"unit_code": "000.00.01.H29", "unit_name": "UBND phường Ba Đình"}
+_BASE: dict[str, Any] = {"dossier_id": _DOSSIER, "dossier_code": _CODE}
+_ACTION: dict[str, Any] = {**_BASE, **_UNIT, "handler": "cb-0042", "due_at": _DUE}
+_SUBJECT = "3b0c5f0e-8a51-4d8e-9a0e-5f4c2a7e9d11"
+_APPLICANT = ApplicantRef(kind="citizen", subject=_SUBJECT)
 
 
 def _examples() -> dict[str, tuple[EventData, str, int | None]]:
@@ -104,7 +105,7 @@ def _examples() -> dict[str, tuple[EventData, str, int | None]]:
         channel="online",
         receiving_unit_code=None,
         applicant=_APPLICANT,
-        submitted_by=Actor(kind="citizen", subject=_APPLICANT.subject),
+        submitted_by=Actor(kind="citizen", subject=_SUBJECT),
         submitted_at=_T0,
         received_at=_T0,
         appointment_at=_DUE,
@@ -128,7 +129,7 @@ def _examples() -> dict[str, tuple[EventData, str, int | None]]:
             DossierContact(
                 **_BASE,
                 occurred_at=_T0,
-                recipient_subject=_APPLICANT.subject,
+                recipient_subject=_SUBJECT,
                 full_name="Nguyễn Văn An",
                 email="an.nguyen@example.vn",
                 phone=None,

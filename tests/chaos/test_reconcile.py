@@ -9,6 +9,7 @@ import pytest
 
 _PATH = Path(__file__).resolve().parents[2] / "scripts" / "chaos.py"
 _spec = importlib.util.spec_from_file_location("motcua_chaos", _PATH)
+assert _spec is not None and _spec.loader is not None
 chaos = importlib.util.module_from_spec(_spec)
 sys.modules["motcua_chaos"] = chaos  # dataclasses look their module up while the class is built
 _spec.loader.exec_module(chaos)

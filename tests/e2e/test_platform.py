@@ -143,6 +143,7 @@ def published_event_types() -> dict[str, set[str]]:
     }
     published: dict[str, set[str]] = {}
     for package in (intake, processing, notify, citizen_id):
+        assert package.__file__ is not None
         for path in Path(package.__file__).parent.rglob("*.py"):
             calls = [n for n in ast.walk(ast.parse(path.read_text(encoding="utf-8"))) if isinstance(n, ast.Call)]
             names = {c.func.id if isinstance(c.func, ast.Name) else getattr(c.func, "attr", None) for c in calls}

@@ -200,7 +200,8 @@ async def test_the_gateway_does_not_migrate_and_counts_once_migrated(gateway_fac
             assert (await gw.get("/readyz")).json()["status"] == "ready"
             assert (await gw.get("/api/v1/me/dossiers", headers=token)).status_code == 200
             assert (await gw.get("/api/v1/me/dossiers", headers=token)).status_code == 429
-            persistence = await app.state.limiter.pool.fetchval(
+            limiter = app.state.limiter  # to mypy, `app.state.limiter.pool` is still None (asserted above)
+            persistence = await limiter.pool.fetchval(
                 "SELECT relpersistence::text FROM pg_class WHERE relname = 'rate_counters'"
             )
             assert persistence == "u"  # UNLOGGED

@@ -47,7 +47,7 @@ class Pool(asyncpg.Pool):
         super().__init__(*args, **kwargs)
         self.acquire_timeout = acquire_timeout
 
-    def acquire(self, *, timeout: float | None = None):  # returns asyncpg's PoolAcquireContext
+    def acquire(self, *, timeout: float | None = None) -> "asyncpg.pool.PoolAcquireContext":
         return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
 
 

@@ -100,7 +100,7 @@ def readiness_name(check: ReadinessCheck) -> str:
     """What /readyz calls a check in its ``failures``: the dependency it checks (``check_database`` →
     ``database``, ``check_kafka`` → ``kafka``, a service's ``counter_database`` as it is), or ``readiness_name``
     when the function sets one."""
-    name = getattr(check, "readiness_name", None) or getattr(check, "__name__", "check")
+    name = getattr(check, "readiness_name", "") or getattr(check, "__name__", "check")
     return name.removeprefix("check_")
 
 

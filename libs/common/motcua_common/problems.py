@@ -197,7 +197,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(TimeoutError)
     @app.exception_handler(ConnectionError)
     @app.exception_handler(asyncpg.exceptions.InterfaceError)
-    async def _dependency_down(request: Request, exc: Exception):
+    async def _dependency_down(request: Request, exc: Exception) -> JSONResponse:
         return dependency_unavailable(request, exc)
 
     for cls in DATABASE_DOWN:

@@ -16,6 +16,7 @@ from pathlib import Path
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
 from .consumer import EventConsumer, Handler, consumer_lag_gauge
 from .db import check_database, check_schema, create_pool
@@ -45,7 +46,8 @@ class Runtime:
         self._consumers: list[tuple[str, list[str], dict[str, Handler]]] = []
         self._loops: list[tuple[str, Loop]] = []
         self._tasks: list[asyncio.Task] = []
-        self.metrics_registry = None  # the app's (set by lifespan): consumers report their lag in it
+        # the app's (set by lifespan): consumers report their lag in it
+        self.metrics_registry: CollectorRegistry | None = None
 
     def consume(self, name: str, handlers: Mapping[str, Handler], topics: list[str] | None = None) -> None:
         self._consumers.append((name, topics or [self.settings.dossier_topic], dict(handlers)))

@@ -9,6 +9,7 @@ import asyncpg
 
 from motcua_common.auth import PROVINCIAL_OPERATOR, Principal, forbidden
 from motcua_common.contracts import (
+    ApplicantRef,
     DossierAccepted,
     DossierApproved,
     DossierEvent,
@@ -271,11 +272,11 @@ async def publish_state(conn: asyncpg.Connection, settings: Settings, row: async
         receiving_unit_code=row["receiving_unit_code"],
         unit_code=row["unit_code"],
         unit_name=row["unit_name"],
-        applicant={
-            "kind": row["applicant_kind"],
-            "subject": row["applicant_subject"],
-            "tax_code": row["applicant_tax_code"],
-        },
+        applicant=ApplicantRef(
+            kind=row["applicant_kind"],
+            subject=row["applicant_subject"],
+            tax_code=row["applicant_tax_code"],
+        ),
         received_at=row["received_at"],
         due_at=row["due_at"],
         completed_at=row["completed_at"],

@@ -46,7 +46,7 @@ async def create_compacted_topic(settings: Settings, name: str, partitions: int 
 
 
 @pytest.fixture(scope="session")
-async def settings(kafka_topics) -> Settings:
+async def settings(kafka_topics) -> AsyncIterator[Settings]:
     """This run's settings; the run's compacted state topic ``test.<run>.dossier.state`` is created here (and
     deleted at the end) as processing publishes every dossier's state there."""
     s = per_run_settings(Settings, "processing")
