@@ -14,6 +14,7 @@ from pathlib import Path
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
 from .consumer import EventConsumer, Handler
 from .db import check_database, create_pool, migrate
@@ -43,6 +44,8 @@ class Runtime:
         self._consumers: list[tuple[str, list[str], dict[str, Handler]]] = []
         self._loops: list[tuple[str, Loop]] = []
         self._tasks: list[asyncio.Task] = []
+        self.outbox_relay: OutboxRelay | None = None  # made in start() when relay=True
+        self.metrics_registry: CollectorRegistry | None = None  # the app's, set by lifespan (outbox lag gauges)
 
     def consume(self, name: str, handlers: dict[str, Handler], topics: list[str] | None = None) -> None:
         self._consumers.append((name, topics or [self.settings.dossier_topic], handlers))
@@ -85,7 +88,7 @@ class Runtime:
             self.producer = make_producer(s)
             self._tasks.append(asyncio.create_task(self._start_producer(self.stop), name="producer-start"))
         if self.relay:
-            relay = OutboxRelay(self.pool, self.producer)
+            relay = self.outbox_relay = OutboxRelay(self.pool, self.producer, registry=self.metrics_registry)
             self._spawn("outbox-relay", lambda: self._with_producer(relay.run))
         for name, topics, handlers in self._consumers:
             consumer = EventConsumer(
@@ -114,6 +117,7 @@ class Runtime:
 
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        self.metrics_registry = getattr(app.state, "metrics_registry", None)
         await self.start()
         app.state.pool = self.pool
         app.state.runtime = self
@@ -130,4 +134,12 @@ async def check_kafka(app: FastAPI) -> None:
     await asyncio.wait_for(runtime.producer.client.fetch_all_metadata(), 3)
 
 
-READINESS = [check_database, check_kafka]
+async def outbox_listener(app: FastAPI) -> None:
+    """Ready unless this service runs a relay that has lost its database session (not listening, e.g. after a
+    PostgreSQL restart, until it re-listens). A relay on standby behind another replica's is ready."""
+    relay = getattr(app.state.runtime, "outbox_relay", None)
+    if relay is not None:
+        relay.check_listening()
+
+
+READINESS = [check_database, check_kafka, outbox_listener]
