@@ -8,9 +8,10 @@ How the relay keeps its promises (docs/architecture.md, "Reliability"):
   lock every ``standby_interval`` seconds, so one takes over within a second or two when the holder's session
   ends (process killed, connection lost). The same session LISTENs for ``outbox`` notifications; when it
   dies (a PostgreSQL restart terminates it) the relay takes a new one, re-listens and competes again.
-- **Per-key order.** Rows are published in ``(created_at, id)`` order per key, each key's rows one after the
-  other (the next only once the broker acknowledged the one before); keys go in parallel. A row of a key is
-  never claimed while an earlier row of that key is parked, waiting for its retry time or leased.
+- **Per-key order.** Rows are published in ``(created_at, id)`` order per topic and key (Kafka keeps order per
+  partition of one topic, and a key always lands in the same partition), each key's rows one after the other (the
+  next only once the broker acknowledged the one before); keys go in parallel. A row is never claimed while an
+  earlier row of its topic and key is parked, waiting for its retry time or leased.
 - **Short leases, no held locks.** A pass claims rows in one short statement (``leased_by``/``leased_until``),
   publishes outside any transaction and records the outcome in another short transaction. A crashed relay's
   lease simply expires.
@@ -18,7 +19,7 @@ How the relay keeps its promises (docs/architecture.md, "Reliability"):
   is recorded on the row (``attempts``, ``failures``, ``last_error``, ``next_attempt_at`` with exponential
   backoff); after ``max_failures`` the row is parked (``parked_at``) until an operator retries it
   (``python -m motcua_common.outbox_admin``). A broker outage is nobody's row's fault: it is recorded but never
-  parks anything. Other keys keep flowing; only the parked row's own key waits behind it.
+  parks anything. Other keys keep flowing; only the parked row's own key (on its topic) waits behind it.
 - It never uses an id cursor: rows commit out of order, and a cursor would skip the late ones.
 """
 
@@ -73,15 +74,15 @@ async def enqueue(
 
 # --- SQL (the relay's and the operator's) -------------------------------------------------------------------
 
-# A key is held while one of its unpublished rows is parked, waiting for its retry time or leased. The predicate
-# repeats the partial index outbox_held's (migration 0002) so the probe uses it.
+# A (topic, key) is held while one of its unpublished rows is parked, waiting for its retry time or leased. The
+# predicate repeats the partial index outbox_held's (migration 0002) so the probe uses it.
 _HELD = (
-    "h.key = c.key AND h.published_at IS NULL"
+    "h.key = c.key AND h.topic = c.topic AND h.published_at IS NULL"
     " AND (h.parked_at IS NOT NULL OR h.next_attempt_at IS NOT NULL OR h.leased_until IS NOT NULL)"
     " AND (h.parked_at IS NOT NULL OR h.next_attempt_at > now() OR h.leased_until > now())"
 )
-# The oldest unpublished rows of keys that are not held. They are a prefix of each such key's unpublished rows
-# (every earlier row of the key is unpublished, not held, and older: so it is picked first), which is what
+# The oldest unpublished rows of (topic, key)s that are not held. They are a prefix of each such key's unpublished
+# rows (every earlier row of the key is unpublished, not held, and older: so it is picked first), which is what
 # keeps per-key order.
 _CLAIM = f"""
 UPDATE outbox o SET leased_by = $2, leased_until = now() + $3 * interval '1 second'
@@ -126,12 +127,12 @@ FROM outbox WHERE published_at IS NULL
 
 
 async def list_stuck(conn: asyncpg.Connection, *, limit: int = 100) -> list[asyncpg.Record]:
-    """Unpublished rows that failed at least once (parked ones first), with how many later rows of their key wait
-    behind them."""
+    """Unpublished rows that failed at least once (parked ones first), with how many later rows of their topic and
+    key wait behind them."""
     return await conn.fetch(
         "SELECT o.id, o.topic, o.key, o.event_type, o.created_at, o.attempts, o.failures, o.last_error,"
         " o.next_attempt_at, o.parked_at,"
-        " (SELECT count(*) FROM outbox l WHERE l.key = o.key AND l.published_at IS NULL"
+        " (SELECT count(*) FROM outbox l WHERE l.key = o.key AND l.topic = o.topic AND l.published_at IS NULL"
         "   AND (l.created_at, l.id) > (o.created_at, o.id)) AS blocked_behind"
         " FROM outbox o WHERE o.published_at IS NULL AND (o.parked_at IS NOT NULL OR o.last_error IS NOT NULL)"
         " ORDER BY o.parked_at IS NULL, o.created_at, o.id LIMIT $1",
@@ -338,9 +339,9 @@ class OutboxRelay:
         rows = await self.pool.fetch(_CLAIM, self.batch_size, self.name, self.lease_seconds)
         if not rows:
             return 0
-        chains: dict[str, list[asyncpg.Record]] = {}
+        chains: dict[tuple[str, str], list[asyncpg.Record]] = {}
         for row in sorted(rows, key=lambda r: (r["created_at"], r["id"])):
-            chains.setdefault(row["key"], []).append(row)
+            chains.setdefault((row["topic"], row["key"]), []).append(row)
         published: list[uuid.UUID] = []
         failed: list[tuple[asyncpg.Record, BaseException]] = []
 

@@ -5,9 +5,9 @@
     python -m motcua_common.outbox_admin --service processing retry-all
 
 ``--service`` picks the database ``motcua_<service>`` (``--database`` names another); the PostgreSQL address comes
-from the usual ``MOTCUA_PG_*`` variables. A parked row holds back the later rows of its own key (dossier) only:
-``list`` says how many. Fix the cause first (create the topic, grant the ACL…), then retry; a row that fails again
-is parked again after the relay's bounded attempts.
+from the usual ``MOTCUA_PG_*`` variables. A parked row holds back the later rows of its own key (dossier) on its
+topic only: ``list`` says how many. Fix the cause first (create the topic, grant the ACL…), then retry; a row that
+fails again is parked again after the relay's bounded attempts.
 """
 
 import argparse
@@ -39,7 +39,8 @@ def _describe(row: asyncpg.Record) -> str:
     state = f"PARKED since {row['parked_at']:%Y-%m-%d %H:%M:%S%z}" if row["parked_at"] else "waiting"
     if not row["parked_at"] and row["next_attempt_at"]:
         state += f", next attempt {row['next_attempt_at']:%H:%M:%S}"
-    blocks = f"blocks {row['blocked_behind']} later row(s) of its key" if row["blocked_behind"] else "blocks nothing"
+    behind = row["blocked_behind"]
+    blocks = f"blocks {behind} later row(s) of its topic and key" if behind else "blocks nothing"
     return (
         f"{row['id']}  {state}; {blocks}\n"
         f"    topic {row['topic']}  key {row['key']}  type {row['event_type']}"

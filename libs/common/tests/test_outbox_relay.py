@@ -148,7 +148,8 @@ async def test_poison_rows_are_parked_with_their_error_and_the_rest_flows(pool, 
     )
     behind_big = await put(pool, topic, "k-big")
     unknown = await put(pool, missing, "k-missing")
-    behind_unknown = await put(pool, topic, "k-missing")
+    behind_unknown = await put(pool, missing, "k-missing")
+    beside_unknown = await put(pool, topic, "k-missing")  # same key, another topic: not held
     good = [await put(pool, topic, f"k-{i}") for i in range(5)]
     registry = CollectorRegistry()
     relay = OutboxRelay(
@@ -157,7 +158,7 @@ async def test_poison_rows_are_parked_with_their_error_and_the_rest_flows(pool, 
     relay.metrics_interval = 0
     try:
         async with running(relay):
-            await until(lambda: published(pool, *good), "the good rows behind the poison ones")
+            await until(lambda: published(pool, *good, beside_unknown), "the good rows behind the poison ones")
             await until(
                 lambda: pool.fetchval("SELECT count(*) = 2 FROM outbox WHERE parked_at IS NOT NULL"), "both parked"
             )
@@ -172,7 +173,7 @@ async def test_poison_rows_are_parked_with_their_error_and_the_rest_flows(pool, 
             assert not await published(pool, behind_big) and not await published(pool, behind_unknown)
             assert registry.get_sample_value("outbox_unpublished_rows") == 2  # the two behind the parked rows
             assert registry.get_sample_value("outbox_oldest_unpublished_age_seconds") > 0
-            assert [k for k, _ in await read_topic(topic, 5)].count("k-big") == 0
+            assert [k for k, _ in await read_topic(topic, 6)].count("k-big") == 0
 
             # The operator fixes the cause (the topic now exists) and retries that row: it goes, then its key.
             await create_topics(SETTINGS.kafka_bootstrap, missing)
@@ -184,7 +185,7 @@ async def test_poison_rows_are_parked_with_their_error_and_the_rest_flows(pool, 
                 "SELECT id FROM outbox WHERE id = ANY($1) ORDER BY published_at", [unknown, behind_unknown]
             )
             assert [r["id"] for r in order] == [unknown, behind_unknown]
-            assert [i for _, i in await read_topic(missing, 1)] == [unknown]
+            assert [i for _, i in await read_topic(missing, 2)] == [unknown, behind_unknown]
 
             # retry-all makes the oversized one eligible again: it fails twice more and is parked again.
             assert "retried 1" in await outbox_admin.run(["--database", SETTINGS.database, "retry-all"])
@@ -343,6 +344,7 @@ async def test_runtime_registers_lag_metrics_and_notify_runs_no_relay(pool):
     app = create_app(title="t", lifespan=runtime.lifespan, readiness=READINESS)
     async with app.router.lifespan_context(app):
         assert runtime.outbox_relay is not None
+        await asyncio.wait_for(runtime.outbox_relay.wait_state("listening", "standby"), 20)
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
         async with client:
             text = (await client.get("/metrics")).text
@@ -362,6 +364,7 @@ async def test_notify_runs_no_relay_but_keeps_a_producer_for_dead_letters(kafka_
             runtime: Runtime = app.state.runtime
             assert runtime.outbox_relay is None
             assert runtime.producer is not None  # its consumers dead-letter with it
+            await asyncio.wait_for(runtime.producer_ready.wait(), 20)
             assert not [t for t in runtime._tasks if t.get_name() == "outbox-relay"]
     finally:
         await drop_database(settings)
