@@ -28,6 +28,7 @@ import json
 import logging
 import time
 import uuid
+import weakref
 from collections.abc import Iterable
 from typing import Any, Literal
 
@@ -167,7 +168,16 @@ async def retry_all(conn: asyncpg.Connection) -> int:
 
 
 class OutboxMetrics:
-    """Outbox lag gauges, in the app's own registry (served on ``/metrics``)."""
+    """Outbox lag gauges, in the app's own registry (served on ``/metrics``). One set per registry: an app whose
+    lifespan runs again (a restarted relay) reuses its gauges instead of registering them twice."""
+
+    _by_registry: "weakref.WeakKeyDictionary[CollectorRegistry, OutboxMetrics]" = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def of(cls, registry: CollectorRegistry) -> "OutboxMetrics":
+        if registry not in cls._by_registry:
+            cls._by_registry[registry] = cls(registry)
+        return cls._by_registry[registry]
 
     def __init__(self, registry: CollectorRegistry | None):
         self.unpublished = Gauge(
@@ -205,7 +215,7 @@ class OutboxRelay:
         self.lease_seconds, self.send_timeout = lease_seconds, send_timeout
         self.max_failures, self.backoff_base, self.backoff_max = max_failures, backoff_base, backoff_max
         self.metrics_interval = metrics_interval
-        self.metrics = OutboxMetrics(registry) if registry is not None else None
+        self.metrics = OutboxMetrics.of(registry) if registry is not None else None
         self.name = f"relay-{uuid.uuid4().hex[:12]}"
         self.state: RelayState = "starting"
         self.session_pid: int | None = None  # backend pid of the session holding the lock and the LISTEN
