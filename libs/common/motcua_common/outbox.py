@@ -345,7 +345,7 @@ class OutboxRelay:
     # -- one pass -------------------------------------------------------------------------------------------
 
     async def publish_batch(self) -> int:
-        """Claim, publish and settle one batch; returns how many rows were claimed (a full batch: go on)."""
+        """Claim, publish and settle one batch; returns how many rows were published (a full batch: go on)."""
         rows = await self.pool.fetch(_CLAIM, self.batch_size, self.name, self.lease_seconds)
         if not rows:
             return 0
@@ -376,7 +376,7 @@ class OutboxRelay:
             log.warning("outbox relay pass overran %.0fs; the rest is retried", deadline)
         finally:
             await asyncio.shield(self._settle(rows, published, failed))
-        return len(rows)
+        return len(published)
 
     async def _send(self, row: asyncpg.Record) -> None:
         headers = [("content-type", CLOUDEVENTS_CONTENT_TYPE.encode())]
