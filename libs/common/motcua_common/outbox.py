@@ -1,24 +1,50 @@
 """Transactional outbox: ``enqueue`` writes the event in the caller's transaction; ``OutboxRelay``
 publishes unpublished rows to Kafka and marks them published.
 
-The relay claims rows with ``FOR UPDATE SKIP LOCKED`` (replica-safe), is woken by ``LISTEN outbox``
-and also polls (a missed notification only delays, never loses), publishes with an idempotent
-``acks=all`` producer, and retries what failed on its next pass. It never uses an id cursor: rows
-commit out of order, and a cursor would skip the late ones.
+How the relay keeps its promises (docs/architecture.md, "Reliability"):
+
+- **One active relay per service database.** Every replica runs a relay; the one whose dedicated session holds
+  the advisory lock ``RELAY_LOCK`` (``pg_try_advisory_lock``) publishes, the others are on standby and try the
+  lock every ``standby_interval`` seconds, so one takes over within a second or two when the holder's session
+  ends (process killed, connection lost). The same session LISTENs for ``outbox`` notifications; when it
+  dies (a PostgreSQL restart terminates it) the relay takes a new one, re-listens and competes again.
+- **Per-key order.** Rows are published in ``(created_at, id)`` order per topic and key (Kafka keeps order per
+  partition of one topic, and a key always lands in the same partition), each key's rows one after the other (the
+  next only once the broker acknowledged the one before); keys go in parallel. A row is never claimed while an
+  earlier row of its topic and key is parked, waiting for its retry time or leased.
+- **Short leases, no held locks.** A pass claims rows in one short statement (``leased_by``/``leased_until``),
+  publishes outside any transaction and records the outcome in another short transaction. A crashed relay's
+  lease simply expires.
+- **Poison rows.** A failure the row is to blame for (too large, unknown or forbidden topic, unserializable)
+  is recorded on the row (``attempts``, ``failures``, ``last_error``, ``next_attempt_at`` with exponential
+  backoff); after ``max_failures`` the row is parked (``parked_at``) until an operator retries it
+  (``python -m motcua_common.outbox_admin``). A broker outage is nobody's row's fault: it is recorded but never
+  parks anything. Other keys keep flowing; only the parked row's own key (on its topic) waits behind it.
+- It never uses an id cursor: rows commit out of order, and a cursor would skip the late ones.
 """
 
 import asyncio
 import json
 import logging
+import time
 import uuid
+import weakref
+from collections.abc import Iterable
+from typing import Any, Literal
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError, KafkaTimeoutError, UnknownTopicOrPartitionError
+from prometheus_client import CollectorRegistry, Gauge
 
 from .events import CLOUDEVENTS_CONTENT_TYPE, CloudEvent, EventData, build_event
 from .telemetry import current_trace_headers
 
 log = logging.getLogger("motcua.outbox")
+
+RELAY_LOCK = 727002  # advisory lock key of the active relay (per database); 727001 is the migrations' lock
+_DB_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+RelayState = Literal["starting", "standby", "active", "listening", "disconnected", "stopped"]
 
 
 async def enqueue(
@@ -47,6 +73,124 @@ async def enqueue(
     return event
 
 
+# --- SQL (the relay's and the operator's) -------------------------------------------------------------------
+
+# A (topic, key) is held while one of its unpublished rows is parked, waiting for its retry time or leased. The
+# predicate repeats the partial index outbox_held's (migration 0002) so the probe uses it.
+_HELD = (
+    "h.key = c.key AND h.topic = c.topic AND h.published_at IS NULL"
+    " AND (h.parked_at IS NOT NULL OR h.next_attempt_at IS NOT NULL OR h.leased_until IS NOT NULL)"
+    " AND (h.parked_at IS NOT NULL OR h.next_attempt_at > now() OR h.leased_until > now())"
+)
+# The oldest unpublished rows of (topic, key)s that are not held. They are a prefix of each such key's unpublished
+# rows (every earlier row of the key is unpublished, not held, and older: so it is picked first), which is what
+# keeps per-key order.
+_CLAIM = f"""
+UPDATE outbox o SET leased_by = $2, leased_until = now() + $3 * interval '1 second'
+FROM (
+    SELECT c.id FROM outbox c
+    WHERE c.published_at IS NULL AND c.parked_at IS NULL AND NOT EXISTS (SELECT 1 FROM outbox h WHERE {_HELD})
+    ORDER BY c.created_at, c.id
+    LIMIT $1
+    FOR UPDATE
+) pick
+WHERE o.id = pick.id
+RETURNING o.id, o.topic, o.key, o.payload, o.headers, o.created_at
+"""
+_PUBLISHED = (
+    "UPDATE outbox SET published_at = now(), attempts = attempts + 1, leased_by = NULL, leased_until = NULL,"
+    " next_attempt_at = NULL WHERE id = ANY($1::uuid[]) AND published_at IS NULL"
+)
+# A failure the row is to blame for: backoff base * 2^(failures so far), capped; parked at max_failures.
+_FAILED = """
+UPDATE outbox SET attempts = attempts + 1, failures = failures + 1, last_error = $2,
+    leased_by = NULL, leased_until = NULL,
+    next_attempt_at = now() + least($3 * power(2, failures), $4) * interval '1 second',
+    parked_at = CASE WHEN failures + 1 >= $5 THEN now() END
+WHERE id = $1 AND published_at IS NULL
+RETURNING failures, parked_at IS NOT NULL AS parked
+"""
+# A broker outage: recorded, not counted towards parking, retried on the next pass.
+_NOT_SENT = (
+    "UPDATE outbox SET attempts = attempts + 1, last_error = $2, leased_by = NULL, leased_until = NULL"
+    " WHERE id = $1 AND published_at IS NULL"
+)
+_RELEASE = (
+    "UPDATE outbox SET leased_by = NULL, leased_until = NULL"
+    " WHERE id = ANY($1::uuid[]) AND leased_by = $2 AND published_at IS NULL"
+)
+_LAG = """
+SELECT count(*) FILTER (WHERE parked_at IS NULL) AS unpublished,
+       count(*) FILTER (WHERE parked_at IS NOT NULL) AS parked,
+       coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE parked_at IS NULL)), 0)::float8 AS oldest
+FROM outbox WHERE published_at IS NULL
+"""
+
+
+async def list_stuck(conn: asyncpg.Connection, *, limit: int = 100) -> list[asyncpg.Record]:
+    """Unpublished rows that failed at least once (parked ones first), with how many later rows of their topic and
+    key wait behind them."""
+    return await conn.fetch(
+        "SELECT o.id, o.topic, o.key, o.event_type, o.created_at, o.attempts, o.failures, o.last_error,"
+        " o.next_attempt_at, o.parked_at,"
+        " (SELECT count(*) FROM outbox l WHERE l.key = o.key AND l.topic = o.topic AND l.published_at IS NULL"
+        "   AND (l.created_at, l.id) > (o.created_at, o.id)) AS blocked_behind"
+        " FROM outbox o WHERE o.published_at IS NULL AND (o.parked_at IS NOT NULL OR o.last_error IS NOT NULL)"
+        " ORDER BY o.parked_at IS NULL, o.created_at, o.id LIMIT $1",
+        limit,
+    )
+
+
+async def retry(conn: asyncpg.Connection, row_id: uuid.UUID) -> bool:
+    """Make a parked or waiting row eligible again now (its failure count restarts) and wake the relay."""
+    done = await conn.fetchval(
+        "UPDATE outbox SET parked_at = NULL, failures = 0, next_attempt_at = NULL"
+        " WHERE id = $1 AND published_at IS NULL RETURNING true",
+        row_id,
+    )
+    if done:
+        await conn.execute("SELECT pg_notify('outbox', 'retry')")
+    return bool(done)
+
+
+async def retry_all(conn: asyncpg.Connection) -> int:
+    """Retry every parked row; returns how many."""
+    n = await conn.fetchval(
+        "WITH r AS (UPDATE outbox SET parked_at = NULL, failures = 0, next_attempt_at = NULL"
+        " WHERE published_at IS NULL AND parked_at IS NOT NULL RETURNING 1) SELECT count(*) FROM r"
+    )
+    if n:
+        await conn.execute("SELECT pg_notify('outbox', 'retry')")
+    return n
+
+
+# --- the relay ---------------------------------------------------------------------------------------------
+
+
+class OutboxMetrics:
+    """Outbox lag gauges, in the app's own registry (served on ``/metrics``). One set per registry: an app whose
+    lifespan runs again (a restarted relay) reuses its gauges instead of registering them twice."""
+
+    _by_registry: "weakref.WeakKeyDictionary[CollectorRegistry, OutboxMetrics]" = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def of(cls, registry: CollectorRegistry) -> "OutboxMetrics":
+        if registry not in cls._by_registry:
+            cls._by_registry[registry] = cls(registry)
+        return cls._by_registry[registry]
+
+    def __init__(self, registry: CollectorRegistry | None):
+        self.unpublished = Gauge(
+            "outbox_unpublished_rows", "Outbox rows not yet published (parked rows excluded)", registry=registry
+        )
+        self.parked = Gauge("outbox_parked_rows", "Outbox rows parked after repeated failures", registry=registry)
+        self.oldest = Gauge(
+            "outbox_oldest_unpublished_age_seconds",
+            "Age of the oldest unpublished, not parked, outbox row (0 when none)",
+            registry=registry,
+        )
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -55,70 +199,262 @@ class OutboxRelay:
         *,
         batch_size: int = 200,
         poll_interval: float = 1.0,
+        standby_interval: float = 1.0,
+        reconnect_delay: float = 0.5,
+        lease_seconds: float = 30.0,
+        send_timeout: float = 5.0,
+        max_failures: int = 5,
+        backoff_base: float = 1.0,
+        backoff_max: float = 300.0,
+        metrics_interval: float = 1.0,
+        registry: CollectorRegistry | None = None,
     ):
         self.pool, self.producer = pool, producer
         self.batch_size, self.poll_interval = batch_size, poll_interval
+        self.standby_interval, self.reconnect_delay = standby_interval, reconnect_delay
+        self.lease_seconds, self.send_timeout = lease_seconds, send_timeout
+        self.max_failures, self.backoff_base, self.backoff_max = max_failures, backoff_base, backoff_max
+        self.metrics_interval = metrics_interval
+        self.metrics = OutboxMetrics.of(registry) if registry is not None else None
+        self.name = f"relay-{uuid.uuid4().hex[:12]}"
+        self.state: RelayState = "starting"
+        self.session_pid: int | None = None  # backend pid of the session holding the lock and the LISTEN
         self._wake = asyncio.Event()
+        self._state_changed = asyncio.Event()
+        self._next_due: float | None = None  # loop time of the earliest retry this relay scheduled
+        self._metrics_at = 0.0
+
+    # -- state, readiness -----------------------------------------------------------------------------------
+
+    @property
+    def is_leader(self) -> bool:
+        return self.state in ("active", "listening")
+
+    def _set_state(self, state: RelayState) -> None:
+        if state != self.state:
+            log.info("outbox relay %s: %s -> %s", self.name, self.state, state)
+            self.state = state
+            self._state_changed.set()
+
+    def check_listening(self) -> None:
+        """Raise unless this relay has a live session: listening (active) or ready to take over (standby)."""
+        if self.state not in ("listening", "standby"):
+            raise ConnectionError(f"outbox relay not listening for notifications ({self.state})")
+
+    async def wait_state(self, *states: RelayState) -> None:
+        """Wait until the relay is in one of ``states`` (tests, readiness probes)."""
+        while self.state not in states:
+            self._state_changed.clear()
+            await self._state_changed.wait()
+
+    # -- loops ----------------------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        listener = await self.pool.acquire()
-        wake = lambda *_: self._wake.set()  # noqa: E731
         try:
-            await listener.add_listener("outbox", wake)
             while not stop.is_set():
                 try:
-                    published = await self.publish_batch()
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    log.warning("outbox relay pass failed: %s", exc)
-                    published = 0
-                if published >= self.batch_size:
-                    continue
-                self._wake.clear()
-                waiter = asyncio.ensure_future(self._wake.wait())
-                stopper = asyncio.ensure_future(stop.wait())
-                await asyncio.wait({waiter, stopper}, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
-                stopper.cancel()
+                    await self._session(stop)
+                except _DB_ERRORS as exc:
+                    log.warning("outbox relay %s lost its database session: %s; reconnecting", self.name, exc)
+                if stop.is_set():
+                    break
+                self._set_state("disconnected")
+                await _wait_any(stop, seconds=self.reconnect_delay)
         finally:
-            await listener.remove_listener("outbox", wake)
-            await self.pool.release(listener)
+            self._set_state("stopped")
+
+    async def _session(self, stop: asyncio.Event) -> None:
+        """One database session: compete for the lock, then publish while it is held and alive."""
+        lost = asyncio.Event()
+        conn = await self.pool.acquire(timeout=10)
+
+        def on_close(_conn: object) -> None:
+            lost.set()
+
+        def on_notify(*_: Any) -> None:
+            self._wake.set()
+
+        conn.add_termination_listener(on_close)
+        try:
+            self.session_pid = conn.get_server_pid()
+            while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK, timeout=5):
+                self._set_state("standby")
+                await self._refresh_metrics()
+                await _wait_any(stop, lost, seconds=self.standby_interval)
+                if stop.is_set():
+                    return
+                if lost.is_set():
+                    raise ConnectionError("session connection closed")
+            self._set_state("active")
+            await conn.add_listener("outbox", on_notify)
+            self._set_state("listening")
+            await self._publish_while(stop, lost, conn)
+        finally:
+            conn.remove_termination_listener(on_close)
+            self.session_pid = None
+            if not conn.is_closed():
+                try:
+                    await conn.remove_listener("outbox", on_notify)
+                    await conn.execute("SELECT pg_advisory_unlock_all()", timeout=5)
+                except _DB_ERRORS:
+                    pass
+            try:
+                await self.pool.release(conn, timeout=5)
+            except _DB_ERRORS:
+                conn.terminate()
+
+    async def _publish_while(self, stop: asyncio.Event, lost: asyncio.Event, conn: asyncpg.Connection) -> None:
+        while not stop.is_set():
+            if lost.is_set():
+                raise ConnectionError("session connection closed")
+            # Cleared before the pass: a NOTIFY that arrives during the pass wakes the next wait at once.
+            self._wake.clear()
+            try:
+                published = await self.publish_batch()
+            except _DB_ERRORS as exc:
+                log.warning("outbox relay pass failed: %s", exc)
+                published = 0
+            await self._refresh_metrics()
+            if published >= self.batch_size:
+                continue
+            woke = await _wait_any(stop, lost, self._wake, seconds=self._idle_timeout())
+            if not woke and not stop.is_set():
+                # A quiet poll: make sure the session (lock, LISTEN) is still alive; a dead one raises.
+                await conn.fetchval("SELECT 1", timeout=5)
+
+    def _idle_timeout(self) -> float:
+        timeout = self.poll_interval
+        if self._next_due is not None:
+            timeout = max(0.0, min(timeout, self._next_due - asyncio.get_running_loop().time()))
+            self._next_due = None
+        return timeout
+
+    async def _refresh_metrics(self) -> None:
+        if self.metrics is None or time.monotonic() - self._metrics_at < self.metrics_interval:
+            return
+        try:
+            row = await self.pool.fetchrow(_LAG, timeout=5)
+        except _DB_ERRORS as exc:
+            log.debug("outbox lag query failed: %s", exc)
+            return
+        self._metrics_at = time.monotonic()
+        self.metrics.unpublished.set(row["unpublished"])
+        self.metrics.parked.set(row["parked"])
+        self.metrics.oldest.set(row["oldest"])
+
+    # -- one pass -------------------------------------------------------------------------------------------
 
     async def publish_batch(self) -> int:
-        """Publish one batch of unpublished rows; returns how many were published."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                "SELECT id, topic, key, payload, headers FROM outbox WHERE published_at IS NULL"
-                " ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED",
-                self.batch_size,
-            )
-            if not rows:
-                return 0
-            futures = []
-            for row in rows:
-                headers = [("content-type", CLOUDEVENTS_CONTENT_TYPE.encode())]
-                headers += [(k, str(v).encode()) for k, v in (row["headers"] or {}).items()]
-                fut = await self.producer.send(
-                    row["topic"],
-                    json.dumps(row["payload"]).encode(),
-                    key=row["key"].encode(),
-                    headers=headers,
-                )
-                futures.append(fut)
-            results = await asyncio.gather(*futures, return_exceptions=True)
-            ok = [r["id"] for r, res in zip(rows, results, strict=True) if not isinstance(res, BaseException)]
-            failed = [
-                (r["id"], repr(res)[:500])
-                for r, res in zip(rows, results, strict=True)
-                if isinstance(res, BaseException)
-            ]
-            if ok:
-                await conn.execute(
-                    "UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($1::uuid[])",
-                    ok,
-                )
-            for row_id, err in failed:
-                await conn.execute(
-                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1", row_id, err
-                )
-                log.warning("outbox row %s not published: %s", row_id, err)
-            return len(ok)
+        """Claim, publish and settle one batch; returns how many rows were published (a full batch: go on)."""
+        rows = await self.pool.fetch(_CLAIM, self.batch_size, self.name, self.lease_seconds)
+        if not rows:
+            return 0
+        chains: dict[tuple[str, str], list[asyncpg.Record]] = {}
+        for row in sorted(rows, key=lambda r: (r["created_at"], r["id"])):
+            chains.setdefault((row["topic"], row["key"]), []).append(row)
+        published: list[uuid.UUID] = []
+        failed: list[tuple[asyncpg.Record, BaseException]] = []
+
+        async def chain(key_rows: list[asyncpg.Record]) -> None:
+            for row in key_rows:  # one after the other: a later row only once the earlier one is acknowledged
+                try:
+                    await self._send(row)
+                except Exception as exc:  # any failure is recorded on the row; the key stops here
+                    failed.append((row, exc))
+                    return
+                except asyncio.CancelledError:
+                    failed.append((row, TimeoutError("not acknowledged before the relay stopped or the deadline")))
+                    raise
+                published.append(row["id"])
+
+        # Publishing must end well inside the lease, or another relay could claim the rows after it expires.
+        deadline = self.lease_seconds - max(2.0, self.lease_seconds * 0.2)
+        try:
+            async with asyncio.timeout(deadline):
+                await asyncio.gather(*(chain(c) for c in chains.values()))
+        except TimeoutError:
+            log.warning("outbox relay pass overran %.0fs; the rest is retried", deadline)
+        finally:
+            await asyncio.shield(self._settle(rows, published, failed))
+        return len(published)
+
+    async def _send(self, row: asyncpg.Record) -> None:
+        headers = [("content-type", CLOUDEVENTS_CONTENT_TYPE.encode())]
+        headers += [(k, str(v).encode()) for k, v in (row["headers"] or {}).items()]
+        # send() waits for the topic's metadata (an unknown topic: up to the request timeout): bounded here.
+        ack = await asyncio.wait_for(
+            self.producer.send(
+                row["topic"], json.dumps(row["payload"]).encode(), key=row["key"].encode(), headers=headers
+            ),
+            self.send_timeout,
+        )
+        await ack
+
+    async def _settle(
+        self,
+        rows: list[asyncpg.Record],
+        published: list[uuid.UUID],
+        failed: list[tuple[asyncpg.Record, BaseException]],
+    ) -> None:
+        blame = await self._blame(failed)
+        done = set(published) | {row["id"] for row, _ in failed}
+        untouched = [r["id"] for r in rows if r["id"] not in done]
+        async with self.pool.acquire(timeout=10) as conn, conn.transaction():
+            if published:
+                await conn.execute(_PUBLISHED, published)
+            for (row, exc), blamed in zip(failed, blame, strict=True):
+                error = f"{type(exc).__name__}: {exc}"[:1000]
+                if blamed:
+                    failures, parked = await conn.fetchrow(
+                        _FAILED, row["id"], error, self.backoff_base, self.backoff_max, self.max_failures
+                    )
+                    due = asyncio.get_running_loop().time() + min(
+                        self.backoff_base * 2 ** (failures - 1), self.backoff_max
+                    )
+                    self._next_due = due if self._next_due is None else min(self._next_due, due)
+                    log.warning(
+                        "outbox row %s (%s, key %s) %s: %s",
+                        row["id"],
+                        row["topic"],
+                        row["key"],
+                        "PARKED" if parked else f"failed {failures}x",
+                        error,
+                    )
+                else:
+                    await conn.execute(_NOT_SENT, row["id"], error)
+                    log.warning("outbox row %s not published (broker unavailable?): %s", row["id"], error)
+            if untouched:
+                await conn.execute(_RELEASE, untouched, self.name)
+
+    async def _blame(self, failed: Iterable[tuple[asyncpg.Record, BaseException]]) -> list[bool]:
+        """For each failure: is the row to blame (counts towards parking) or the broker (an outage)?"""
+        failed = list(failed)
+        topics: set[str] | None = None
+        if any(_maybe_outage(exc) for _, exc in failed):
+            try:  # is the broker there, and which topics does it have?
+                metadata = await asyncio.wait_for(self.producer.client.fetch_all_metadata(), 3)
+                topics = set(metadata.topics())
+            except Exception:  # unreachable, whatever the error: an outage blames no row
+                topics = None
+        return [(not _maybe_outage(exc)) or (topics is not None and row["topic"] not in topics) for row, exc in failed]
+
+
+def _maybe_outage(exc: BaseException) -> bool:
+    """Errors a broker outage also causes (timeouts, lost connections, unknown topic while metadata is missing).
+    Anything else (message too large, forbidden topic, serialization) is the row's own fault."""
+    if isinstance(exc, (TimeoutError, KafkaTimeoutError, UnknownTopicOrPartitionError)):
+        return True
+    return isinstance(exc, KafkaError) and exc.retriable
+
+
+async def _wait_any(*events: asyncio.Event, seconds: float) -> bool:
+    """Wait until one of ``events`` is set or ``seconds`` pass; True if an event was set."""
+    if any(e.is_set() for e in events):
+        return True
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        done, _ = await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+    return bool(done)

@@ -46,7 +46,8 @@ class Runtime:
         self._consumers: list[tuple[str, list[str], dict[str, Handler]]] = []
         self._loops: list[tuple[str, Loop]] = []
         self._tasks: list[asyncio.Task] = []
-        # the app's (set by lifespan): consumers report their lag in it
+        self.outbox_relay: OutboxRelay | None = None  # made in start() when relay=True
+        # the app's, set by lifespan: outbox lag gauges and consumer lag
         self.metrics_registry: CollectorRegistry | None = None
 
     def consume(self, name: str, handlers: Mapping[str, Handler], topics: list[str] | None = None) -> None:
@@ -90,7 +91,7 @@ class Runtime:
             self.producer = make_producer(s)
             self._tasks.append(asyncio.create_task(self._start_producer(self.stop), name="producer-start"))
         if self.relay:
-            relay = OutboxRelay(self.pool, self.producer)
+            relay = self.outbox_relay = OutboxRelay(self.pool, self.producer, registry=self.metrics_registry)
             self._spawn("outbox-relay", lambda: self._with_producer(relay.run))
         registry = self.metrics_registry
         lag = consumer_lag_gauge(registry) if registry is not None and self._consumers else None
@@ -139,4 +140,12 @@ async def check_kafka(app: FastAPI) -> None:
     await asyncio.wait_for(runtime.producer.client.fetch_all_metadata(), 3)
 
 
-READINESS = [check_database, check_kafka]
+async def outbox_listener(app: FastAPI) -> None:
+    """Ready unless this service runs a relay that has lost its database session (not listening, e.g. after a
+    PostgreSQL restart, until it re-listens). A relay on standby behind another replica's is ready."""
+    relay = getattr(app.state.runtime, "outbox_relay", None)
+    if relay is not None:
+        relay.check_listening()
+
+
+READINESS = [check_database, check_kafka, outbox_listener]

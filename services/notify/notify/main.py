@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging()
     setup_tracing(settings.service_name, settings.otel_exporter)
-    runtime = Runtime(settings, migrations=MIGRATIONS)
+    runtime = Runtime(settings, migrations=MIGRATIONS, relay=False)  # publishes nothing; keeps a producer for DLQ
     # Dossier events and, on the restricted personal topic, each dossier's contact (in any order).
     runtime.consume("notify", HANDLERS, topics=[settings.dossier_topic, settings.personal_topic])
     sender = EmailSender(settings, lambda: runtime.pool)
