@@ -7,10 +7,13 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from motcua_common.db import MigrationError, SchemaNotReady, check_schema, migrate
+from motcua_common.db import COMMON_MIGRATIONS, MigrationError, SchemaNotReady, check_schema, migrate
 from motcua_common.runtime import Runtime
 from motcua_common.settings import ServiceSettings
 from motcua_common.testing import create_database, drop_database, per_run_settings
+
+# the shared outbox/inbox migrations, applied before a service's own
+COMMON = [f"common/{p.name}" for p in sorted(COMMON_MIGRATIONS.glob("*.sql"))]
 
 
 @pytest.fixture
@@ -31,7 +34,7 @@ def write(directory: Path, name: str, sql: str) -> Path:
 
 async def test_an_edited_applied_migration_is_refused(settings, tmp_path):
     write(tmp_path, "0001_things.sql", "CREATE TABLE things (id int PRIMARY KEY);")
-    assert await migrate(settings.dsn, tmp_path) == ["common/0001_messaging.sql", "0001_things.sql"]
+    assert await migrate(settings.dsn, tmp_path) == [*COMMON, "0001_things.sql"]
     assert await migrate(settings.dsn, tmp_path) == []  # nothing to do the second time
 
     write(tmp_path, "0001_things.sql", "CREATE TABLE things (id bigint PRIMARY KEY);")  # edited after it ran
@@ -63,7 +66,7 @@ async def test_a_database_of_the_old_runner_is_upgraded_in_place(settings, tmp_p
         write(tmp_path, "0002_more.sql", "CREATE TABLE more (id int);")
         assert await migrate(settings.dsn, tmp_path) == ["0002_more.sql"]  # 0001 is not run again
         checksums = dict(await conn.fetch("SELECT name, checksum FROM schema_migrations"))
-        assert set(checksums) == {"common/0001_messaging.sql", "0001_things.sql", "0002_more.sql"}
+        assert set(checksums) == {*COMMON, "0001_things.sql", "0002_more.sql"}
         assert all(len(c) == 64 for c in checksums.values()), checksums  # SHA-256, recorded on the first run
         await check_schema(settings.dsn, tmp_path)
         write(tmp_path, "0001_things.sql", "-- edited\nCREATE TABLE things (id int PRIMARY KEY);")

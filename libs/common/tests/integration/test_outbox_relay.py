@@ -353,11 +353,12 @@ async def test_runtime_registers_lag_metrics_and_notify_runs_no_relay(pool):
 
 
 async def test_notify_runs_no_relay_but_keeps_a_producer_for_dead_letters(kafka_topics):
+    from notify.main import MIGRATIONS as NOTIFY_MIGRATIONS
     from notify.main import create_app as create_notify
     from notify.settings import Settings as NotifySettings
 
     settings = per_run_settings(NotifySettings, "outbox_relay_notify")
-    await create_database(settings)
+    await create_database(settings, NOTIFY_MIGRATIONS)  # migrations are a step before any app starts
     try:
         app = create_notify(settings)
         async with app.router.lifespan_context(app):
