@@ -43,7 +43,15 @@ from .telemetry import current_trace_headers
 log = logging.getLogger("motcua.outbox")
 
 RELAY_LOCK = 727002  # advisory lock key of the active relay (per database); 727001 is the migrations' lock
-_DB_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+# What a database outage looks like: asyncpg reports a session the server ended (a restart) as an
+# InternalClientError on its next use, besides the usual connection errors.
+_DB_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+)
 RelayState = Literal["starting", "standby", "active", "listening", "disconnected", "stopped"]
 
 
@@ -290,14 +298,14 @@ class OutboxRelay:
             self._set_state("listening")
             await self._publish_while(stop, lost, conn)
         finally:
-            conn.remove_termination_listener(on_close)
             self.session_pid = None
-            if not conn.is_closed():
-                try:
+            try:
+                conn.remove_termination_listener(on_close)
+                if not conn.is_closed():
                     await conn.remove_listener("outbox", on_notify)
                     await conn.execute("SELECT pg_advisory_unlock_all()", timeout=5)
-                except _DB_ERRORS:
-                    pass
+            except _DB_ERRORS:  # InterfaceError among them
+                pass  # a connection the server closed is already detached by the pool: nothing to undo
             try:
                 await self.pool.release(conn, timeout=5)
             except _DB_ERRORS:
