@@ -393,6 +393,9 @@ class Chaos:
         self.run_id = f"chaos{int(time.time())}"
         self.topic = f"test.{self.run_id}.dossier.events"
         self.personal_topic = f"test.{self.run_id}.personal.events"
+        # processing's dossier-state topic (compacted in production; a plain one is enough here), named after the
+        # dossier topic as processing derives it
+        self.state_topic = f"test.{self.run_id}.dossier.state"
         self.services: dict[str, Service] = {}
         self.stats = Stats()
         self.faults: list[Fault] = []
@@ -469,9 +472,9 @@ class Chaos:
             await client.close()
         if old:
             await delete_topics(self.infra.bootstrap, *old)
-        names = [self.topic, f"{self.topic}.dlq", self.personal_topic, f"{self.personal_topic}.dlq"]
+        names = [self.topic, f"{self.topic}.dlq", self.personal_topic, f"{self.personal_topic}.dlq", self.state_topic]
         await create_topics(self.infra.bootstrap, *names, partitions=PARTITIONS)
-        say(f"==> Topics {self.topic}, {self.personal_topic} (+ .dlq)")
+        say(f"==> Topics {self.topic}, {self.personal_topic} (+ .dlq), {self.state_topic}")
         return ids
 
     def start_services(self) -> None:
@@ -992,6 +995,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # report any failure of the harness, then clean up below
         say(f"\n==> Chaos run failed: {type(exc).__name__}: {exc}")
     finally:
+        # Ctrl-C reaches make, uv and this process (uv forwards it too): a second SIGINT must not cut the clean-up
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         say("==> Stopping the services" + ("" if args.keep else ", the private Kafka and PostgreSQL"))
         chaos.stop_all()
         if not args.keep:
