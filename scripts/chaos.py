@@ -562,8 +562,11 @@ class Chaos:
                 if left:
                     return False, f"{left} unpublished outbox rows in {name}"
             ids = [r["id"] for r in await i.fetch("SELECT id FROM dossiers WHERE submitted_at <= $1", cutoff)]
-            event_ids = [r["id"] for r in await i.fetch("SELECT id FROM outbox WHERE created_at <= $1", cutoff)]
-            event_ids += [r["id"] for r in await p.fetch("SELECT id FROM outbox WHERE created_at <= $1", cutoff)]
+            # the events notify consumes: the dossier topic and the personal topic (not the dossier-state topic)
+            mine = "SELECT id FROM outbox WHERE created_at <= $1 AND topic = ANY($2::text[])"
+            topics = [self.topic, self.personal_topic]
+            event_ids = [r["id"] for r in await i.fetch(mine, cutoff, topics)]
+            event_ids += [r["id"] for r in await p.fetch(mine, cutoff, topics)]
             have = await p.fetchval("SELECT count(*) FROM dossiers WHERE id = ANY($1::uuid[])", ids)
             if have < len(ids):
                 return False, f"{len(ids) - have} dossiers without a case"
