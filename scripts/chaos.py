@@ -62,7 +62,8 @@ SERVICE_MODULES = {
     "gateway": "gateway",
 }
 PARTITIONS = 6
-FAULTS = ["citizen-id", "intake", "processing", "notify", "gateway", "kafka", "postgresql"]
+# PostgreSQL early: the slow recoveries (Kafka, consumer rebalances) come last, so every fault falls within the load
+FAULTS = ["citizen-id", "intake", "postgresql", "processing", "notify", "gateway", "kafka"]
 
 EVENT_PREFIX = "vn.motcua.dossier."
 SUBMITTED = "vn.motcua.dossier.submitted.v2"
