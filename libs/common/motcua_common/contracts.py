@@ -9,11 +9,23 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from .events import EventData
+from .procedures import ProcedureDefinition
 
-DossierStatus = Literal["submitted", "processing", "approved", "rejected", "result_issued", "completed"]
+DossierStatus = Literal[
+    "submitted",
+    "processing",
+    "approved",
+    "rejected",
+    "result_issued",
+    "completed",
+    "supplement_requested",
+    "refused",
+]
+OpenStatus = Literal["submitted", "processing", "supplement_requested", "approved", "result_issued"]
+NotifyChannel = Literal["email", "sms", "app"]
 Channel = Literal["online", "counter", "service_centre", "post"]
 
 
@@ -31,6 +43,14 @@ class Actor(BaseModel):
 
     kind: Literal["citizen", "officer", "partner"]
     subject: str
+
+
+class BundleRef(BaseModel):
+    """A bundle of linked dossiers (Project 06, Decision 296/QĐ-VPCP): one submission, one dossier per member."""
+
+    code: str = Field(description="the bundle procedure's code")
+    id: UUID = Field(description="the bundle's id (shared by its dossiers)")
+    member_dossier_ids: list[UUID] = Field(default=[], description="every dossier of the bundle")
 
 
 class DossierEvent(EventData):
@@ -61,13 +81,20 @@ class DossierSubmitted(DossierEvent):
     submitted_at: datetime
     received_at: datetime = Field(description="when the legal clock starts (15:00 rule applied)")
     appointment_at: datetime = Field(description="the date the result is due (appointment)")
+    bundle: BundleRef | None = Field(None, description="the linked dossiers (Project 06 bundle) this one belongs to")
+    fee_vnd: int | None = Field(None, ge=0, description="the fee for this dossier on its channel")
 
 
 class _OfficerAction(DossierEvent):
-    unit_code: str
+    unit_code: str = Field(description="the unit whose officer acted (the unit holding the step)")
     unit_name: str
     handler: str = Field(description="the officer who acted")
-    due_at: datetime
+    due_at: datetime = Field(description="the dossier's current due date (appointment) after the action")
+    step: str | None = Field(None, description="the workflow step the action completed")
+    next_step: str | None = Field(None, description="the step the dossier is now at; null when final or waiting")
+    next_step_name: str | None = Field(None, description="its Vietnamese name")
+    next_unit_code: str | None = Field(None, description="the unit that performs the next step")
+    next_unit_name: str | None = None
 
 
 class DossierAccepted(_OfficerAction):
@@ -102,11 +129,97 @@ class DossierResultIssued(_OfficerAction):
 
 
 class DossierResultReturned(_OfficerAction):
-    """The result reached the applicant; the dossier is complete."""
+    """The result reached the applicant; the dossier is complete. Returned by post (Decision 45/2016/QĐ-TTg), both
+    the applicant and the post office are to be told: ``notify_post`` says so."""
 
     event_type: Literal["vn.motcua.dossier.result_returned.v1"] = "vn.motcua.dossier.result_returned.v1"
     status: Literal["completed"] = "completed"
     return_method: Literal["online", "counter", "post"]
+    notify_post: bool = Field(False, description="true when the result goes by post: tell the post office too")
+
+
+class DossierRefused(_OfficerAction):
+    """The receiving officer refused to receive the dossier, with the reason (form 03)."""
+
+    event_type: Literal["vn.motcua.dossier.refused.v1"] = "vn.motcua.dossier.refused.v1"
+    status: Literal["refused"] = "refused"
+    reason: str
+
+
+class DossierSupplementRequested(_OfficerAction):
+    """The applicant is asked to add or fix documents (form 02); the legal clock pauses (or will restart)."""
+
+    event_type: Literal["vn.motcua.dossier.supplement_requested.v1"] = "vn.motcua.dossier.supplement_requested.v1"
+    status: Literal["supplement_requested"] = "supplement_requested"
+    reason: str = Field(description="why, as the applicant reads it")
+    components_requested: list[str] = Field(default=[], description="what is missing (component codes or names)")
+    request_number: int = Field(ge=1, description="1 for the first request on this dossier")
+    clock_rule: Literal["pause", "restart"]
+
+
+class DossierSupplemented(DossierEvent):
+    """The applicant (or a receiving officer on their behalf) supplemented the dossier; the clock runs again and
+    the dossier is back at the step that asked."""
+
+    event_type: Literal["vn.motcua.dossier.supplemented.v1"] = "vn.motcua.dossier.supplemented.v1"
+    status: OpenStatus
+    by: Actor
+    request_number: int = Field(ge=1)
+    document_count: int = Field(ge=0, description="how many documents were added (ids stay in processing)")
+    step: str = Field(description="the step the dossier is back at")
+    unit_code: str
+    unit_name: str
+    due_at: datetime = Field(description="the due date after the pause (or restart)")
+
+
+class DossierStepForwarded(_OfficerAction):
+    """A step was completed and the dossier went on to the next one (possibly in another unit of the case)."""
+
+    event_type: Literal["vn.motcua.dossier.step_forwarded.v1"] = "vn.motcua.dossier.step_forwarded.v1"
+    status: OpenStatus
+
+
+class DossierTransferred(_OfficerAction):
+    """Liên thông: the dossier was handed to another agency for one of the procedure's steps."""
+
+    event_type: Literal["vn.motcua.dossier.transferred.v1"] = "vn.motcua.dossier.transferred.v1"
+    status: OpenStatus
+
+
+class DossierExtended(DossierEvent):
+    """The unit holding the dossier apologised and set a new appointment (form 04). The law wants the applicant
+    told by e-mail or SMS: ``notify_channels`` lists the channels to use."""
+
+    event_type: Literal["vn.motcua.dossier.extended.v1"] = "vn.motcua.dossier.extended.v1"
+    status: OpenStatus
+    unit_code: str
+    unit_name: str
+    handler: str = Field(description="the officer who extended")
+    reason: str
+    previous_due_at: datetime
+    due_at: datetime = Field(description="the new appointment")
+    notify_channels: list[NotifyChannel] = Field(default=["email", "sms"])
+
+
+class _Deadline(DossierEvent):
+    status: OpenStatus
+    step: str | None = None
+    step_name: str | None = None
+    unit_code: str = Field(description="the unit holding the dossier")
+    unit_name: str
+    due_at: datetime
+
+
+class DossierOverdue(_Deadline):
+    """The dossier passed its due date unresolved (announced once per due date)."""
+
+    event_type: Literal["vn.motcua.dossier.overdue.v1"] = "vn.motcua.dossier.overdue.v1"
+
+
+class DossierDueSoon(_Deadline):
+    """The dossier is due within the due-soon window (default one working day; announced once per due date)."""
+
+    event_type: Literal["vn.motcua.dossier.due_soon.v1"] = "vn.motcua.dossier.due_soon.v1"
 
 
 class PersonalEvent(EventData):
@@ -155,7 +268,33 @@ DOSSIER_EVENTS: dict[str, type[DossierEvent]] = {
         DossierRejected,
         DossierResultIssued,
         DossierResultReturned,
+        DossierRefused,
+        DossierSupplementRequested,
+        DossierSupplemented,
+        DossierStepForwarded,
+        DossierTransferred,
+        DossierExtended,
+        DossierOverdue,
+        DossierDueSoon,
     )
+}
+
+
+class ProcedureVersionPublished(EventData, ProcedureDefinition):
+    """Intake's catalogue published a procedure version (topic ``motcua.catalogue.events``, key = procedure code):
+    the whole :class:`~motcua_common.procedures.ProcedureDefinition` plus when it was published. Processing keeps
+    every version and runs each dossier on the one it was received under."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, json_schema_serialization_defaults_required=True)
+    event_type: Literal["vn.motcua.procedure.version_published.v1"] = "vn.motcua.procedure.version_published.v1"
+    published_at: datetime
+
+    def definition(self) -> ProcedureDefinition:
+        return ProcedureDefinition.model_validate(self.model_dump(exclude={"event_type", "published_at"}))
+
+
+CATALOGUE_EVENTS: dict[str, type[ProcedureVersionPublished]] = {
+    ProcedureVersionPublished.type_name(): ProcedureVersionPublished
 }
 
 
@@ -189,6 +328,10 @@ class DossierState(EventData):
     due_at: datetime = Field(description="the date the result is due (appointment)")
     completed_at: datetime | None = Field(None, description="when the dossier became final (completed or rejected)")
     timeliness: Literal["early", "on_time", "late"] | None = Field(None, description="once the result is issued")
+    current_unit_code: str | None = Field(None, description="the unit holding the current step")
+    legal_due_at: datetime | None = Field(
+        None, description="the legal due date (moved by supplement pauses, not by extensions)"
+    )
 
 
 STATE_EVENTS: dict[str, type[DossierState]] = {DossierState.type_name(): DossierState}

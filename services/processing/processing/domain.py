@@ -1,14 +1,24 @@
-"""The dossier's state machine and the timeliness rule: pure functions, no I/O.
+"""The generic workflow engine and the rules around it: pure functions, no I/O.
 
-    submitted --accept--> processing --approve--> approved --issue_result--> result_issued
-        |                     |                                                   |
-        +----reject-----------+--> rejected                          return_result --> completed
+A dossier runs on the :class:`~motcua_common.procedures.ProcedureDefinition` it was received under. The engine
+knows only the *kinds* of action (``receive``, ``forward``, ``transfer``, ``approve``…); which ones a step offers,
+where each leads and which roles may take them all come from the definition. Given the definition, the dossier's
+:class:`Case` (current step, status, units), the caller and an :class:`ActionRequest`, :func:`decide` returns the
+:class:`Transition` to apply or raises a refusal the service turns into problem+json:
 
-Each status has one open workflow step; an action completes it (with an outcome) and opens the next.
+- :class:`NotVisible` (404: the caller may not even know the dossier exists), :class:`NotAllowed` (403: wrong unit
+  that may read it, or wrong role), :class:`InvalidTransition` (409: the step does not offer that action; it lists
+  what the step offers), :class:`LimitReached` (409), :class:`InvalidRequest` (422: a field the action needs).
+
+Statuses stay coarse, for queries and citizens. A final status comes from the action that ends the dossier
+(``refuse`` → refused, ``reject`` → rejected, ``return_result`` → completed); a non-final one from the kind of
+action that led to the step (``receive`` → processing, ``approve`` → approved, ``issue_result`` → result_issued;
+``forward``/``transfer`` keep approved/result_issued and otherwise give processing; ``request_supplement`` →
+supplement_requested until the applicant supplements and the status before the request comes back).
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
@@ -19,10 +29,10 @@ from motcua_common.principal import (
     PROVINCIAL_OPERATOR,
     RECEIVING_OFFICER,
     SCOPE_DOSSIERS_READ,
-    SPECIALIST,
     UNIT_HEAD,
     Principal,
 )
+from motcua_common.procedures import ProcedureDefinition, StepDefinition
 
 VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 Timeliness = Literal["early", "on_time", "late"]
@@ -31,71 +41,91 @@ Timeliness = Literal["early", "on_time", "late"]
 class Status(StrEnum):
     SUBMITTED = "submitted"
     PROCESSING = "processing"
+    SUPPLEMENT_REQUESTED = "supplement_requested"
     APPROVED = "approved"
-    REJECTED = "rejected"
     RESULT_ISSUED = "result_issued"
     COMPLETED = "completed"
-
-
-class Action(StrEnum):
-    ACCEPT = "accept"
-    APPROVE = "approve"
-    REJECT = "reject"
-    ISSUE_RESULT = "issue_result"
-    RETURN_RESULT = "return_result"
+    REJECTED = "rejected"
+    REFUSED = "refused"
 
 
 STATUS_LABELS: dict[Status, str] = {
     Status.SUBMITTED: "Đã nộp, chờ tiếp nhận",
     Status.PROCESSING: "Đang xử lý",
+    Status.SUPPLEMENT_REQUESTED: "Chờ bổ sung hồ sơ",
     Status.APPROVED: "Đã phê duyệt",
-    Status.REJECTED: "Bị từ chối",
     Status.RESULT_ISSUED: "Đã có kết quả, chờ trả",
     Status.COMPLETED: "Đã trả kết quả",
+    Status.REJECTED: "Bị từ chối",
+    Status.REFUSED: "Từ chối tiếp nhận",
 }
-OPEN_STATUSES = (Status.SUBMITTED, Status.PROCESSING, Status.APPROVED, Status.RESULT_ISSUED)
+FINAL_STATUSES = (Status.COMPLETED, Status.REJECTED, Status.REFUSED)
+OPEN_STATUSES = (
+    Status.SUBMITTED,
+    Status.PROCESSING,
+    Status.SUPPLEMENT_REQUESTED,
+    Status.APPROVED,
+    Status.RESULT_ISSUED,
+)
+# Open and with the legal clock running (not waiting for the applicant): what the overdue detector watches.
+RUNNING_STATUSES = tuple(s for s in OPEN_STATUSES if s is not Status.SUPPLEMENT_REQUESTED)
 
-STEP_NAMES: dict[str, str] = {
-    "receive": "Tiếp nhận hồ sơ",
-    "appraise": "Thẩm định, xử lý hồ sơ",
-    "issue": "Ban hành kết quả",
-    "return": "Trả kết quả",
+# The outcome recorded on the step an action completes.
+OUTCOMES: dict[str, str] = {
+    "receive": "accepted",
+    "refuse": "refused",
+    "request_supplement": "supplement_requested",
+    "forward": "forwarded",
+    "transfer": "transferred",
+    "approve": "approved",
+    "reject": "rejected",
+    "issue_result": "issued",
+    "return_result": "returned",
 }
-# The step that is open while the dossier is in a status; final statuses have none.
-STATUS_STEP: dict[Status, str | None] = {
-    Status.SUBMITTED: "receive",
-    Status.PROCESSING: "appraise",
-    Status.APPROVED: "issue",
-    Status.RESULT_ISSUED: "return",
-    Status.REJECTED: None,
-    Status.COMPLETED: None,
+# Actions that need a reason the applicant reads (Vietnamese).
+REASON_ACTIONS = frozenset({"refuse", "reject", "request_supplement"})
+FINAL_ACTIONS: dict[str, Status] = {
+    "refuse": Status.REFUSED,
+    "reject": Status.REJECTED,
+    "return_result": Status.COMPLETED,
 }
 RETURN_METHOD_NOTES = {
     "online": "Trả kết quả trực tuyến",
     "counter": "Trả kết quả tại bộ phận một cửa",
     "post": "Trả kết quả qua dịch vụ bưu chính công ích",
 }
-FIRST_STEP = "receive"
+# The pseudo-step shown on the timeline while the applicant supplements (the definition's steps never use it:
+# their keys cannot contain a hyphen).
+SUPPLEMENT_STEP = "applicant-supplement"
+SUPPLEMENT_STEP_NAME = "Công dân bổ sung hồ sơ"
+# Who may extend a dossier's due date (form 04): the head or an approver of the unit holding it.
+EXTENSION_ROLES = frozenset({UNIT_HEAD, APPROVER})
+MAX_REASON_LENGTH = 2000
 
-# Who may take each action: an officer of the dossier's own unit holding one of these roles. A
-# provincial_operator reads every unit's dossiers and queues but takes no action.
-ACTION_ROLES: dict[Action, frozenset[str]] = {
-    Action.ACCEPT: frozenset({RECEIVING_OFFICER, UNIT_HEAD}),
-    Action.REJECT: frozenset({RECEIVING_OFFICER, APPROVER, UNIT_HEAD}),
-    Action.APPROVE: frozenset({APPROVER, UNIT_HEAD}),
-    Action.ISSUE_RESULT: frozenset({SPECIALIST, APPROVER, UNIT_HEAD}),
-    Action.RETURN_RESULT: frozenset({RECEIVING_OFFICER, UNIT_HEAD}),
+# The per-action endpoints of before issue 6, kept as deprecated aliases: each names the kinds it may stand for,
+# the first one the current step offers is taken (``reject`` refuses at reception, as it did).
+LEGACY_ALIASES: dict[str, tuple[str, ...]] = {
+    "accept": ("receive",),
+    "approve": ("approve",),
+    "reject": ("reject", "refuse"),
+    "issue-result": ("issue_result",),
+    "return-result": ("return_result",),
 }
 
 
-def role_allows(roles: frozenset[str] | set[str], action: Action | str) -> bool:
-    """Whether an officer with ``roles`` may take ``action`` (on a dossier of their own unit)."""
-    return bool(ACTION_ROLES[Action(action)] & set(roles))
+def status_label(status: Status | str) -> str:
+    return STATUS_LABELS[Status(status)]
+
+
+# ---------------------------------------------------------------------------------------------- who may see it
 
 
 def dossier_units(dossier: Mapping) -> set[str]:
-    """The units that hold a dossier: the competent unit and, when it differs, the receiving one."""
-    return {u for u in (dossier["unit_code"], dossier.get("receiving_unit_code")) if u}
+    """The units that hold or held a dossier: the competent unit, the receiving one, and every unit a step was
+    performed by (another agency it was transferred to)."""
+    units = {dossier["unit_code"], dossier.get("receiving_unit_code"), dossier.get("current_unit_code")}
+    units.update(dossier.get("involved_units") or ())
+    return {u for u in units if u}
 
 
 def is_party(subject: str, dossier: Mapping) -> bool:
@@ -109,7 +139,7 @@ def may_read(principal: Principal, dossier: Mapping) -> bool:
     """Who may see a dossier's full tracking.
 
     - a citizen: its applicant or its submitter (by token ``sub``);
-    - an officer: of the competent unit or of the unit that received it; a provincial operator: any;
+    - an officer: of a unit that holds or held it (competent, receiving, transferred to); a provincial operator: any;
     - a partner with ``dossiers:read``: any dossier, or only its own unit's if the token names a unit;
     - anyone else (services, other citizens, other units' officers): no.
     """
@@ -125,77 +155,337 @@ def may_read(principal: Principal, dossier: Mapping) -> bool:
     return False
 
 
-MAX_REASON_LENGTH = 2000
+# ---------------------------------------------------------------------------------------------- refusals
+
+
+class NotVisible(Exception):
+    """The caller may not know the dossier exists (404, as for an unknown code)."""
+
+
+class NotAllowed(Exception):
+    """The caller may see the dossier but not do this (403)."""
+
+
+class InvalidTransition(Exception):
+    """The current step does not offer this action (409); ``allowed`` lists what it offers."""
+
+    def __init__(self, kind: str, step: str | None, status: str, allowed: list[str]):
+        self.kind, self.step, self.status, self.allowed = kind, step, status, allowed
+        where = f"step '{step}'" if step else f"status '{status}'"
+        offered = ", ".join(allowed) if allowed else "nothing"
+        super().__init__(f"Action '{kind}' is not allowed at {where}; allowed: {offered}.")
+
+
+class LimitReached(Exception):
+    """No more supplement requests are allowed by the procedure (409)."""
+
+
+class InvalidRequest(ValueError):
+    """A field the action needs is missing or wrong (422)."""
+
+    def __init__(self, field_name: str, message: str):
+        self.field = field_name
+        super().__init__(message)
+
+
+# ---------------------------------------------------------------------------------------------- the engine
+
+
+@dataclass(frozen=True)
+class Case:
+    """What the engine needs to know of a dossier."""
+
+    code: str
+    status: str
+    current_step: str | None  # the open step (while supplementing: the step that asked)
+    unit_code: str  # the competent unit
+    receiving_unit_code: str | None
+    current_unit_code: str | None  # the unit holding the current step
+    agency_units: Mapping[str, str] = field(default_factory=dict)  # unit level -> unit chosen at transfer
+    supplement_requests: int = 0
+    channel: str = "online"
+
+    @classmethod
+    def from_row(cls, row: Mapping) -> "Case":
+        return cls(
+            code=row["code"],
+            status=row["status"],
+            current_step=row["current_step"],
+            unit_code=row["unit_code"],
+            receiving_unit_code=row.get("receiving_unit_code"),
+            current_unit_code=row.get("current_unit_code") or row["unit_code"],
+            agency_units={k: v["code"] for k, v in (row.get("agency_units") or {}).items()},
+            supplement_requests=row.get("supplement_count") or 0,
+            channel=row.get("channel") or "online",
+        )
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def paused(self) -> bool:
+        return self.status == Status.SUPPLEMENT_REQUESTED
+
+
+@dataclass(frozen=True)
+class ActionRequest:
+    kind: str
+    target: str | None = None
+    reason: str | None = None
+    note: str | None = None
+    transfer_unit_code: str | None = None
+    return_method: str | None = None
+    result_number: str | None = None
+    components_requested: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Transition:
-    action: Action
-    source: Status
-    target: Status
+    kind: str
+    from_step: str
+    to_step: str | None  # None: the dossier ends, or (request_supplement) waits for the applicant on this step
+    status: Status  # the dossier's status afterwards
     outcome: str  # recorded on the step the action completes
-    next_step: str | None  # the step it opens, if any
+    to_unit_code: str | None = None  # the unit that performs ``to_step``
+    new_agency: tuple[str, str] | None = None  # (level, unit code) recorded when a step of another level is entered
+    reason: str | None = None
 
     @property
     def final(self) -> bool:
-        return self.target in (Status.REJECTED, Status.COMPLETED)
+        return self.status in FINAL_STATUSES
 
 
-_TRANSITIONS: dict[tuple[Action, Status], Transition] = {
-    (t.action, t.source): t
-    for t in (
-        Transition(Action.ACCEPT, Status.SUBMITTED, Status.PROCESSING, "accepted", "appraise"),
-        Transition(Action.APPROVE, Status.PROCESSING, Status.APPROVED, "approved", "issue"),
-        Transition(Action.ISSUE_RESULT, Status.APPROVED, Status.RESULT_ISSUED, "issued", "return"),
-        Transition(Action.RETURN_RESULT, Status.RESULT_ISSUED, Status.COMPLETED, "returned", None),
-        # Refusal to receive (form 03) and refusal after appraisal.
-        Transition(Action.REJECT, Status.SUBMITTED, Status.REJECTED, "rejected", None),
-        Transition(Action.REJECT, Status.PROCESSING, Status.REJECTED, "rejected", None),
+@dataclass(frozen=True)
+class AllowedAction:
+    kind: str
+    target: str | None
+    target_name: str | None
+    needs: tuple[str, ...]  # request fields this action requires
+
+
+def acting_unit(case: Case) -> str:
+    return case.current_unit_code or case.unit_code
+
+
+def resolve_performer(
+    definition: ProcedureDefinition, step: StepDefinition, case: Case, unit_code: str | None = None
+) -> str | None:
+    """The unit that performs ``step`` for this dossier: the receiving unit (the competent unit when the dossier
+    came online), the competent unit, or for a step of a unit level the unit named now (``unit_code``), else the
+    one chosen for that level earlier, else the competent unit when the level is the procedure's own. None when
+    a unit must be named and was not."""
+    match step.performer:
+        case "receiving_unit":
+            return case.receiving_unit_code or case.unit_code
+        case "competent_unit":
+            return case.unit_code
+        case level:
+            if unit_code:
+                return unit_code
+            if level in case.agency_units:
+                return case.agency_units[level]
+            return case.unit_code if level == definition.level else None
+
+
+def _needs(definition: ProcedureDefinition, kind: str, target: str | None, case: Case) -> tuple[str, ...]:
+    needs: list[str] = []
+    if kind in REASON_ACTIONS:
+        needs.append("reason")
+    if kind == "return_result":
+        needs.append("return_method")
+    if target is not None:
+        step = definition.step(target)
+        if kind == "transfer" or resolve_performer(definition, step, case) is None:
+            needs.append("transfer_unit_code")
+    return tuple(needs)
+
+
+def offered(definition: ProcedureDefinition, case: Case) -> list[AllowedAction]:
+    """What the current step offers, whoever asks (empty while the dossier is final or waits for the applicant)."""
+    if case.final or case.paused or case.current_step is None:
+        return []
+    step = definition.step(case.current_step)
+    result = []
+    for kind, target in step.actions.items():
+        if kind == "request_supplement" and case.supplement_requests >= definition.supplement.max_requests:
+            continue
+        name = definition.step(target).name if target else None
+        result.append(AllowedAction(kind, target, name, _needs(definition, kind, target, case)))
+    return result
+
+
+def authorize_officer(
+    principal: Principal, dossier: Mapping, roles: frozenset[str] | tuple[str, ...] | None = None
+) -> None:
+    """Only an officer of the unit holding the dossier's current step, with one of ``roles``, may act on it.
+
+    Someone who may not even see the dossier gets the same 404 as for an unknown code (:class:`NotVisible`);
+    someone who may see it but not act (another unit that held it, a provincial operator, a citizen party, an
+    officer of the unit without the role) gets 403 (:class:`NotAllowed`)."""
+    unit = dossier.get("current_unit_code") or dossier["unit_code"]
+    if principal.kind != "officer" or principal.unit_code != unit:
+        if may_read(principal, dossier):
+            raise NotAllowed("Only officers of the unit holding the dossier's current step may act on it.")
+        raise NotVisible()
+    if roles is not None and not principal.roles & set(roles):
+        raise NotAllowed(f"This needs one of the roles: {', '.join(sorted(roles))}.")
+
+
+def allowed_for(definition: ProcedureDefinition, dossier: Mapping, principal: Principal) -> list[AllowedAction]:
+    """What ``principal`` may do now (GET /actions). Officers of the holding unit with a role of the current step
+    get the step's actions (plus ``extend`` for the unit's head or approver while the clock runs); the citizen
+    parties, and receiving officers of the receiving unit, get ``supplement`` while a supplement is awaited."""
+    case = Case.from_row(dossier)
+    result: list[AllowedAction] = []
+    if case.paused and may_supplement(principal, dossier):
+        result.append(AllowedAction("supplement", case.current_step, None, ("document_ids",)))
+    if principal.kind != "officer" or principal.unit_code != acting_unit(case) or case.final:
+        return result
+    if case.current_step is not None and principal.roles & set(definition.step(case.current_step).roles):
+        result += offered(definition, case)
+    if not case.paused and principal.roles & EXTENSION_ROLES:
+        result.append(AllowedAction("extend", None, None, ("reason", "new_due_at")))
+    return result
+
+
+def _clean_reason(reason: str | None) -> str:
+    clean = (reason or "").strip()
+    if not clean or len(clean) > MAX_REASON_LENGTH:
+        raise InvalidRequest("reason", f"This action needs a reason of 1 to {MAX_REASON_LENGTH} characters.")
+    return clean
+
+
+def _status_after(kind: str, current: str) -> Status:
+    if kind in FINAL_ACTIONS:
+        return FINAL_ACTIONS[kind]
+    match kind:
+        case "approve":
+            return Status.APPROVED
+        case "issue_result":
+            return Status.RESULT_ISSUED
+        case "request_supplement":
+            return Status.SUPPLEMENT_REQUESTED
+        case "forward" | "transfer" if current in (Status.APPROVED, Status.RESULT_ISSUED):
+            return Status(current)
+    return Status.PROCESSING
+
+
+def decide(
+    definition: ProcedureDefinition, dossier: Mapping, principal: Principal, request: ActionRequest
+) -> Transition:
+    """The transition ``request`` makes, or the refusal. Checks in order: who may act at all (404/403), whether
+    the current step offers the action (409), the step's roles (403), then the request's fields (422)."""
+    case = Case.from_row(dossier)
+    step_key = case.current_step
+    if case.final or step_key is None:
+        authorize_officer(principal, dossier)  # 404 for strangers before saying anything
+        raise InvalidTransition(request.kind, None, case.status, [])
+    step = definition.step(step_key)
+    authorize_officer(principal, dossier)  # the unit first: 404/403 before the step is discussed
+    allowed = [a.kind for a in offered(definition, case)]
+    if request.kind not in step.actions or case.paused:
+        raise InvalidTransition(request.kind, step_key, case.status, allowed)
+    if request.kind == "request_supplement" and request.kind not in allowed:
+        raise LimitReached(
+            f"The procedure allows {definition.supplement.max_requests} supplement request(s); "
+            f"{case.supplement_requests} already made."
+        )
+    authorize_officer(principal, dossier, step.roles)
+    target = step.actions[request.kind]
+    if request.target is not None and request.target != target:
+        raise InvalidRequest(
+            "target", f"Action '{request.kind}' at step '{step_key}' leads to '{target}', not '{request.target}'."
+        )
+    reason = _clean_reason(request.reason) if request.kind in REASON_ACTIONS else None
+    if request.kind == "request_supplement" and not request.components_requested and not reason:
+        raise InvalidRequest("components_requested", "Say what is missing.")
+    if request.kind == "return_result":
+        if request.return_method is None:
+            raise InvalidRequest("return_method", "Say how the result is returned: online, counter or post.")
+        if request.return_method not in definition.result_delivery:
+            raise InvalidRequest(
+                "return_method",
+                f"This procedure returns results by: {', '.join(definition.result_delivery)}.",
+            )
+    to_unit: str | None = None
+    new_agency: tuple[str, str] | None = None
+    if target is not None:
+        next_step = definition.step(target)
+        named = request.transfer_unit_code
+        if request.kind == "transfer" and not named:
+            raise InvalidRequest("transfer_unit_code", "Name the unit the dossier is transferred to.")
+        if next_step.performer in ("receiving_unit", "competent_unit"):
+            named = None  # a step of the dossier's own units: nothing to choose
+        to_unit = resolve_performer(definition, next_step, case, named)
+        if to_unit is None:
+            raise InvalidRequest(
+                "transfer_unit_code", f"Step '{target}' is performed by a unit of level '{next_step.performer}': name it."
+            )
+        if named and next_step.performer not in ("receiving_unit", "competent_unit"):
+            new_agency = (next_step.performer, named)
+    return Transition(
+        kind=request.kind,
+        from_step=step_key,
+        to_step=target,
+        status=_status_after(request.kind, case.status),
+        outcome=OUTCOMES[request.kind],
+        to_unit_code=to_unit,
+        new_agency=new_agency,
+        reason=reason,
     )
-}
 
 
-class InvalidTransition(Exception):
-    """The action is not allowed in the dossier's current status."""
-
-    def __init__(self, action: Action | str, status: Status | str):
-        self.action, self.status = str(action), str(status)
-        super().__init__(f"Action '{self.action}' is not allowed while the dossier is '{self.status}'.")
-
-
-class ReasonRequired(ValueError):
-    """A rejection must say why (the applicant is told the reason)."""
-
-
-def transition(status: Status | str, action: Action | str, *, reason: str | None = None) -> Transition:
-    """The transition ``action`` makes from ``status``; raises if it is not allowed."""
-    try:
-        key = (Action(action), Status(status))
-    except ValueError:
-        raise InvalidTransition(action, status) from None
-    found = _TRANSITIONS.get(key)
-    if found is None:
-        raise InvalidTransition(action, status)
-    if found.action is Action.REJECT:
-        clean = (reason or "").strip()
-        if not clean or len(clean) > MAX_REASON_LENGTH:
-            raise ReasonRequired(f"A rejection needs a reason of 1 to {MAX_REASON_LENGTH} characters.")
-    return found
+def resolve_alias(definition: ProcedureDefinition, dossier: Mapping, alias: str) -> str:
+    """The action kind a deprecated per-action endpoint stands for at the dossier's current step."""
+    kinds = LEGACY_ALIASES[alias]
+    step_key = dossier["current_step"]
+    if step_key is not None and dossier["status"] not in FINAL_STATUSES:
+        offered_kinds = definition.step(step_key).actions
+        for kind in kinds:
+            if kind in offered_kinds:
+                return kind
+    return kinds[0]
 
 
-def allowed_actions(status: Status | str) -> list[Action]:
-    return [a for (a, s) in _TRANSITIONS if s == Status(status)]
+# ---------------------------------------------------------------------------------------------- supplements
 
 
-def status_label(status: Status | str) -> str:
-    return STATUS_LABELS[Status(status)]
+def may_supplement(principal: Principal, dossier: Mapping) -> bool:
+    """The applicant or submitting citizen, or a receiving officer of the unit that received the dossier (at a
+    counter, on the applicant's behalf)."""
+    if principal.kind == "citizen":
+        return is_party(principal.subject, dossier)
+    receiving = dossier.get("receiving_unit_code") or dossier["unit_code"]
+    return principal.kind == "officer" and principal.unit_code == receiving and principal.has_role(RECEIVING_OFFICER)
+
+
+def authorize_supplement(principal: Principal, dossier: Mapping) -> None:
+    if may_supplement(principal, dossier):
+        if dossier["status"] != Status.SUPPLEMENT_REQUESTED:
+            raise InvalidTransition("supplement", dossier["current_step"], dossier["status"], [])
+        return
+    if may_read(principal, dossier):
+        raise NotAllowed("Only the applicant, the citizen who submitted the dossier or a receiving officer may supplement it.")
+    raise NotVisible()
+
+
+def authorize_extension(principal: Principal, dossier: Mapping) -> None:
+    authorize_officer(principal, dossier, EXTENSION_ROLES)
+    if dossier["status"] not in RUNNING_STATUSES:
+        raise InvalidTransition("extend", dossier["current_step"], dossier["status"], [])
+
+
+# ---------------------------------------------------------------------------------------------- timeliness
 
 
 def timeliness(completed_at: datetime, due_at: datetime) -> Timeliness:
-    """Classify a completion against the due date, as units are judged (Decision 766/QĐ-TTg).
+    """Classify a completion against the legal due date, as units are judged (Decision 766/QĐ-TTg).
 
     Early means done on a calendar day (Vietnam time) before the due date's day; on time means the due
-    day itself and not after the due instant; anything after the due instant is late.
+    day itself and not after the due instant; anything after the due instant is late. ``due_at`` is the legal
+    due date: moved by supplement pauses (the law suspends the time), never by an extension (an apology with a new
+    appointment, form 04, is issued *because* the dossier is late).
     """
     if completed_at.tzinfo is None or due_at.tzinfo is None:
         raise ValueError("timeliness needs timezone-aware datetimes")

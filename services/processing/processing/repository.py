@@ -6,10 +6,11 @@ from uuid import UUID
 
 import asyncpg
 
-from .domain import OPEN_STATUSES
+from .domain import OPEN_STATUSES, RUNNING_STATUSES
 
 # Inlined (not a parameter) so the planner matches the partial indexes' predicate.
 _OPEN_SQL = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
+_RUNNING_SQL = ", ".join(f"'{s}'" for s in RUNNING_STATUSES)
 
 
 async def insert_dossier(conn: asyncpg.Connection, d: dict) -> bool:
@@ -18,8 +19,10 @@ async def insert_dossier(conn: asyncpg.Connection, d: dict) -> bool:
         """INSERT INTO dossiers (id, code, procedure_code, procedure_name, procedure_version, channel,
                                  applicant_kind, applicant_subject, applicant_tax_code, submitter_kind,
                                  submitter_subject, receiving_unit_code, unit_code, unit_name, status,
-                                 received_at, due_at, current_step, current_handler)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, NULL)
+                                 received_at, due_at, current_step, current_handler, current_unit_code,
+                                 current_unit_name, legal_due_at, involved_units, bundle, fee_vnd)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, NULL, $19, $20,
+                   $17, $21, $22, $23)
            ON CONFLICT DO NOTHING RETURNING true""",
         d["id"],
         d["code"],
@@ -39,6 +42,11 @@ async def insert_dossier(conn: asyncpg.Connection, d: dict) -> bool:
         d["received_at"],
         d["due_at"],
         d["current_step"],
+        d["current_unit_code"],
+        d["current_unit_name"],
+        sorted({d["unit_code"], d["current_unit_code"]}),
+        d.get("bundle"),
+        d.get("fee_vnd"),
     )
     return bool(inserted)
 
@@ -120,9 +128,18 @@ async def insert_step(
     )
 
 
-async def lock_dossier(conn: asyncpg.Connection, code: str) -> asyncpg.Record | None:
+def _by_ref(ref: str) -> tuple[str, Any]:
+    """A dossier is named by its code, or by its id (a UUID)."""
+    try:
+        return "id = $1", UUID(ref)
+    except ValueError:
+        return "code = $1", ref
+
+
+async def lock_dossier(conn: asyncpg.Connection, ref: str) -> asyncpg.Record | None:
     """The dossier row, locked until the transaction ends so concurrent actions serialise."""
-    return await conn.fetchrow("SELECT * FROM dossiers WHERE code = $1 FOR UPDATE", code)
+    where, arg = _by_ref(ref)
+    return await conn.fetchrow(f"SELECT * FROM dossiers WHERE {where} FOR UPDATE", arg)
 
 
 async def open_step(conn: asyncpg.Connection, dossier_id: UUID) -> asyncpg.Record | None:
@@ -150,10 +167,11 @@ async def complete_step(
     completed_at: datetime,
     outcome: str,
     note: str | None,
+    action: str | None = None,
 ) -> None:
     await conn.execute(
         """UPDATE steps SET handler = $2, handler_name = $3, completed_at = $4, outcome = $5,
-                            note = coalesce($6, note)
+                            note = coalesce($6, note), action = $7
            WHERE id = $1""",
         step_id,
         handler,
@@ -161,6 +179,7 @@ async def complete_step(
         completed_at,
         outcome,
         note,
+        action,
     )
 
 
@@ -177,8 +196,9 @@ async def update_dossier(conn: asyncpg.Connection, dossier_id: UUID, expected_ve
     return result.endswith(" 1")
 
 
-async def get_dossier(conn: asyncpg.Connection, code: str) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT * FROM dossiers WHERE code = $1", code)
+async def get_dossier(conn: asyncpg.Connection, ref: str) -> asyncpg.Record | None:
+    where, arg = _by_ref(ref)
+    return await conn.fetchrow(f"SELECT * FROM dossiers WHERE {where}", arg)
 
 
 async def list_steps(conn: asyncpg.Connection, dossier_id: UUID) -> list[asyncpg.Record]:
@@ -204,14 +224,240 @@ async def work_queue(
         where.append(f"status = ${len(args)}")
     if unit_code is not None:
         args.append(unit_code)
-        where.append(f"unit_code = ${len(args)}")
+        where.append(f"current_unit_code = ${len(args)}")
     if after is not None:
         args += [after[0], after[1]]
         where.append(f"(due_at, id) > (${len(args) - 1}, ${len(args)})")
     args.append(limit)
     return await conn.fetch(
-        "SELECT id, code, status, procedure_code, procedure_name, unit_code, unit_name, channel, received_at,"
-        " due_at, current_step FROM dossiers"
+        "SELECT id, code, status, procedure_code, procedure_name, current_unit_code AS unit_code,"
+        " current_unit_name AS unit_name, channel, received_at, due_at, current_step FROM dossiers"
         f" WHERE {' AND '.join(where)} ORDER BY due_at, id LIMIT ${len(args)}",
         *args,
+    )
+
+
+# ------------------------------------------------------------------------------------------- procedure versions
+
+
+async def lock_procedure_version(conn: asyncpg.Connection, code: str, version: int) -> None:
+    """Serialise a version's arrival with the submissions that wait for it (transaction-scoped advisory lock), so
+    that a submission never waits for a version that committed meanwhile."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 6))", f"{code}@{version}")
+
+
+async def insert_procedure_version(
+    conn: asyncpg.Connection, code: str, version: int, definition: dict, published_at: datetime
+) -> bool:
+    """Store a version once; False when it is already stored (the first announcement wins: versions never change)."""
+    return bool(
+        await conn.fetchval(
+            """INSERT INTO procedure_versions (code, version, definition, published_at)
+               VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT DO NOTHING RETURNING true""",
+            code,
+            version,
+            definition,
+            published_at,
+        )
+    )
+
+
+async def get_procedure_version(conn: asyncpg.Connection, code: str, version: int) -> str | None:
+    """The stored definition's JSON text, or None."""
+    return await conn.fetchval(
+        "SELECT definition::text FROM procedure_versions WHERE code = $1 AND version = $2", code, version
+    )
+
+
+async def insert_pending(
+    conn: asyncpg.Connection, dossier_id: UUID, code: str, version: int, event_id: str, data: dict
+) -> None:
+    await conn.execute(
+        """INSERT INTO pending_submissions (dossier_id, procedure_code, procedure_version, event_id, data)
+           VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT DO NOTHING""",
+        dossier_id,
+        code,
+        version,
+        event_id,
+        data,
+    )
+
+
+async def take_pending(conn: asyncpg.Connection, code: str, version: int) -> list[asyncpg.Record]:
+    """Remove and return the submissions that waited for this version, oldest first."""
+    return await conn.fetch(
+        """DELETE FROM pending_submissions WHERE procedure_code = $1 AND procedure_version = $2
+           RETURNING dossier_id, event_id, data::text AS data, stored_at""",
+        code,
+        version,
+    )
+
+
+async def count_pending(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval("SELECT count(*) FROM pending_submissions")
+
+
+async def upsert_unit(conn: asyncpg.Connection, code: str, name: str) -> None:
+    await conn.execute(
+        """INSERT INTO units (code, name) VALUES ($1, $2)
+           ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name WHERE units.name <> EXCLUDED.name""",
+        code,
+        name,
+    )
+
+
+async def unit_name(conn: asyncpg.Connection, code: str) -> str | None:
+    return await conn.fetchval("SELECT name FROM units WHERE code = $1", code)
+
+
+# ------------------------------------------------------------------------------------------- lifecycle records
+
+
+async def insert_due_change(
+    conn: asyncpg.Connection,
+    dossier_id: UUID,
+    *,
+    at: datetime,
+    kind: str,
+    reason: str,
+    previous_due_at: datetime | None,
+    due_at: datetime | None,
+) -> None:
+    await conn.execute(
+        """INSERT INTO due_changes (dossier_id, changed_at, kind, reason, previous_due_at, due_at)
+           VALUES ($1, $2, $3, $4, $5, $6)""",
+        dossier_id,
+        at,
+        kind,
+        reason,
+        previous_due_at,
+        due_at,
+    )
+
+
+async def due_changes(conn: asyncpg.Connection, dossier_id: UUID) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT * FROM due_changes WHERE dossier_id = $1 ORDER BY changed_at, id", dossier_id
+    )
+
+
+async def insert_supplement_request(conn: asyncpg.Connection, dossier_id: UUID, **r: Any) -> None:
+    names = list(r)
+    await conn.execute(
+        f"INSERT INTO supplement_requests (dossier_id, {', '.join(names)})"
+        f" VALUES ($1, {', '.join(f'${i}' for i in range(2, len(names) + 2))})",
+        dossier_id,
+        *r.values(),
+    )
+
+
+async def open_supplement_request(conn: asyncpg.Connection, dossier_id: UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """SELECT * FROM supplement_requests WHERE dossier_id = $1 AND supplemented_at IS NULL
+           ORDER BY seq DESC LIMIT 1""",
+        dossier_id,
+    )
+
+
+async def answer_supplement_request(conn: asyncpg.Connection, dossier_id: UUID, seq: int, **r: Any) -> None:
+    names = list(r)
+    sets = ", ".join(f"{n} = ${i}" for i, n in enumerate(names, start=3))
+    await conn.execute(
+        f"UPDATE supplement_requests SET {sets} WHERE dossier_id = $1 AND seq = $2", dossier_id, seq, *r.values()
+    )
+
+
+async def supplement_requests(conn: asyncpg.Connection, dossier_id: UUID) -> list[asyncpg.Record]:
+    """Form 02: every supplement request of a dossier (what is missing, why, by whom, when) and its answer."""
+    return await conn.fetch("SELECT * FROM supplement_requests WHERE dossier_id = $1 ORDER BY seq", dossier_id)
+
+
+async def refusal(conn: asyncpg.Connection, dossier_id: UUID) -> asyncpg.Record | None:
+    """Form 03: the refusal to receive (reason, unit, officer, when), or None if the dossier was not refused."""
+    return await conn.fetchrow(
+        """SELECT d.code, d.procedure_code, d.procedure_name, d.rejection_reason AS reason, d.refused_at,
+                  s.unit_code, s.unit_name, s.handler, s.handler_name
+           FROM dossiers d JOIN steps s ON s.dossier_id = d.id AND s.outcome = 'refused'
+           WHERE d.id = $1 AND d.status = 'refused'""",
+        dossier_id,
+    )
+
+
+async def insert_extension(conn: asyncpg.Connection, dossier_id: UUID, **r: Any) -> int:
+    seq = await conn.fetchval(
+        "SELECT coalesce(max(seq), 0) + 1 FROM extensions WHERE dossier_id = $1", dossier_id
+    )
+    names = list(r)
+    await conn.execute(
+        f"INSERT INTO extensions (dossier_id, seq, {', '.join(names)})"
+        f" VALUES ($1, $2, {', '.join(f'${i}' for i in range(3, len(names) + 3))})",
+        dossier_id,
+        seq,
+        *r.values(),
+    )
+    return seq
+
+
+async def extensions(conn: asyncpg.Connection, dossier_id: UUID) -> list[asyncpg.Record]:
+    """Form 04: every extension (apology and new appointment) of a dossier, oldest first."""
+    return await conn.fetch("SELECT * FROM extensions WHERE dossier_id = $1 ORDER BY seq", dossier_id)
+
+
+async def set_step_due(conn: asyncpg.Connection, step_id: int, due_at: datetime) -> None:
+    await conn.execute("UPDATE steps SET due_at = $2 WHERE id = $1", step_id, due_at)
+
+
+# ------------------------------------------------------------------------------------------- deadlines
+
+
+async def claim_deadline(
+    conn: asyncpg.Connection, kind: str, now: datetime, lower: datetime | None, upper: datetime, limit: int
+) -> list[asyncpg.Record]:
+    """Running dossiers whose due date lies in (``lower``, ``upper``] not yet announced as ``kind`` (``overdue`` or
+    ``due_soon``), locked (a detector on another replica skips them: SKIP LOCKED) and marked in this transaction,
+    each taking its next event number: announced once per due date whatever the number of replicas."""
+    column = {"overdue": "overdue_notified_at", "due_soon": "due_soon_notified_at"}[kind]
+    return await conn.fetch(
+        f"""UPDATE dossiers d SET {column} = $1, event_sequence = d.event_sequence + 1
+            FROM (SELECT id FROM dossiers
+                  WHERE {column} IS NULL AND status IN ({_RUNNING_SQL})
+                        AND ($2::timestamptz IS NULL OR due_at > $2) AND due_at <= $3
+                  ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED) c
+            WHERE d.id = c.id
+            RETURNING d.*""",
+        now,
+        lower,
+        upper,
+        limit,
+    )
+
+
+# ------------------------------------------------------------------------------------------- idempotency
+
+
+async def lock_idempotency_key(conn: asyncpg.Connection, caller: str, key: str) -> None:
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", f"{caller}\x1f{key}")
+
+
+async def get_idempotent(conn: asyncpg.Connection, caller: str, key: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT operation, request_hash, status_code, response::text AS response FROM idempotent_requests"
+        " WHERE caller = $1 AND key = $2",
+        caller,
+        key,
+    )
+
+
+async def save_idempotent(
+    conn: asyncpg.Connection, caller: str, key: str, operation: str, request_hash: str, status: int, response: Any
+) -> None:
+    await conn.execute(
+        """INSERT INTO idempotent_requests (caller, key, operation, request_hash, status_code, response)
+           VALUES ($1, $2, $3, $4, $5, $6::jsonb)""",
+        caller,
+        key,
+        operation,
+        request_hash,
+        status,
+        response,
     )
