@@ -7,7 +7,7 @@ import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -54,6 +54,9 @@ class Problem(BaseModel):
     instance: str | None = None
     errors: list[FieldError] | None = None
     request_id: str | None = None
+    allowed_actions: list[str] | None = Field(
+        None, description="invalid-transition: the actions the dossier's current step offers"
+    )
 
 
 class ProblemError(Exception):
@@ -67,10 +70,12 @@ class ProblemError(Exception):
         detail: str | None = None,
         errors: list[FieldError] | None = None,
         headers: dict[str, str] | None = None,
+        allowed_actions: list[str] | None = None,
     ):
         super().__init__(detail or title)
         self.status, self.slug, self.title, self.detail = status, slug, title, detail
         self.errors, self.headers = errors, headers
+        self.allowed_actions = allowed_actions
 
 
 # Responses to declare on routes so the OpenAPI document shows the error shape.
@@ -109,6 +114,7 @@ def problem_response(
     detail: str | None = None,
     errors: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
+    allowed_actions: list[str] | None = None,
 ) -> JSONResponse:
     rid = getattr(request.state, "request_id", None) if request is not None else None
     body = Problem(
@@ -119,6 +125,7 @@ def problem_response(
         instance=str(request.url.path) if request is not None else None,
         errors=errors,
         request_id=rid,
+        allowed_actions=allowed_actions,
     )
     return JSONResponse(
         body.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_JSON, headers=headers
@@ -138,7 +145,9 @@ def _loc(loc: tuple | list) -> str:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _domain(request: Request, exc: ProblemError) -> JSONResponse:
-        return problem_response(request, exc.status, exc.slug, exc.title, exc.detail, exc.errors, exc.headers)
+        return problem_response(
+            request, exc.status, exc.slug, exc.title, exc.detail, exc.errors, exc.headers, exc.allowed_actions
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -3,7 +3,7 @@ starts, a step's and the dossier's due date, the due date after a supplement pau
 appointment is acceptable, whether a dossier is due soon. Pure: no I/O, no working-day arithmetic of its own."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from motcua_common.legal_clock import LegalClock
 from motcua_common.procedures import ProcedureDefinition, StepDefinition, TimeBudget
@@ -33,7 +33,11 @@ class Clock:
         return self.legal.due_at(self.legal.received_at(entered_at, step.budget), step.budget)
 
     def resumed(
-        self, due_at: datetime, paused_at: datetime, resumed_at: datetime, definition: ProcedureDefinition,
+        self,
+        due_at: datetime,
+        paused_at: datetime,
+        resumed_at: datetime,
+        definition: ProcedureDefinition,
         budget: TimeBudget,
     ) -> datetime:
         """The due date once the applicant has supplemented: the working time left at the pause counted again from
@@ -49,8 +53,7 @@ class Clock:
             return "The new due date must fall on a working day."
         return None
 
-    def due_soon(self, now: datetime, due_at: datetime, window_seconds: int) -> bool:
-        """Whether at most ``window_seconds`` of working time are left before ``due_at`` (and it has not passed)."""
-        if due_at <= now:
-            return False
-        return self.legal.working_seconds_between(now, due_at) <= window_seconds
+    def due_soon_at(self, due_at: datetime, window_working_days: float) -> datetime:
+        """When a dossier due at ``due_at`` becomes due soon: ``window_working_days`` of office time before."""
+        seconds = window_working_days * self.legal.office_hours.seconds_per_day
+        return self.legal.due_soon_at(due_at, timedelta(seconds=seconds))

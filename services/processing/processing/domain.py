@@ -420,7 +420,8 @@ def decide(
         to_unit = resolve_performer(definition, next_step, case, named)
         if to_unit is None:
             raise InvalidRequest(
-                "transfer_unit_code", f"Step '{target}' is performed by a unit of level '{next_step.performer}': name it."
+                "transfer_unit_code",
+                f"Step '{target}' is performed by a unit of level '{next_step.performer}': name it.",
             )
         if named and next_step.performer not in ("receiving_unit", "competent_unit"):
             new_agency = (next_step.performer, named)
@@ -466,7 +467,9 @@ def authorize_supplement(principal: Principal, dossier: Mapping) -> None:
             raise InvalidTransition("supplement", dossier["current_step"], dossier["status"], [])
         return
     if may_read(principal, dossier):
-        raise NotAllowed("Only the applicant, the citizen who submitted the dossier or a receiving officer may supplement it.")
+        raise NotAllowed(
+            "Only the applicant, the citizen who submitted the dossier or a receiving officer may supplement it."
+        )
     raise NotVisible()
 
 

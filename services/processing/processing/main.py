@@ -1,5 +1,8 @@
-"""The processing service: consumes submitted dossiers, runs their workflow, serves tracking."""
+"""The processing service: keeps procedure versions, consumes submitted dossiers, runs their workflow on the
+generic engine, watches deadlines, serves tracking."""
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -10,21 +13,52 @@ from fastapi import FastAPI
 from motcua_common import READINESS, Runtime, instrument_app, setup_tracing
 from motcua_common import create_app as create_base_app
 from motcua_common.auth import make_verifier
+from motcua_common.runtime import Loop
 from motcua_common.telemetry import configure_logging
 
-from . import handlers
+from . import handlers, service
+from .deadlines import Clock
 from .routes import router
 from .settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger("processing.deadlines")
+
+
+def deadline_loop(runtime: Runtime, settings: Settings) -> Loop:
+    """Every replica runs it: each pass claims what crossed a line with SKIP LOCKED and marks it in the transaction
+    that writes the events, so nothing is announced twice."""
+
+    async def run(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            assert runtime.pool is not None
+            async with runtime.pool.acquire() as conn, conn.transaction():
+                counts = await service.detect_deadlines(conn, settings, limit=settings.deadline_batch_size)
+            if any(counts.values()):
+                log.info("deadlines: %s", counts)
+            if max(counts.values()) >= settings.deadline_batch_size:
+                continue  # more are waiting
+            try:
+                await asyncio.wait_for(stop.wait(), settings.deadline_interval_seconds)
+            except TimeoutError:
+                pass
+
+    return run
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging()
     setup_tracing(settings.service_name, settings.otel_exporter)
+    clock = Clock(settings.legal_clock())
     runtime = Runtime(settings, migrations=MIGRATIONS, relay=True)
-    runtime.consume("processing", handlers.make_handlers(settings))
+    runtime.consume("processing", handlers.make_handlers(settings, clock))
+    runtime.consume(
+        "processing-catalogue",
+        handlers.make_catalogue_handlers(settings, clock),
+        topics=[settings.catalogue_events_topic],
+    )
+    runtime.loop("deadlines", deadline_loop(runtime, settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -38,9 +72,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         readiness=READINESS,
         max_body_bytes=settings.max_body_bytes,
-        description="Dossier workflow after intake: officer actions, work queue, tracking.",
+        description="Dossier workflow after intake: procedure versions run by one engine, officer actions, "
+        "supplements, extensions, deadlines, work queue, tracking.",
     )
     app.state.settings = settings
+    app.state.clock = clock
     app.include_router(router)
     instrument_app(app)
     return app

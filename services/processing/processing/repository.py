@@ -20,9 +20,9 @@ async def insert_dossier(conn: asyncpg.Connection, d: dict) -> bool:
                                  applicant_kind, applicant_subject, applicant_tax_code, submitter_kind,
                                  submitter_subject, receiving_unit_code, unit_code, unit_name, status,
                                  received_at, due_at, current_step, current_handler, current_unit_code,
-                                 current_unit_name, legal_due_at, involved_units, bundle, fee_vnd)
+                                 current_unit_name, legal_due_at, involved_units, bundle, fee_vnd, due_soon_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, NULL, $19, $20,
-                   $17, $21, $22, $23)
+                   $17, $21, $22, $23, $24)
            ON CONFLICT DO NOTHING RETURNING true""",
         d["id"],
         d["code"],
@@ -47,6 +47,7 @@ async def insert_dossier(conn: asyncpg.Connection, d: dict) -> bool:
         sorted({d["unit_code"], d["current_unit_code"]}),
         d.get("bundle"),
         d.get("fee_vnd"),
+        d.get("due_soon_at"),
     )
     return bool(inserted)
 
@@ -336,9 +337,7 @@ async def insert_due_change(
 
 
 async def due_changes(conn: asyncpg.Connection, dossier_id: UUID) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        "SELECT * FROM due_changes WHERE dossier_id = $1 ORDER BY changed_at, id", dossier_id
-    )
+    return await conn.fetch("SELECT * FROM due_changes WHERE dossier_id = $1 ORDER BY changed_at, id", dossier_id)
 
 
 async def insert_supplement_request(conn: asyncpg.Connection, dossier_id: UUID, **r: Any) -> None:
@@ -384,9 +383,7 @@ async def refusal(conn: asyncpg.Connection, dossier_id: UUID) -> asyncpg.Record 
 
 
 async def insert_extension(conn: asyncpg.Connection, dossier_id: UUID, **r: Any) -> int:
-    seq = await conn.fetchval(
-        "SELECT coalesce(max(seq), 0) + 1 FROM extensions WHERE dossier_id = $1", dossier_id
-    )
+    seq = await conn.fetchval("SELECT coalesce(max(seq), 0) + 1 FROM extensions WHERE dossier_id = $1", dossier_id)
     names = list(r)
     await conn.execute(
         f"INSERT INTO extensions (dossier_id, seq, {', '.join(names)})"
@@ -410,24 +407,23 @@ async def set_step_due(conn: asyncpg.Connection, step_id: int, due_at: datetime)
 # ------------------------------------------------------------------------------------------- deadlines
 
 
-async def claim_deadline(
-    conn: asyncpg.Connection, kind: str, now: datetime, lower: datetime | None, upper: datetime, limit: int
-) -> list[asyncpg.Record]:
-    """Running dossiers whose due date lies in (``lower``, ``upper``] not yet announced as ``kind`` (``overdue`` or
-    ``due_soon``), locked (a detector on another replica skips them: SKIP LOCKED) and marked in this transaction,
-    each taking its next event number: announced once per due date whatever the number of replicas."""
-    column = {"overdue": "overdue_notified_at", "due_soon": "due_soon_notified_at"}[kind]
+async def claim_deadline(conn: asyncpg.Connection, kind: str, now: datetime, limit: int) -> list[asyncpg.Record]:
+    """Running dossiers that became ``overdue`` (past their due date) or ``due_soon`` (past their due-soon instant,
+    not yet due) and were not announced so yet: locked (a detector on another replica skips them: SKIP LOCKED) and
+    marked in this transaction, each taking its next event number. Announced once per due date whatever the number
+    of replicas; moving the due date clears the marks."""
+    column, test = {
+        "overdue": ("overdue_notified_at", "due_at < $1"),
+        "due_soon": ("due_soon_notified_at", "due_soon_at <= $1 AND due_at >= $1"),
+    }[kind]
     return await conn.fetch(
         f"""UPDATE dossiers d SET {column} = $1, event_sequence = d.event_sequence + 1
             FROM (SELECT id FROM dossiers
-                  WHERE {column} IS NULL AND status IN ({_RUNNING_SQL})
-                        AND ($2::timestamptz IS NULL OR due_at > $2) AND due_at <= $3
-                  ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED) c
+                  WHERE {column} IS NULL AND status IN ({_RUNNING_SQL}) AND {test}
+                  ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED) c
             WHERE d.id = c.id
             RETURNING d.*""",
         now,
-        lower,
-        upper,
         limit,
     )
 

@@ -4,27 +4,32 @@ Every caller is identified by the bearer access token (verified here with the pr
 no identity header is trusted."""
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.types import DecoratedCallable
 
-from motcua_common.auth import CurrentCitizen, CurrentOfficer, CurrentPrincipal
+from motcua_common.auth import CurrentCitizen, CurrentOfficer, CurrentPrincipal, Principal
+from motcua_common.contracts import OpenStatus
 from motcua_common.db import Conn
 from motcua_common.pagination import Cursor, Limit
-from motcua_common.problems import PROBLEM_JSON, PROBLEM_RESPONSES, Problem
+from motcua_common.problems import PROBLEM_JSON, PROBLEM_RESPONSES, Problem, ProblemError
 
-from . import service
-from .domain import ACTION_ROLES, Action
+from . import repository, service
+from .deadlines import Clock
+from .domain import LEGACY_ALIASES, ActionRequest, resolve_alias
 from .schemas import (
+    ActionBody,
+    AllowedActions,
     DossierView,
+    ExtensionBody,
     IssueResultRequest,
     MyDossierPage,
     NoteRequest,
-    OpenStatus,
     PublicDossierView,
     RejectRequest,
     ReturnResultRequest,
+    SupplementBody,
     WorkQueuePage,
 )
 from .settings import Settings
@@ -37,7 +42,8 @@ AUTH_RESPONSES = {
 }
 OFFICER_RESPONSES = AUTH_RESPONSES
 DossierCode = Annotated[
-    str, Path(min_length=1, max_length=64, description="Dossier code, e.g. 000.26.01.H29-261121-0001-K7QX")
+    str,
+    Path(min_length=1, max_length=64, description="Dossier code, e.g. 000.26.01.H29-261121-0001-K7QX (or its id)"),
 ]
 
 
@@ -45,13 +51,202 @@ def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+def _clock(request: Request) -> Clock:
+    return request.app.state.clock
+
+
 CurrentSettings = Annotated[Settings, Depends(_settings)]
+CurrentClock = Annotated[Clock, Depends(_clock)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Optional: a retry with the same key and body gets the first answer again "
+        "(`Idempotent-Replayed: true`); the same key with another body is a 422.",
+    ),
+]
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        max_length=40,
+        description='Optional: the dossier\'s `version` (its ETag, e.g. `"3"`) the caller saw; 412 if it has '
+        "changed since.",
+    ),
+]
+WRITE_RESPONSES = {
+    **OFFICER_RESPONSES,
+    412: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": "If-Match names another version"},
+}
+WHO_ACTS = (
+    "Officers of the unit holding the dossier's current step (the receiving unit, the competent unit or the agency "
+    "it was transferred to) with one of the roles the procedure's definition gives that step. The step is recorded "
+    "under the officer's account id and name from the access token.\n\n"
+    "Refusals: 401 without a valid token; 403 for a caller who may read the dossier but not act on it (another "
+    "unit that held it, a provincial operator, a citizen party, an officer of the unit without the step's role); "
+    "**404, as for an unknown code, for an officer of another unit** that never held it, so that the dossier's "
+    "existence is not confirmed to them. 409 `invalid-transition` when the current step does not offer the action "
+    "(`allowed_actions` lists what it offers); 409 `supplement-limit-reached`; 422 when a field the action needs is "
+    "missing."
+)
 
 
-def _action_route(
-    path: str, summary: str, operation: str, action: Action
-) -> Callable[[DecoratedCallable], DecoratedCallable]:
-    roles = " or ".join(f"`{r}`" for r in sorted(ACTION_ROLES[action]))
+def if_match_version(value: str | None) -> int | None:
+    """The version an ``If-Match`` header names (``"3"``, ``W/"3"`` or ``3``); None for none or ``*``."""
+    if value is None or value.strip() == "*":
+        return None
+    text = value.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise ProblemError(400, "bad-if-match", "Tiêu đề If-Match không hợp lệ", "If-Match must be a version number.")
+    return int(text)
+
+
+def _answer(response: Response, body: dict, replayed: bool) -> dict:
+    response.headers["ETag"] = f'"{body["version"]}"'
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return body
+
+
+@router.post(
+    "/dossiers/{code}/actions",
+    response_model=DossierView,
+    tags=["Processing"],
+    summary="Take an action on the dossier's current step (the procedure's definition says which)",
+    operation_id="processing_act",
+    responses=WRITE_RESPONSES,
+    description=WHO_ACTS
+    + "\n\nKinds: receive (the legal clock starts), refuse (form 03, `reason`), request_supplement (form 02, "
+    "`reason`, `components_requested`; the clock pauses or will restart), forward, transfer (`transfer_unit_code`), "
+    "approve, reject (`reason`), issue_result (`result_number`), return_result (`return_method`). "
+    "`GET …/actions` lists what the caller may do now. `{code}` is the dossier's code or id.",
+)
+async def act(
+    code: DossierCode,
+    body: ActionBody,
+    officer: CurrentPrincipal,
+    conn: Conn,
+    settings: CurrentSettings,
+    clock: CurrentClock,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+    if_match: IfMatch = None,
+) -> dict:
+    request = ActionRequest(
+        kind=body.action,
+        target=body.target,
+        reason=body.reason,
+        note=body.note,
+        transfer_unit_code=body.transfer_unit_code,
+        return_method=body.return_method,
+        result_number=body.result_number,
+        components_requested=tuple(body.components_requested),
+    )
+    version = if_match_version(if_match)
+    answer, replayed = await service.idempotent(
+        conn,
+        officer,
+        idempotency_key,
+        f"act:{code}",
+        body,
+        lambda: service.act(conn, settings, clock, code, request, officer, if_match=version),
+    )
+    return _answer(response, answer, replayed)
+
+
+@router.get(
+    "/dossiers/{code}/actions",
+    response_model=AllowedActions,
+    tags=["Processing"],
+    summary="What the caller may do on the dossier now",
+    operation_id="processing_allowed_actions",
+    responses=AUTH_RESPONSES,
+    description="For those who may read the dossier (404 for anyone else): an officer of the unit holding the "
+    "current step sees the step's actions their roles allow (and `extend` for the unit's head or approver); the "
+    "applicant or submitting citizen, and receiving officers of the receiving unit, see `supplement` while a "
+    "supplement is awaited; everyone else an empty list.",
+)
+async def allowed(code: DossierCode, principal: CurrentPrincipal, conn: Conn) -> AllowedActions:
+    return await service.allowed_actions(conn, code, principal)
+
+
+@router.post(
+    "/dossiers/{code}/supplements",
+    response_model=DossierView,
+    tags=["Processing"],
+    summary="Supplement the dossier after a supplement request (bổ sung hồ sơ)",
+    operation_id="processing_supplement",
+    responses=WRITE_RESPONSES,
+    description="The dossier's applicant or submitting citizen, or a receiving officer of the unit that received "
+    "it (at the counter, on the applicant's behalf). Documents are named by their ids in the applicant's vault "
+    "(intake); processing keeps only the ids. The legal clock runs again (the time left at the pause, or the whole "
+    "time anew, per the procedure) and the dossier goes back to the step that asked. 409 when no supplement is "
+    "awaited; 403 for others who may read the dossier; 404 for anyone else.",
+)
+async def supplement(
+    code: DossierCode,
+    body: SupplementBody,
+    principal: CurrentPrincipal,
+    conn: Conn,
+    settings: CurrentSettings,
+    clock: CurrentClock,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+    if_match: IfMatch = None,
+) -> dict:
+    version = if_match_version(if_match)
+    answer, replayed = await service.idempotent(
+        conn,
+        principal,
+        idempotency_key,
+        f"supplement:{code}",
+        body,
+        lambda: service.supplement(
+            conn, settings, clock, code, principal, note=body.note, document_ids=body.document_ids, if_match=version
+        ),
+    )
+    return _answer(response, answer, replayed)
+
+
+@router.post(
+    "/dossiers/{code}/extensions",
+    response_model=DossierView,
+    tags=["Processing"],
+    summary="Extend the due date with an apology (form 04)",
+    operation_id="processing_extend",
+    responses=WRITE_RESPONSES,
+    description="The `unit_head` or an `approver` of the unit holding the dossier, while its clock runs. The new "
+    "due date must be later than the current one and fall on a working day (422 otherwise). The applicant is told "
+    "by e-mail or SMS. The extension does not change the legal due date the unit's timeliness is judged on.",
+)
+async def extend(
+    code: DossierCode,
+    body: ExtensionBody,
+    officer: CurrentPrincipal,
+    conn: Conn,
+    settings: CurrentSettings,
+    clock: CurrentClock,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+    if_match: IfMatch = None,
+) -> dict:
+    version = if_match_version(if_match)
+    answer, replayed = await service.idempotent(
+        conn,
+        officer,
+        idempotency_key,
+        f"extend:{code}",
+        body,
+        lambda: service.extend(
+            conn, settings, clock, code, officer, reason=body.reason, new_due_at=body.new_due_at, if_match=version
+        ),
+    )
+    return _answer(response, answer, replayed)
+
+
+def _action_route(path: str, summary: str, operation: str) -> Callable[[DecoratedCallable], DecoratedCallable]:
     return router.post(
         path,
         response_model=DossierView,
@@ -59,82 +254,80 @@ def _action_route(
         summary=summary,
         operation_id=f"processing_{operation}",
         responses=OFFICER_RESPONSES,
-        description=(
-            f"Officers of the dossier's own unit with the role {roles}. The step is recorded under the "
-            "officer's account id and name from the access token.\n\n"
-            "Refusals: 401 without a valid token; 403 for a caller who is not an officer, for an officer of "
-            "the unit without the role, and for officers who may read the dossier but not act on it (the "
-            "receiving unit, a provincial operator); **404, as for an unknown code, for an officer of "
-            "another unit**, so that the dossier's existence is not confirmed to them. 409 when the action "
-            "does not fit the dossier's status."
-        ),
+        deprecated=True,
+        description="**Deprecated**: use `POST /api/v1/dossiers/{code}/actions`. Takes the kind of action this "
+        "path stands for at the dossier's current step.\n\n" + WHO_ACTS,
     )
 
 
-@_action_route(
-    "/dossiers/{code}/actions/accept", "Accept a dossier for processing (tiếp nhận)", "accept_dossier", Action.ACCEPT
-)
+async def _legacy(
+    conn: Conn, settings: Settings, clock: Clock, code: str, alias: str, officer: Principal, **fields: Any
+) -> DossierView:
+    """A deprecated per-action endpoint: the kind it stands for at the current step, through the engine."""
+    row = await repository.get_dossier(conn, code)
+    kind = alias
+    if row is not None:
+        definition = await service.definition_of(conn, row["procedure_code"], row["procedure_version"])
+        if definition is not None:
+            kind = resolve_alias(definition, row, alias)
+    request = ActionRequest(kind=LEGACY_ALIASES[alias][0] if kind == alias else kind, **fields)
+    return await service.act(conn, settings, clock, code, request, officer)
+
+
+@_action_route("/dossiers/{code}/actions/accept", "Accept a dossier for processing (tiếp nhận)", "accept_dossier")
 async def accept(
     code: DossierCode,
     officer: CurrentOfficer,
     conn: Conn,
     settings: CurrentSettings,
+    clock: CurrentClock,
     body: NoteRequest | None = None,
 ) -> DossierView:
-    return await service.act(conn, settings, code, Action.ACCEPT, officer, note=body.note if body else None)
+    return await _legacy(conn, settings, clock, code, "accept", officer, note=body.note if body else None)
 
 
-@_action_route(
-    "/dossiers/{code}/actions/approve",
-    "Approve a dossier after appraisal (phê duyệt)",
-    "approve_dossier",
-    Action.APPROVE,
-)
+@_action_route("/dossiers/{code}/actions/approve", "Approve a dossier after appraisal (phê duyệt)", "approve_dossier")
 async def approve(
     code: DossierCode,
     officer: CurrentOfficer,
     conn: Conn,
     settings: CurrentSettings,
+    clock: CurrentClock,
     body: NoteRequest | None = None,
 ) -> DossierView:
-    return await service.act(conn, settings, code, Action.APPROVE, officer, note=body.note if body else None)
+    return await _legacy(conn, settings, clock, code, "approve", officer, note=body.note if body else None)
 
 
 @_action_route(
-    "/dossiers/{code}/actions/reject",
-    "Refuse a dossier, with the reason (form 03 at reception)",
-    "reject_dossier",
-    Action.REJECT,
+    "/dossiers/{code}/actions/reject", "Refuse a dossier, with the reason (form 03 at reception)", "reject_dossier"
 )
 async def reject(
-    code: DossierCode, body: RejectRequest, officer: CurrentOfficer, conn: Conn, settings: CurrentSettings
+    code: DossierCode,
+    body: RejectRequest,
+    officer: CurrentOfficer,
+    conn: Conn,
+    settings: CurrentSettings,
+    clock: CurrentClock,
 ) -> DossierView:
-    return await service.act(conn, settings, code, Action.REJECT, officer, reason=body.reason)
+    return await _legacy(conn, settings, clock, code, "reject", officer, reason=body.reason)
 
 
-@_action_route(
-    "/dossiers/{code}/actions/issue-result",
-    "Issue the result document (ban hành kết quả)",
-    "issue_result",
-    Action.ISSUE_RESULT,
-)
+@_action_route("/dossiers/{code}/actions/issue-result", "Issue the result document (ban hành kết quả)", "issue_result")
 async def issue_result(
     code: DossierCode,
     officer: CurrentOfficer,
     conn: Conn,
     settings: CurrentSettings,
+    clock: CurrentClock,
     body: IssueResultRequest | None = None,
 ) -> DossierView:
-    return await service.act(
-        conn, settings, code, Action.ISSUE_RESULT, officer, result_number=body.result_number if body else None
+    return await _legacy(
+        conn, settings, clock, code, "issue-result", officer, result_number=body.result_number if body else None
     )
 
 
 @_action_route(
-    "/dossiers/{code}/actions/return-result",
-    "Return the result to the applicant (trả kết quả)",
-    "return_result",
-    Action.RETURN_RESULT,
+    "/dossiers/{code}/actions/return-result", "Return the result to the applicant (trả kết quả)", "return_result"
 )
 async def return_result(
     code: DossierCode,
@@ -142,8 +335,9 @@ async def return_result(
     officer: CurrentOfficer,
     conn: Conn,
     settings: CurrentSettings,
+    clock: CurrentClock,
 ) -> DossierView:
-    return await service.act(conn, settings, code, Action.RETURN_RESULT, officer, method=body.method)
+    return await _legacy(conn, settings, clock, code, "return-result", officer, return_method=body.method)
 
 
 @router.get(
@@ -160,8 +354,10 @@ async def return_result(
         "Anyone else gets 404, exactly as for an unknown code."
     ),
 )
-async def get_dossier(code: DossierCode, principal: CurrentPrincipal, conn: Conn) -> DossierView:
-    return await service.view(conn, code, principal)
+async def get_dossier(code: DossierCode, principal: CurrentPrincipal, conn: Conn, response: Response) -> DossierView:
+    found = await service.view(conn, code, principal)
+    response.headers["ETag"] = f'"{found.version}"'
+    return found
 
 
 @router.get(

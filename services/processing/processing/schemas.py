@@ -1,14 +1,16 @@
 """Request and response models of the processing API."""
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from motcua_common.procedures import ActionKind, StepKey
 
 from .domain import MAX_REASON_LENGTH, Status, Timeliness
 
-OpenStatus = Literal["submitted", "processing", "approved", "result_issued"]
+ReturnMethod = Literal["online", "counter", "post"]
 
 
 class _Request(BaseModel):
@@ -44,14 +46,122 @@ class ReturnResultRequest(_Request):
     method: Literal["online", "counter", "post"] = Field(description="How the result reached the applicant")
 
 
+class ActionBody(_Request):
+    """One action on the dossier's current step, as the procedure's definition offers it."""
+
+    action: ActionKind = Field(description="the kind of action (GET …/actions lists those the caller may take now)")
+    target: StepKey | None = Field(None, description="the step it leads to, when given it must match the definition")
+    reason: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_REASON_LENGTH,
+        description="why (Vietnamese, shown to the applicant): required for refuse, reject and request_supplement",
+    )
+    note: str | None = Field(None, max_length=2000, description="officer's note recorded on the completed step")
+    transfer_unit_code: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[0-9A-Za-z][0-9A-Za-z.\-]*$",
+        description="transfer (liên thông): the code of the agency that performs the next step",
+    )
+    return_method: ReturnMethod | None = Field(None, description="return_result: how the result reaches the applicant")
+    result_number: str | None = Field(
+        None, min_length=1, max_length=100, description="issue_result: number of the result document (KQ-<code>)"
+    )
+    components_requested: list[Annotated[str, Field(min_length=1, max_length=300)]] = Field(
+        [], max_length=50, description="request_supplement: what is missing or must be fixed (form 02)"
+    )
+
+
+class SupplementBody(_Request):
+    note: str | None = Field(None, max_length=2000, description="what was added or fixed")
+    document_ids: list[UUID] = Field(
+        [], max_length=50, description="documents of the applicant's vault (intake) added to the dossier"
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> "SupplementBody":
+        if not self.document_ids and not self.note:
+            raise ValueError("give at least one document id or a note")
+        return self
+
+
+class ExtensionBody(_Request):
+    reason: str = Field(
+        min_length=1, max_length=MAX_REASON_LENGTH, description="why the dossier is late (form 04, Vietnamese)"
+    )
+    new_due_at: AwareDatetime = Field(description="the new appointment: later than the current one, a working day")
+
+    @field_validator("reason")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+
 class Ref(BaseModel):
     code: str
     name: str
 
 
+class AllowedAction(BaseModel):
+    action: str = Field(description="an action kind, or `supplement` / `extend` (their own endpoints)")
+    target: str | None = Field(description="the step it leads to")
+    target_name: str | None = None
+    needs: list[str] = Field(description="request fields this action requires")
+
+
+class AllowedActions(BaseModel):
+    code: str
+    status: Status
+    current_step: str | None
+    current_step_name: str | None
+    actions: list[AllowedAction]
+
+
+class DueChange(BaseModel):
+    """One change of the due date, with its reason (shown to the citizen)."""
+
+    changed_at: datetime
+    kind: Literal["received", "paused", "resumed", "restarted", "extended"]
+    reason: str
+    previous_due_at: datetime | None
+    due_at: datetime | None
+
+
+class SupplementRequestView(BaseModel):
+    """A supplement request (form 02) and the applicant's answer."""
+
+    seq: int
+    step: str
+    unit: Ref
+    requested_at: datetime
+    requested_by_name: str | None
+    reason: str
+    components_requested: list[str]
+    supplemented_at: datetime | None
+    note: str | None
+    document_count: int
+
+
+class ExtensionView(BaseModel):
+    """An extension: apology and new appointment (form 04)."""
+
+    seq: int
+    unit: Ref
+    extended_at: datetime
+    reason: str
+    previous_due_at: datetime
+    new_due_at: datetime
+
+
 class TimelineStep(BaseModel):
     seq: int
-    step: str = Field(description="receive | appraise | issue | return")
+    step: str = Field(
+        description="the step's key in the procedure's definition (e.g. receive, appraise), or applicant-supplement"
+    )
     name: str = Field(description="Vietnamese name of the step")
     unit: Ref
     handler: str | None = Field(description="Officer id holding or having completed the step; null = unit queue")
@@ -59,7 +169,10 @@ class TimelineStep(BaseModel):
     entered_at: datetime
     due_at: datetime
     completed_at: datetime | None
-    outcome: str | None = Field(description="accepted | approved | issued | returned | rejected")
+    outcome: str | None = Field(
+        description="accepted | forwarded | transferred | approved | issued | returned | rejected | refused | "
+        "supplement_requested | supplemented"
+    )
     note: str | None
 
 
@@ -77,8 +190,21 @@ class DossierView(BaseModel):
     due_at: datetime
     completed_at: datetime | None = Field(description="When the dossier reached a final status")
     timeliness: Timeliness | None = Field(description="Set when the result is issued")
-    rejection_reason: str | None
+    rejection_reason: str | None = Field(description="why it was rejected or refused")
     timeline: list[TimelineStep]
+    version: int = Field(0, description="the dossier's version: send it as `If-Match` to act only on this state")
+    current_step_name: str | None = None
+    current_unit: Ref | None = Field(None, description="the unit holding the current step")
+    legal_due_at: datetime | None = Field(
+        None,
+        description="the legal due date (moved by supplement pauses, not by extensions): timeliness is judged on it",
+    )
+    paused_at: datetime | None = Field(None, description="while the applicant supplements: since when")
+    due_history: list[DueChange] = Field([], description="every change of the due date with its reason")
+    supplement_requests: list[SupplementRequestView] = []
+    extensions: list[ExtensionView] = []
+    result_number: str | None = None
+    return_method: ReturnMethod | None = None
 
 
 class WorkItem(BaseModel):

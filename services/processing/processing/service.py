@@ -1,36 +1,59 @@
-"""Use cases: open a case, officer actions, tracking and the work queue. They take the caller's
-connection (one transaction) and never commit."""
+"""Use cases: store procedure versions, open a case, apply the engine's transitions, supplements, extensions,
+deadline detection, tracking and the work queue. They take the caller's connection (one transaction) and never
+commit."""
 
+import hashlib
+import json
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
+from pydantic import BaseModel
 
 from motcua_common.auth import PROVINCIAL_OPERATOR, Principal, forbidden
 from motcua_common.contracts import (
+    Actor,
     ApplicantRef,
     DossierAccepted,
     DossierApproved,
+    DossierDueSoon,
     DossierEvent,
+    DossierExtended,
+    DossierOverdue,
+    DossierRefused,
     DossierRejected,
     DossierResultIssued,
     DossierResultReturned,
     DossierState,
+    DossierStepForwarded,
     DossierSubmitted,
+    DossierSupplemented,
+    DossierSupplementRequested,
+    DossierTransferred,
+    ProcedureVersionPublished,
 )
 from motcua_common.outbox import enqueue
 from motcua_common.pagination import decode_keyset, encode_keyset
 from motcua_common.problems import FieldError, ProblemError
+from motcua_common.procedures import ProcedureDefinition
 
 from . import domain, repository
-from .domain import Action, Status
+from .deadlines import DUE_REASONS, Clock
+from .domain import ActionRequest, Status, Transition
 from .schemas import (
+    AllowedAction,
+    AllowedActions,
     DossierView,
+    DueChange,
+    ExtensionView,
     MyDossier,
     MyDossierPage,
     PublicDossierView,
     Ref,
+    SupplementRequestView,
     TimelineStep,
     WorkItem,
     WorkQueuePage,
@@ -44,11 +67,119 @@ def dossier_not_found(code: str) -> ProblemError:
     return ProblemError(404, "dossier-not-found", "Không tìm thấy hồ sơ", f"No dossier has the code '{code}'.")
 
 
-async def open_case(conn: asyncpg.Connection, settings: Settings, data: DossierSubmitted) -> bool:
-    """Open the case for a submitted dossier with its first step in the unit's queue, and publish its state.
+def _invalid(field: str, message: str) -> ProblemError:
+    return ProblemError(
+        422, "validation-error", "Dữ liệu không hợp lệ", message, [FieldError(field=field, message=message)]
+    )
+
+
+def _problem(exc: Exception, code: str) -> ProblemError:
+    """The problem+json for an engine refusal."""
+    match exc:
+        case domain.NotVisible():
+            return dossier_not_found(code)
+        case domain.NotAllowed():
+            return forbidden(str(exc))
+        case domain.InvalidTransition():
+            return ProblemError(
+                409,
+                "invalid-transition",
+                "Thao tác không hợp lệ với bước hiện tại của hồ sơ",
+                str(exc),
+                allowed_actions=exc.allowed,
+            )
+        case domain.LimitReached():
+            return ProblemError(409, "supplement-limit-reached", "Đã hết số lần yêu cầu bổ sung hồ sơ", str(exc))
+        case domain.InvalidRequest():
+            return _invalid(exc.field, str(exc))
+    raise exc
+
+
+# ---------------------------------------------------------------------------------------------- procedure versions
+
+_DEFINITIONS: dict[tuple[str, int], ProcedureDefinition] = {}  # versions never change: safe to keep per process
+
+
+async def definition_of(conn: asyncpg.Connection, code: str, version: int) -> ProcedureDefinition | None:
+    key = (code, version)
+    if key not in _DEFINITIONS:
+        text = await repository.get_procedure_version(conn, code, version)
+        if text is None:
+            return None
+        _DEFINITIONS[key] = ProcedureDefinition.model_validate_json(text)
+    return _DEFINITIONS[key]
+
+
+async def _definition_for(conn: asyncpg.Connection, row: asyncpg.Record) -> ProcedureDefinition:
+    found = await definition_of(conn, row["procedure_code"], row["procedure_version"])
+    if found is None:  # a case is opened only once its version is stored, and versions are never deleted
+        raise RuntimeError(f"procedure {row['procedure_code']} v{row['procedure_version']} is not stored")
+    return found
+
+
+async def store_version(
+    conn: asyncpg.Connection, settings: Settings, clock: Clock, published: ProcedureVersionPublished
+) -> int:
+    """Keep a published procedure version (the first announcement of a code and version wins: a version never
+    changes) and open the dossiers that were waiting for it. Returns how many were opened."""
+    definition = published.definition()
+    await repository.lock_procedure_version(conn, definition.code, definition.version)
+    stored = await repository.insert_procedure_version(
+        conn, definition.code, definition.version, definition.model_dump(mode="json"), published.published_at
+    )
+    if not stored:
+        log.info("procedure %s v%s already stored", definition.code, definition.version)
+    opened = 0
+    for pending in await repository.take_pending(conn, definition.code, definition.version):
+        data = DossierSubmitted.model_validate_json(pending["data"])
+        opened += await _open(conn, settings, clock, data, definition)
+    return opened
+
+
+# ---------------------------------------------------------------------------------------------- opening a case
+
+
+async def open_case(
+    conn: asyncpg.Connection, settings: Settings, clock: Clock, data: DossierSubmitted, event_id: str
+) -> bool:
+    """Open the case for a submitted dossier at the first step of its procedure version, and publish its state.
     Its ``dossier.submitted`` is the dossier's event number 1 (``event_sequence`` starts there).
 
-    Returns False when the dossier is already open (announced again under another event id)."""
+    A dossier whose procedure version has not arrived yet waits (``pending_submissions``) and is opened when the
+    version is stored. Returns False when it waits or is already open."""
+    await repository.lock_procedure_version(conn, data.procedure_code, data.procedure_version)
+    definition = await definition_of(conn, data.procedure_code, data.procedure_version)
+    if definition is None:
+        log.info(
+            "dossier %s waits for procedure %s v%s", data.dossier_code, data.procedure_code, data.procedure_version
+        )
+        await repository.insert_pending(
+            conn,
+            data.dossier_id,
+            data.procedure_code,
+            data.procedure_version,
+            event_id,
+            data.model_dump(mode="json"),
+        )
+        return False
+    return await _open(conn, settings, clock, data, definition)
+
+
+async def _open(
+    conn: asyncpg.Connection, settings: Settings, clock: Clock, data: DossierSubmitted, definition: ProcedureDefinition
+) -> bool:
+    await repository.upsert_unit(conn, data.unit_code, data.unit_name)
+    first = definition.steps[0]
+    case = domain.Case(
+        code=data.dossier_code,
+        status=Status.SUBMITTED,
+        current_step=first.key,
+        unit_code=data.unit_code,
+        receiving_unit_code=data.receiving_unit_code,
+        current_unit_code=None,
+    )
+    unit_code = domain.resolve_performer(definition, first, case) or data.unit_code
+    unit_name = await _unit_name(conn, unit_code, data.unit_code, data.unit_name)
     inserted = await repository.insert_dossier(
         conn,
         {
@@ -69,7 +200,12 @@ async def open_case(conn: asyncpg.Connection, settings: Settings, data: DossierS
             "status": str(Status.SUBMITTED),
             "received_at": data.received_at,
             "due_at": data.appointment_at,
-            "current_step": domain.FIRST_STEP,
+            "current_step": first.key,
+            "current_unit_code": unit_code,
+            "current_unit_name": unit_name,
+            "bundle": data.bundle.model_dump(mode="json") if data.bundle else None,
+            "fee_vnd": data.fee_vnd,
+            "due_soon_at": clock.due_soon_at(data.appointment_at, settings.due_soon_working_days),
         },
     )
     if not inserted:
@@ -79,14 +215,14 @@ async def open_case(conn: asyncpg.Connection, settings: Settings, data: DossierS
         conn,
         dossier_id=data.dossier_id,
         seq=1,
-        step=domain.FIRST_STEP,
-        name_vi=domain.STEP_NAMES[domain.FIRST_STEP],
-        unit_code=data.unit_code,
-        unit_name=data.unit_name,
+        step=first.key,
+        name_vi=first.name,
+        unit_code=unit_code,
+        unit_name=unit_name,
         handler=None,
         handler_name=None,
-        entered_at=data.received_at,
-        due_at=data.appointment_at,
+        entered_at=data.submitted_at,
+        due_at=clock.step_due(data.submitted_at, first),
     )
     # The citizens who will list it under GET /me/dossiers: the applicant and the submitter (often one person).
     parties: dict[str, dict[str, bool]] = {}
@@ -102,85 +238,152 @@ async def open_case(conn: asyncpg.Connection, settings: Settings, data: DossierS
     return True
 
 
-def authorize_action(principal: Principal, dossier: asyncpg.Record, action: Action) -> None:
-    """Only an officer of the dossier's own unit whose role allows ``action`` may take it.
+async def _unit_name(conn: asyncpg.Connection, code: str, known_code: str, known_name: str) -> str:
+    if code == known_code:
+        return known_name
+    return await repository.unit_name(conn, code) or code
 
-    Someone who may not even see the dossier gets the same 404 as for an unknown code (its existence is
-    not confirmed); someone who may see it but not act (the receiving unit, a provincial operator, an
-    officer of the unit without the role) gets 403."""
-    if principal.kind != "officer" or principal.unit_code != dossier["unit_code"]:
-        if domain.may_read(principal, dossier):
-            raise forbidden("Only officers of the dossier's own unit may act on it.")
-        raise dossier_not_found(dossier["code"])
-    if not domain.role_allows(principal.roles, action):
-        needed = ", ".join(sorted(domain.ACTION_ROLES[action]))
-        raise forbidden(f"The action '{action}' needs one of the roles: {needed}.")
+
+# ---------------------------------------------------------------------------------------------- actions
+
+
+async def _locked(conn: asyncpg.Connection, ref: str, now: datetime | None) -> tuple[asyncpg.Record, datetime]:
+    """The dossier locked for a change, and the change's time: taken once the row is locked, and never before the
+    dossier's last action, so event times never run backwards (even with clocks of several replicas a little
+    apart)."""
+    row = await repository.lock_dossier(conn, ref)
+    if row is None:
+        raise dossier_not_found(ref)
+    now = now or datetime.now(UTC)
+    last_action = await repository.last_action_at(conn, row["id"])
+    if last_action is not None and now < last_action:
+        now = last_action
+    return row, now
+
+
+def _check_version(row: asyncpg.Record, if_match: int | None) -> None:
+    if if_match is not None and if_match != row["version"]:
+        raise ProblemError(
+            412,
+            "precondition-failed",
+            "Hồ sơ đã thay đổi",
+            f"The dossier is at version {row['version']}, not {if_match}; reload it and retry.",
+        )
 
 
 async def act(
     conn: asyncpg.Connection,
     settings: Settings,
-    code: str,
-    action: Action,
+    clock: Clock,
+    ref: str,
+    request: ActionRequest | str,
     officer: Principal,
     *,
-    note: str | None = None,
-    reason: str | None = None,
-    result_number: str | None = None,
-    method: str | None = None,
+    if_match: int | None = None,
     now: datetime | None = None,
 ) -> DossierView:
-    """Apply one officer action: complete the open step, open the next, update the dossier and
-    enqueue the event (numbered ``event_sequence + 1``) and the dossier's new state, all in the caller's
-    transaction under a row lock on the dossier.
+    """Apply one action through the engine: complete the current step, open the next (in whichever unit performs
+    it), move the clock, update the dossier and enqueue the event (numbered ``event_sequence + 1``) and the
+    dossier's new state, all in the caller's transaction under a row lock on the dossier.
 
-    The action's time is taken once the row is locked, and never before the dossier's last action: an action that
-    waited for the lock while another committed is later than that one, so event times never run backwards and
-    no step is completed before it was entered (even with clocks of several replicas a little apart)."""
-    row = await repository.lock_dossier(conn, code)
-    if row is None:
-        raise dossier_not_found(code)
-    now = now or datetime.now(UTC)
-    last_action = await repository.last_action_at(conn, row["id"])
-    if last_action is not None and now < last_action:
-        now = last_action
-    authorize_action(officer, row, action)
+    ``request`` may be the name of a deprecated per-action endpoint (``accept``, ``reject``…): the kind it stands
+    for at the current step is taken."""
+    row, now = await _locked(conn, ref, now)
+    definition = await _definition_for(conn, row)
+    if isinstance(request, str):
+        try:
+            domain.authorize_officer(officer, row)
+        except (domain.NotVisible, domain.NotAllowed) as exc:
+            raise _problem(exc, ref) from None
+        request = ActionRequest(kind=domain.resolve_alias(definition, row, request))
     try:
-        move = domain.transition(row["status"], action, reason=reason)
-    except domain.InvalidTransition as exc:
-        raise ProblemError(
-            409, "invalid-transition", "Thao tác không hợp lệ với trạng thái hiện tại của hồ sơ", str(exc)
-        ) from None
-    except domain.ReasonRequired as exc:
-        raise ProblemError(
-            422,
-            "validation-error",
-            "Dữ liệu không hợp lệ",
-            str(exc),
-            [FieldError(field="reason", message=str(exc))],
-        ) from None
+        move = domain.decide(definition, row, officer, request)
+    except (
+        domain.NotVisible,
+        domain.NotAllowed,
+        domain.InvalidTransition,
+        domain.LimitReached,
+        domain.InvalidRequest,
+    ) as exc:
+        raise _problem(exc, ref) from None
+    _check_version(row, if_match)
+    await _apply(conn, settings, clock, row, definition, move, request, officer, now)
+    updated = await repository.get_dossier(conn, str(row["id"]))
+    await publish_state(conn, settings, updated, now)
+    return await _full_view(conn, updated, officer)
 
+
+async def _apply(
+    conn: asyncpg.Connection,
+    settings: Settings,
+    clock: Clock,
+    row: asyncpg.Record,
+    definition: ProcedureDefinition,
+    move: Transition,
+    request: ActionRequest,
+    officer: Principal,
+    now: datetime,
+) -> None:
+    dossier_id, code = row["id"], row["code"]
     sequence = row["event_sequence"] + 1
-    fields: dict = {"status": str(move.target), "event_sequence": sequence}
-    step_note = note
-    if action is Action.REJECT:
-        assert reason is not None  # domain.transition refuses a rejection without a reason
-        step_note = reason = reason.strip()
-        fields["rejection_reason"] = reason
-    elif action is Action.ISSUE_RESULT:
-        result_number = result_number or domain.default_result_number(code)
-        fields.update(
-            result_number=result_number,
-            result_issued_at=now,
-            timeliness=domain.timeliness(now, row["due_at"]),
-        )
-        step_note = note or f"Số kết quả: {result_number}"
-    elif action is Action.RETURN_RESULT:
-        assert method is not None  # the route requires a return method
-        fields["return_method"] = method
-        step_note = domain.RETURN_METHOD_NOTES[method]
+    fields: dict[str, Any] = {"status": str(move.status), "event_sequence": sequence}
+    due_at, legal_due_at = row["due_at"], row["legal_due_at"]
+    step_note = request.note
+    kind = move.kind
 
-    current = await repository.open_step(conn, row["id"])
+    if kind == "receive":  # the legal clock starts at receipt (form 01)
+        started, due_at = clock.start(now, definition.budget)
+        legal_due_at = due_at
+        fields.update(clock_started_at=started)
+        await _due_changed(conn, settings, clock, fields, dossier_id, now, "received", row["due_at"], due_at)
+        fields["legal_due_at"] = legal_due_at
+    if move.reason is not None:
+        step_note = move.reason
+    if kind in ("reject", "refuse"):
+        fields["rejection_reason"] = move.reason
+        if kind == "refuse":
+            fields["refused_at"] = now
+    elif kind == "issue_result":
+        result_number = request.result_number or domain.default_result_number(code)
+        fields.update(
+            result_number=result_number, result_issued_at=now, timeliness=domain.timeliness(now, legal_due_at)
+        )
+        step_note = request.note or f"Số kết quả: {result_number}"
+    elif kind == "return_result":
+        assert request.return_method is not None  # the engine refuses return_result without it
+        fields["return_method"] = request.return_method
+        if row["timeliness"] is None:  # a procedure without an issue_result step is judged when it returns
+            fields["timeliness"] = domain.timeliness(now, legal_due_at)
+        step_note = domain.RETURN_METHOD_NOTES[request.return_method]
+    elif kind == "request_supplement":
+        await repository.insert_supplement_request(
+            conn,
+            dossier_id,
+            seq=row["supplement_count"] + 1,
+            step=move.from_step,
+            unit_code=row["current_unit_code"],
+            unit_name=row["current_unit_name"],
+            requested_by=officer.subject,
+            requested_by_name=officer.name,
+            requested_at=now,
+            reason=move.reason,
+            components_requested=list(request.components_requested),
+            status_before=row["status"],
+            clock_rule=definition.supplement.clock,
+            due_at_request=due_at,
+        )
+        fields.update(paused_at=now, supplement_count=row["supplement_count"] + 1)
+        await repository.insert_due_change(
+            conn,
+            dossier_id,
+            at=now,
+            kind="paused",
+            reason=DUE_REASONS["paused"] + f": {move.reason}",
+            previous_due_at=due_at,
+            due_at=None,
+        )
+
+    current = await repository.open_step(conn, dossier_id)
     if current is not None:
         await repository.complete_step(
             conn,
@@ -190,68 +393,398 @@ async def act(
             completed_at=now,
             outcome=move.outcome,
             note=step_note,
+            action=kind,
         )
-    if move.next_step is not None:
-        seq = await repository.last_seq(conn, row["id"]) + 1
-        # The acting officer carries the dossier into the next step until someone acts on it.
+    seq = await repository.last_seq(conn, dossier_id) + 1
+    if move.to_step is not None:
+        assert move.to_unit_code is not None  # the engine names the unit of every step it leads to
+        next_step = definition.step(move.to_step)
+        unit_name = await _unit_name(conn, move.to_unit_code, row["current_unit_code"], row["current_unit_name"])
+        if move.to_unit_code == row["unit_code"]:
+            unit_name = row["unit_name"]
+        same_unit = move.to_unit_code == row["current_unit_code"]
+        # The acting officer carries the dossier into the next step of their own unit until someone acts on it;
+        # another unit's step waits in that unit's queue.
         await repository.insert_step(
             conn,
-            dossier_id=row["id"],
+            dossier_id=dossier_id,
             seq=seq,
-            step=move.next_step,
-            name_vi=domain.STEP_NAMES[move.next_step],
-            unit_code=row["unit_code"],
-            unit_name=row["unit_name"],
-            handler=officer.subject,
-            handler_name=officer.name,
+            step=next_step.key,
+            name_vi=next_step.name,
+            unit_code=move.to_unit_code,
+            unit_name=unit_name,
+            handler=officer.subject if same_unit else None,
+            handler_name=officer.name if same_unit else None,
             entered_at=now,
-            due_at=row["due_at"],
+            due_at=clock.step_due(now, next_step),
         )
-        fields.update(current_step=move.next_step, current_handler=officer.subject)
+        involved = sorted(set(row["involved_units"] or ()) | {move.to_unit_code})
+        fields.update(
+            current_step=next_step.key,
+            current_handler=officer.subject if same_unit else None,
+            current_unit_code=move.to_unit_code,
+            current_unit_name=unit_name,
+            involved_units=involved,
+        )
+        if move.new_agency is not None:
+            level, unit = move.new_agency
+            fields["agency_units"] = {**(row["agency_units"] or {}), level: {"code": unit, "name": unit_name}}
+    elif kind == "request_supplement":
+        # The applicant holds the dossier now: a pseudo-step on the sheet, back to the asking step on supplement.
+        await repository.insert_step(
+            conn,
+            dossier_id=dossier_id,
+            seq=seq,
+            step=domain.SUPPLEMENT_STEP,
+            name_vi=domain.SUPPLEMENT_STEP_NAME,
+            unit_code=row["current_unit_code"],
+            unit_name=row["current_unit_name"],
+            handler=None,
+            handler_name=None,
+            entered_at=now,
+            due_at=due_at,
+        )
+        fields["current_handler"] = None
     else:
         fields.update(current_step=None, current_handler=None, completed_at=now)
-    if not await repository.update_dossier(conn, row["id"], row["version"], **fields):
+    if "due_at" not in fields:
+        fields["due_at"] = due_at
+    if not await repository.update_dossier(conn, dossier_id, row["version"], **fields):
         raise ProblemError(
             409,
             "concurrent-update",
             "Hồ sơ vừa được cập nhật bởi thao tác khác",
             "The dossier changed while this action was applied; reload and retry.",
         )
+    event = _event_for(row, move, request, officer, now, fields, definition)
+    await enqueue(
+        conn,
+        event.in_sequence(sequence),
+        topic=settings.dossier_topic,
+        key=str(dossier_id),
+        source=settings.event_source,
+        subject=code,
+    )
 
-    common = {
+
+async def _due_changed(
+    conn: asyncpg.Connection,
+    settings: Settings,
+    clock: Clock,
+    fields: dict[str, Any],
+    dossier_id: UUID,
+    at: datetime,
+    kind: str,
+    previous: datetime | None,
+    due_at: datetime,
+    reason: str | None = None,
+) -> None:
+    """Record a new due date with its reason; the deadline marks are cleared so the detectors watch the new one."""
+    fields.update(
+        due_at=due_at,
+        due_soon_at=clock.due_soon_at(due_at, settings.due_soon_working_days),
+        overdue_notified_at=None,
+        due_soon_notified_at=None,
+    )
+    await repository.insert_due_change(
+        conn,
+        dossier_id,
+        at=at,
+        kind=kind,
+        reason=reason or DUE_REASONS[kind],
+        previous_due_at=previous,
+        due_at=due_at,
+    )
+
+
+def _event_for(
+    row: asyncpg.Record,
+    move: Transition,
+    request: ActionRequest,
+    officer: Principal,
+    now: datetime,
+    fields: dict[str, Any],
+    definition: ProcedureDefinition,
+) -> DossierEvent:
+    common: dict[str, Any] = {
         "dossier_id": row["id"],
-        "dossier_code": code,
+        "dossier_code": row["code"],
         "occurred_at": now,
-        "unit_code": row["unit_code"],
-        "unit_name": row["unit_name"],
+        "unit_code": row["current_unit_code"],
+        "unit_name": row["current_unit_name"],
         "handler": officer.subject,
-        "due_at": row["due_at"],
+        "due_at": fields["due_at"],
+        "step": move.from_step,
+        "next_step": move.to_step,
+        "next_step_name": definition.step(move.to_step).name if move.to_step else None,
+        "next_unit_code": fields.get("current_unit_code") if move.to_step else None,
+        "next_unit_name": fields.get("current_unit_name") if move.to_step else None,
     }
-    event: DossierEvent
-    match action:
-        case Action.ACCEPT:
-            event = DossierAccepted(**common)
-        case Action.APPROVE:
-            event = DossierApproved(**common)
-        case Action.REJECT:
-            assert reason is not None
-            event = DossierRejected(**common, reason=reason)
-        case Action.ISSUE_RESULT:
-            assert result_number is not None
-            event = DossierResultIssued(**common, result_number=result_number, timeliness=fields["timeliness"])
-        case Action.RETURN_RESULT:
-            event = DossierResultReturned(**common, return_method=method)  # type: ignore[arg-type]  # checked by the route
+    # The engine gives every refuse/reject/request_supplement a reason and every return_result a method.
+    why: dict[str, Any] = {"reason": move.reason}
+    status: dict[str, Any] = {"status": str(move.status)}
+    method: dict[str, Any] = {"return_method": request.return_method, "notify_post": request.return_method == "post"}
+    match move.kind:
+        case "receive":
+            return DossierAccepted(**common)
+        case "approve":
+            return DossierApproved(**common)
+        case "reject":
+            return DossierRejected(**common, **why)
+        case "refuse":
+            return DossierRefused(**common, **why)
+        case "issue_result":
+            return DossierResultIssued(**common, result_number=fields["result_number"], timeliness=fields["timeliness"])
+        case "return_result":
+            return DossierResultReturned(**common, **method)
+        case "request_supplement":
+            return DossierSupplementRequested(
+                **common,
+                **why,
+                components_requested=list(request.components_requested),
+                request_number=fields["supplement_count"],
+                clock_rule=definition.supplement.clock,
+            )
+        case "transfer":
+            return DossierTransferred(**common, **status)
+    return DossierStepForwarded(**common, **status)
+
+
+# ---------------------------------------------------------------------------------------------- supplements
+
+
+async def supplement(
+    conn: asyncpg.Connection,
+    settings: Settings,
+    clock: Clock,
+    ref: str,
+    principal: Principal,
+    *,
+    note: str | None,
+    document_ids: list[UUID],
+    if_match: int | None = None,
+    now: datetime | None = None,
+) -> DossierView:
+    """The applicant (or a receiving officer at the counter on their behalf) supplements: the clock runs again
+    (the time left at the pause, or the whole budget anew, per the procedure) and the dossier goes back to the step
+    that asked."""
+    row, now = await _locked(conn, ref, now)
+    try:
+        domain.authorize_supplement(principal, row)
+    except (domain.NotVisible, domain.NotAllowed, domain.InvalidTransition) as exc:
+        raise _problem(exc, ref) from None
+    _check_version(row, if_match)
+    definition = await _definition_for(conn, row)
+    request = await repository.open_supplement_request(conn, row["id"])
+    assert request is not None and row["paused_at"] is not None  # status supplement_requested has both
+    paused_at = row["paused_at"]
+    step = definition.step(request["step"])
+    rule = definition.supplement.clock
+    due_at = clock.resumed(row["due_at"], paused_at, now, definition, definition.budget)
+    legal_due_at = clock.resumed(row["legal_due_at"], paused_at, now, definition, definition.budget)
+    sequence = row["event_sequence"] + 1
+    fields: dict[str, Any] = {
+        "status": request["status_before"],
+        "paused_at": None,
+        "legal_due_at": legal_due_at,
+        "event_sequence": sequence,
+    }
+    kind = "restarted" if rule == "restart" else "resumed"
+    await _due_changed(conn, settings, clock, fields, row["id"], now, kind, request["due_at_request"], due_at)
+    await repository.answer_supplement_request(
+        conn,
+        row["id"],
+        request["seq"],
+        supplemented_at=now,
+        supplemented_by_kind=principal.kind,
+        supplemented_by=principal.subject,
+        note=note,
+        document_ids=document_ids,
+        due_at_resume=due_at,
+    )
+    waiting = await repository.open_step(conn, row["id"])
+    if waiting is not None:
+        await repository.complete_step(
+            conn,
+            waiting["id"],
+            handler=principal.subject,
+            handler_name=principal.name if principal.kind == "officer" else None,
+            completed_at=now,
+            outcome="supplemented",
+            note=note,
+            action="supplement",
+        )
+    asking = [s for s in await repository.list_steps(conn, row["id"]) if s["step"] == request["step"]][-1]
+    await repository.insert_step(
+        conn,
+        dossier_id=row["id"],
+        seq=await repository.last_seq(conn, row["id"]) + 1,
+        step=step.key,
+        name_vi=step.name,
+        unit_code=row["current_unit_code"],
+        unit_name=row["current_unit_name"],
+        handler=asking["handler"],
+        handler_name=asking["handler_name"],
+        entered_at=now,
+        due_at=clock.resumed(asking["due_at"], paused_at, now, definition, step.budget),
+    )
+    fields["current_handler"] = asking["handler"]
+    if not await repository.update_dossier(conn, row["id"], row["version"], **fields):
+        raise ProblemError(409, "concurrent-update", "Hồ sơ vừa được cập nhật bởi thao tác khác", "Reload and retry.")
+    event = DossierSupplemented(
+        dossier_id=row["id"],
+        dossier_code=row["code"],
+        occurred_at=now,
+        status=request["status_before"],
+        by=Actor(kind=principal.kind, subject=principal.subject),  # type: ignore[arg-type]  # citizen or officer
+        request_number=request["seq"],
+        document_count=len(document_ids),
+        step=step.key,
+        unit_code=row["current_unit_code"],
+        unit_name=row["current_unit_name"],
+        due_at=due_at,
+    )
     await enqueue(
         conn,
         event.in_sequence(sequence),
         topic=settings.dossier_topic,
         key=str(row["id"]),
         source=settings.event_source,
-        subject=code,
+        subject=row["code"],
     )
-    updated = await repository.get_dossier(conn, code)
+    updated = await repository.get_dossier(conn, str(row["id"]))
     await publish_state(conn, settings, updated, now)
-    return await _full_view(conn, updated)
+    return await _full_view(conn, updated, principal)
+
+
+# ---------------------------------------------------------------------------------------------- extensions
+
+
+async def extend(
+    conn: asyncpg.Connection,
+    settings: Settings,
+    clock: Clock,
+    ref: str,
+    officer: Principal,
+    *,
+    reason: str,
+    new_due_at: datetime,
+    if_match: int | None = None,
+    now: datetime | None = None,
+) -> DossierView:
+    """Form 04: the head or an approver of the unit holding the dossier apologises and sets a new appointment
+    (later than the current one, on a working day). The applicant is told by e-mail or SMS (the event says so)."""
+    row, now = await _locked(conn, ref, now)
+    try:
+        domain.authorize_extension(officer, row)
+    except (domain.NotVisible, domain.NotAllowed, domain.InvalidTransition) as exc:
+        raise _problem(exc, ref) from None
+    _check_version(row, if_match)
+    why_not = clock.acceptable_extension(row["due_at"], new_due_at)
+    if why_not is not None:
+        raise _invalid("new_due_at", why_not)
+    reason = reason.strip()
+    sequence = row["event_sequence"] + 1
+    fields: dict[str, Any] = {"event_sequence": sequence}
+    await repository.insert_extension(
+        conn,
+        row["id"],
+        unit_code=row["current_unit_code"],
+        unit_name=row["current_unit_name"],
+        extended_by=officer.subject,
+        extended_by_name=officer.name,
+        extended_at=now,
+        reason=reason,
+        previous_due_at=row["due_at"],
+        new_due_at=new_due_at,
+    )
+    await _due_changed(conn, settings, clock, fields, row["id"], now, "extended", row["due_at"], new_due_at, reason)
+    if not await repository.update_dossier(conn, row["id"], row["version"], **fields):
+        raise ProblemError(409, "concurrent-update", "Hồ sơ vừa được cập nhật bởi thao tác khác", "Reload and retry.")
+    event = DossierExtended(
+        dossier_id=row["id"],
+        dossier_code=row["code"],
+        occurred_at=now,
+        status=row["status"],
+        unit_code=row["current_unit_code"],
+        unit_name=row["current_unit_name"],
+        handler=officer.subject,
+        reason=reason,
+        previous_due_at=row["due_at"],
+        due_at=new_due_at,
+    )
+    await enqueue(
+        conn,
+        event.in_sequence(sequence),
+        topic=settings.dossier_topic,
+        key=str(row["id"]),
+        source=settings.event_source,
+        subject=row["code"],
+    )
+    updated = await repository.get_dossier(conn, str(row["id"]))
+    await publish_state(conn, settings, updated, now)
+    return await _full_view(conn, updated, officer)
+
+
+# ---------------------------------------------------------------------------------------------- deadlines
+
+
+async def detect_deadlines(
+    conn: asyncpg.Connection, settings: Settings, *, now: datetime | None = None, limit: int = 100
+) -> dict[str, int]:
+    """One pass of the overdue and due-soon detector, in the caller's transaction: the dossiers that crossed a
+    line are marked and their events written together (``claim_deadline``), so several replicas running this at
+    once announce each dossier once per due date."""
+    now = now or datetime.now(UTC)
+    counts: dict[str, int] = {}
+    for kind, model in (("overdue", DossierOverdue), ("due_soon", DossierDueSoon)):
+        rows = await repository.claim_deadline(conn, kind, now, limit)
+        for row in rows:
+            definition = await _definition_for(conn, row)
+            step = row["current_step"]
+            event = model(
+                dossier_id=row["id"],
+                dossier_code=row["code"],
+                occurred_at=now,
+                status=row["status"],
+                step=step,
+                step_name=definition.step(step).name if step else None,
+                unit_code=row["current_unit_code"],
+                unit_name=row["current_unit_name"],
+                due_at=row["due_at"],
+            )
+            await enqueue(
+                conn,
+                event.in_sequence(row["event_sequence"]),
+                topic=settings.dossier_topic,
+                key=str(row["id"]),
+                source=settings.event_source,
+                subject=row["code"],
+            )
+            await publish_state(conn, settings, row, now)
+        counts[kind] = len(rows)
+    return counts
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+
+async def allowed_actions(conn: asyncpg.Connection, ref: str, principal: Principal) -> AllowedActions:
+    row = await repository.get_dossier(conn, ref)
+    if row is None or not (domain.may_read(principal, row) or domain.may_supplement(principal, row)):
+        raise dossier_not_found(ref)
+    definition = await _definition_for(conn, row)
+    step = row["current_step"]
+    return AllowedActions(
+        code=row["code"],
+        status=row["status"],
+        current_step=step,
+        current_step_name=definition.step(step).name if step else None,
+        actions=[
+            AllowedAction(action=a.kind, target=a.target, target_name=a.target_name, needs=list(a.needs))
+            for a in domain.allowed_for(definition, row, principal)
+        ],
+    )
 
 
 async def publish_state(conn: asyncpg.Connection, settings: Settings, row: asyncpg.Record, at: datetime) -> None:
@@ -281,6 +814,8 @@ async def publish_state(conn: asyncpg.Connection, settings: Settings, row: async
         due_at=row["due_at"],
         completed_at=row["completed_at"],
         timeliness=row["timeliness"],
+        current_unit_code=row["current_unit_code"],
+        legal_due_at=row["legal_due_at"],
     )
     await enqueue(
         conn,
@@ -292,31 +827,40 @@ async def publish_state(conn: asyncpg.Connection, settings: Settings, row: async
     )
 
 
-async def view(conn: asyncpg.Connection, code: str, principal: Principal) -> DossierView:
+async def view(conn: asyncpg.Connection, ref: str, principal: Principal) -> DossierView:
     """The full tracking of a dossier, for those :func:`domain.may_read` admits; 404 for anyone else."""
-    row = await repository.get_dossier(conn, code)
+    row = await repository.get_dossier(conn, ref)
     if row is None or not domain.may_read(principal, row):
-        raise dossier_not_found(code)
-    return await _full_view(conn, row)
+        raise dossier_not_found(ref)
+    return await _full_view(conn, row, principal)
 
 
-async def public_view(conn: asyncpg.Connection, code: str) -> PublicDossierView:
-    row = await repository.get_dossier(conn, code)
+async def public_view(conn: asyncpg.Connection, ref: str) -> PublicDossierView:
+    row = await repository.get_dossier(conn, ref)
     if row is None:
-        raise dossier_not_found(code)
+        raise dossier_not_found(ref)
     step = row["current_step"]
+    step_name = None
+    if step:
+        step_name = (await _definition_for(conn, row)).step(step).name
+        if row["status"] == Status.SUPPLEMENT_REQUESTED:
+            step_name = domain.SUPPLEMENT_STEP_NAME
     return PublicDossierView(
         code=row["code"],
         status=row["status"],
         status_label=domain.status_label(row["status"]),
-        current_step_name=domain.STEP_NAMES.get(step) if step else None,
+        current_step_name=step_name,
         unit=Ref(code=row["unit_code"], name=row["unit_name"]),
         due_at=row["due_at"],
     )
 
 
-async def _full_view(conn: asyncpg.Connection, row: asyncpg.Record) -> DossierView:
+async def _full_view(conn: asyncpg.Connection, row: asyncpg.Record, principal: Principal) -> DossierView:
+    """The process control sheet (form 05): every step with its unit, handler, entered, left and due; the current
+    due date with the reason of every change; the supplement requests and extensions."""
     steps = await repository.list_steps(conn, row["id"])
+    definition = await _definition_for(conn, row)
+    step = row["current_step"]
     return DossierView(
         id=row["id"],
         code=row["code"],
@@ -325,13 +869,20 @@ async def _full_view(conn: asyncpg.Connection, row: asyncpg.Record) -> DossierVi
         procedure=Ref(code=row["procedure_code"], name=row["procedure_name"]),
         unit=Ref(code=row["unit_code"], name=row["unit_name"]),
         channel=row["channel"],
-        current_step=row["current_step"],
+        current_step=step,
+        current_step_name=definition.step(step).name if step else None,
+        current_unit=Ref(code=row["current_unit_code"], name=row["current_unit_name"]),
         current_handler=row["current_handler"],
         received_at=row["received_at"],
         due_at=row["due_at"],
+        legal_due_at=row["legal_due_at"],
+        paused_at=row["paused_at"],
         completed_at=row["completed_at"],
         timeliness=row["timeliness"],
         rejection_reason=row["rejection_reason"],
+        result_number=row["result_number"],
+        return_method=row["return_method"],
+        version=row["version"],
         timeline=[
             TimelineStep(
                 seq=s["seq"],
@@ -348,7 +899,80 @@ async def _full_view(conn: asyncpg.Connection, row: asyncpg.Record) -> DossierVi
             )
             for s in steps
         ],
+        due_history=[
+            DueChange(
+                changed_at=c["changed_at"],
+                kind=c["kind"],
+                reason=c["reason"],
+                previous_due_at=c["previous_due_at"],
+                due_at=c["due_at"],
+            )
+            for c in await repository.due_changes(conn, row["id"])
+        ],
+        supplement_requests=[
+            SupplementRequestView(
+                seq=r["seq"],
+                step=r["step"],
+                unit=Ref(code=r["unit_code"], name=r["unit_name"]),
+                requested_at=r["requested_at"],
+                requested_by_name=r["requested_by_name"],
+                reason=r["reason"],
+                components_requested=list(r["components_requested"]),
+                supplemented_at=r["supplemented_at"],
+                note=r["note"],
+                document_count=len(r["document_ids"] or ()),
+            )
+            for r in await repository.supplement_requests(conn, row["id"])
+        ],
+        extensions=[
+            ExtensionView(
+                seq=e["seq"],
+                unit=Ref(code=e["unit_code"], name=e["unit_name"]),
+                extended_at=e["extended_at"],
+                reason=e["reason"],
+                previous_due_at=e["previous_due_at"],
+                new_due_at=e["new_due_at"],
+            )
+            for e in await repository.extensions(conn, row["id"])
+        ],
     )
+
+
+# ---------------------------------------------------------------------------------------------- idempotency
+
+
+async def idempotent(
+    conn: asyncpg.Connection,
+    caller: Principal,
+    key: str | None,
+    operation: str,
+    body: BaseModel | None,
+    run: Callable[[], Awaitable[BaseModel]],
+) -> tuple[dict[str, Any], bool]:
+    """Run a write once per ``Idempotency-Key`` of a caller: a retry with the same key and request gets the first
+    answer again (``True`` = replayed); the same key with another request is a 422. Without a key, just run."""
+    if key is None:
+        return (await run()).model_dump(mode="json"), False
+    body_json = body.model_dump_json() if body is not None else ""
+    request_hash = hashlib.sha256(f"{operation}\n{body_json}".encode()).hexdigest()
+    caller_id = f"{caller.kind}:{caller.subject}"
+    await repository.lock_idempotency_key(conn, caller_id, key)
+    stored = await repository.get_idempotent(conn, caller_id, key)
+    if stored is not None:
+        if stored["request_hash"] != request_hash:
+            raise ProblemError(
+                422,
+                "idempotency-key-reused",
+                "Khóa Idempotency-Key đã được dùng cho yêu cầu khác",
+                "This Idempotency-Key was used with a different request; use a new key.",
+            )
+        return json.loads(stored["response"]), True
+    answer = (await run()).model_dump(mode="json")
+    await repository.save_idempotent(conn, caller_id, key, operation, request_hash, 200, answer)
+    return answer, False
+
+
+# ---------------------------------------------------------------------------------------------- queues, lists
 
 
 def queue_unit(officer: Principal, unit_code: str | None) -> str | None:

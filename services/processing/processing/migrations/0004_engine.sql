@@ -39,7 +39,9 @@ ALTER TABLE dossiers ADD COLUMN IF NOT EXISTS clock_started_at timestamptz;
 ALTER TABLE dossiers ADD COLUMN IF NOT EXISTS legal_due_at timestamptz;
 ALTER TABLE dossiers ADD COLUMN IF NOT EXISTS paused_at timestamptz;
 ALTER TABLE dossiers ADD COLUMN IF NOT EXISTS supplement_count integer NOT NULL DEFAULT 0;
--- Overdue and due-soon detection: set in the transaction that writes the event, cleared when due_at moves.
+-- Overdue and due-soon detection: due_soon_at is when the due-soon window (office time before due_at) opens; the
+-- marks are set in the transaction that writes the event and cleared when due_at moves.
+ALTER TABLE dossiers ADD COLUMN IF NOT EXISTS due_soon_at timestamptz;
 ALTER TABLE dossiers ADD COLUMN IF NOT EXISTS overdue_notified_at timestamptz;
 ALTER TABLE dossiers ADD COLUMN IF NOT EXISTS due_soon_notified_at timestamptz;
 -- Linked dossiers (Project 06 bundles) and the fee, as dossier.submitted announced them.
@@ -63,7 +65,7 @@ CREATE INDEX IF NOT EXISTS dossiers_open_by_current_unit_due ON dossiers (curren
 -- The detectors' scans: running dossiers not yet announced overdue / due soon, by due date.
 CREATE INDEX IF NOT EXISTS dossiers_overdue_watch ON dossiers (due_at)
     WHERE overdue_notified_at IS NULL AND status IN ('submitted', 'processing', 'approved', 'result_issued');
-CREATE INDEX IF NOT EXISTS dossiers_due_soon_watch ON dossiers (due_at)
+CREATE INDEX IF NOT EXISTS dossiers_due_soon_watch ON dossiers (due_soon_at)
     WHERE due_soon_notified_at IS NULL AND status IN ('submitted', 'processing', 'approved', 'result_issued');
 
 -- Each step of the process control sheet (form 05): the action that ended it.
