@@ -171,7 +171,7 @@ class InvalidTransition(Exception):
 
     def __init__(self, kind: str, step: str | None, status: str, allowed: list[str]):
         self.kind, self.step, self.status, self.allowed = kind, step, status, allowed
-        where = f"step '{step}'" if step else f"status '{status}'"
+        where = f"step '{step}' (status '{status}')" if step else f"status '{status}'"
         offered = ", ".join(allowed) if allowed else "nothing"
         super().__init__(f"Action '{kind}' is not allowed at {where}; allowed: {offered}.")
 

@@ -84,7 +84,7 @@ def _problem(exc: Exception, code: str) -> ProblemError:
             return ProblemError(
                 409,
                 "invalid-transition",
-                "Thao tác không hợp lệ với bước hiện tại của hồ sơ",
+                "Thao tác không hợp lệ với trạng thái hiện tại của hồ sơ",
                 str(exc),
                 allowed_actions=exc.allowed,
             )

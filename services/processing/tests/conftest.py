@@ -13,18 +13,21 @@ import pytest
 from aiokafka.admin import NewTopic
 from fastapi import FastAPI
 
-from motcua_common.contracts import Actor, DossierSubmitted
+from motcua_common import sample_procedures
+from motcua_common.contracts import Actor, DossierSubmitted, ProcedureVersionPublished
 from motcua_common.events import CloudEvent, build_event
 from motcua_common.kafka import make_admin
 from motcua_common.testing import (
     RUN_ID,
     create_database,
+    create_topics,
     delete_topics,
     drop_database,
     kafka_admin_settings,
     per_run_settings,
     sample_submitted,
 )
+from motcua_common.procedures import ProcedureDefinition
 from motcua_common.testing_auth import TestIssuer
 from processing import handlers
 from processing.main import MIGRATIONS, create_app
@@ -53,8 +56,11 @@ async def settings(kafka_topics) -> AsyncIterator[Settings]:
     assert s.dossier_topic == kafka_topics[0]
     assert s.dossier_state_topic == f"test.{RUN_ID}.dossier.state"
     await create_compacted_topic(s, s.dossier_state_topic)
+    catalogue = (s.catalogue_events_topic, s.catalogue_events_topic + ".dlq")
+    assert catalogue[0] == f"test.{RUN_ID}.catalogue.events"
+    await create_topics(s.kafka_bootstrap, *catalogue)
     yield s
-    await delete_topics(s.kafka_bootstrap, s.dossier_state_topic)
+    await delete_topics(s.kafka_bootstrap, s.dossier_state_topic, *catalogue)
 
 
 @pytest.fixture(scope="session")
@@ -70,6 +76,8 @@ async def app(settings: Settings, issuer: TestIssuer) -> AsyncIterator[FastAPI]:
         async with application.router.lifespan_context(application):
             assert application.state.verifier is not None  # the lifespan built the real one
             application.state.verifier = issuer.verifier()
+            # The procedure versions the tests' dossiers are received under, as intake's catalogue announces them.
+            await store_versions(application, sample_procedures.standard(), sample_procedures.inter_agency())
             yield application
     finally:
         await drop_database(settings)
@@ -92,6 +100,8 @@ def new_submission(
     tax_code: str | None = None,
     receiving_unit_code: str | None = None,
     channel: str = "online",
+    procedure_code: str = "1.001193",
+    procedure_version: int = 1,
 ) -> tuple[DossierSubmitted, CloudEvent]:
     """A dossier.submitted.v2 as intake publishes it, with a code unique in this run.
 
@@ -117,6 +127,8 @@ def new_submission(
         submitted_by=by,
         receiving_unit_code=receiving_unit_code,
         channel=channel,
+        procedure_code=procedure_code,
+        procedure_version=procedure_version,
     )
     return data, build_event(data, source="/motcua/intake", subject=data.dossier_code)
 
@@ -126,11 +138,35 @@ def make_submission():
     return new_submission
 
 
+async def store_versions(app: FastAPI, *definitions: ProcedureDefinition) -> None:
+    """Run the catalogue consumer's handler for each definition's ``procedure.version_published`` event."""
+    handle = handlers.make_catalogue_handlers(app.state.settings, app.state.clock)[
+        ProcedureVersionPublished.type_name()
+    ]
+    for definition in definitions:
+        event = CloudEvent(
+            source="/motcua/intake",
+            type=ProcedureVersionPublished.type_name(),
+            subject=definition.code,
+            data=sample_procedures.published(definition),
+        )
+        async with app.state.pool.acquire() as conn, conn.transaction():
+            await handle(conn, event)
+
+
+@pytest.fixture
+def publish(app: FastAPI):
+    async def run(*definitions: ProcedureDefinition) -> None:
+        await store_versions(app, *definitions)
+
+    return run
+
+
 @pytest.fixture
 def open_case(app: FastAPI):
     """Run the consumer's handler on the real database, as the consumer does (one transaction)."""
 
-    handle = handlers.make_handlers(app.state.settings)[DossierSubmitted.type_name()]
+    handle = handlers.make_handlers(app.state.settings, app.state.clock)[DossierSubmitted.type_name()]
 
     async def run(event: CloudEvent) -> None:
         async with app.state.pool.acquire() as conn, conn.transaction():

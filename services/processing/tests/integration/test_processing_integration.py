@@ -114,8 +114,8 @@ async def test_submitted_event_opens_case_once_and_officers_drive_it(app, settin
     [first] = view["timeline"]
     assert first["seq"] == 1 and first["step"] == "receive" and first["name"] == "Tiếp nhận hồ sơ"
     assert first["handler"] is None and first["completed_at"] is None and first["outcome"] is None
-    assert _same_instant(first["entered_at"], data.received_at.isoformat())
-    assert _same_instant(first["due_at"], data.appointment_at.isoformat())
+    assert _same_instant(first["entered_at"], data.submitted_at.isoformat())
+    assert _same_instant(view["due_at"], data.appointment_at.isoformat())  # intake's appointment until received
 
     # Forbidden, unauthenticated and invalid requests change nothing.
     _problem(await client.post(f"/api/v1/dossiers/{code}/actions/accept", json={}), 401, "unauthorized")
@@ -164,7 +164,12 @@ async def test_submitted_event_opens_case_once_and_officers_drive_it(app, settin
     assert appraise["seq"] == 2 and appraise["name"] == "Thẩm định, xử lý hồ sơ"
     assert appraise["unit"] == {"code": data.unit_code, "name": data.unit_name}
     assert appraise["entered_at"] == receive["completed_at"] and appraise["completed_at"] is None
-    assert _same_instant(appraise["due_at"], data.appointment_at.isoformat())
+    # Receipt starts the legal clock: the due date is the procedure's 3 working days from now, with its reason.
+    assert view["due_at"] == view["legal_due_at"] and view["due_at"] > receive["completed_at"]
+    [received] = view["due_history"]
+    assert received["kind"] == "received" and received["due_at"] == view["due_at"]
+    assert received["reason"] == "Hồ sơ được tiếp nhận: bắt đầu tính thời hạn giải quyết"
+    assert appraise["entered_at"] < appraise["due_at"] <= view["due_at"]
 
     resp = await client.post(f"/api/v1/dossiers/{code}/actions/approve", headers=tok.approver)  # no body at all
     assert resp.status_code == 200, resp.text
@@ -270,12 +275,13 @@ async def test_reject_at_reception_and_after_appraisal(app, settings, client, ma
     )
     assert resp.status_code == 200, resp.text
     view = resp.json()
-    assert (view["status"], view["status_label"]) == ("rejected", "Bị từ chối")
+    # The deprecated /reject at the reception step stands for `refuse` (form 03): refused to receive.
+    assert (view["status"], view["status_label"]) == ("refused", "Từ chối tiếp nhận")
     assert view["rejection_reason"] == "Thiếu tờ khai đăng ký khai sinh"
     assert view["current_step"] is None and view["completed_at"] is not None and view["timeliness"] is None
     [step] = view["timeline"]
     assert (step["outcome"], step["note"], step["handler"]) == (
-        "rejected",
+        "refused",
         view["rejection_reason"],
         "cb-0042",
     )
@@ -298,12 +304,12 @@ async def test_reject_at_reception_and_after_appraisal(app, settings, client, ma
         ("appraise", "rejected"),
     ]
 
-    for dossier in (refused, appraised):
-        [record] = await _read_topic(settings, str(dossier.dossier_id), 1, ["vn.motcua.dossier.rejected.v1"])
-        assert json.loads(record.value)["data"]["reason"] in (
-            "Thiếu tờ khai đăng ký khai sinh",
-            "Không đủ điều kiện",
-        )
+    for dossier, event_type, reason in (
+        (refused, "vn.motcua.dossier.refused.v1", "Thiếu tờ khai đăng ký khai sinh"),
+        (appraised, "vn.motcua.dossier.rejected.v1", "Không đủ điều kiện"),
+    ):
+        [record] = await _read_topic(settings, str(dossier.dossier_id), 1, [event_type])
+        assert json.loads(record.value)["data"]["reason"] == reason
 
 
 async def test_concurrent_accepts_serialise(app, client, make_submission, open_case, tok):
@@ -408,7 +414,7 @@ async def test_tracking_unknown_dossier_is_404(client, tok):
 async def test_openapi_documents_routes(app):
     spec = app.openapi()
     ops = [op for path in spec["paths"].values() for op in path.values()]
-    assert len(ops) == 9
+    assert len(ops) == 13
     for op in ops:
         assert op["operationId"].startswith("processing_") and op["summary"] and op["description"]
         assert op["tags"] in (["Processing"], ["Tracking"])

@@ -31,7 +31,11 @@ async def test_upgrade_from_v1_drops_applicant_personal_data(tmp_path):
                 uuid.uuid4(),
                 now,
             )
-            assert await migrate(settings.dsn, MIGRATIONS) == ["0002_identity.sql", "0003_event_sequence.sql"]
+            assert await migrate(settings.dsn, MIGRATIONS) == [
+                "0002_identity.sql",
+                "0003_event_sequence.sql",
+                "0004_engine.sql",
+            ]
             columns = {
                 r[0]
                 for r in await conn.fetch(
@@ -43,6 +47,10 @@ async def test_upgrade_from_v1_drops_applicant_personal_data(tmp_path):
             assert await conn.fetchval("SELECT count(*) FROM dossiers WHERE code = 'C-1'") == 1
             # 0003: a case that has had no action yet has published its first event only (submitted = 1).
             assert await conn.fetchval("SELECT event_sequence FROM dossiers WHERE code = 'C-1'") == 1
+            # 0004: the case is held by its competent unit, and its legal due date is its due date.
+            row = await conn.fetchrow("SELECT * FROM dossiers WHERE code = 'C-1'")
+            assert (row["current_unit_code"], row["current_unit_name"], row["involved_units"]) == ("U", "Unit", ["U"])
+            assert row["legal_due_at"] == row["due_at"] and row["paused_at"] is None
         finally:
             await conn.close()
     finally:

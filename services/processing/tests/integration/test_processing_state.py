@@ -114,7 +114,7 @@ async def test_a_late_joiner_rebuilds_the_dossier_from_the_state_topic(app, sett
     )
     assert (final.unit_code, final.unit_name, final.channel) == (data.unit_code, data.unit_name, data.channel)
     assert final.applicant.model_dump() == {"kind": "citizen", "subject": "sub-state-applicant", "tax_code": None}
-    assert final.received_at == data.received_at and final.due_at == data.appointment_at
+    assert final.received_at == data.received_at and final.due_at == final.legal_due_at > data.received_at
     assert final.completed_at is not None and final.timeliness == "early"
     first = DossierState.model_validate(states[0].data)
     assert (first.status, first.sequence, first.current_step) == ("submitted", 1, "receive")
