@@ -382,7 +382,9 @@ def decide(
         authorize_officer(principal, dossier)  # 404 for strangers before saying anything
         raise InvalidTransition(request.kind, None, case.status, [])
     step = definition.step(step_key)
-    authorize_officer(principal, dossier)  # the unit first: 404/403 before the step is discussed
+    # The unit first (404/403 before the step is discussed), then a role the procedure uses at all (a provincial
+    # operator takes no action).
+    authorize_officer(principal, dossier, frozenset(r for s in definition.steps for r in s.roles))
     allowed = [a.kind for a in offered(definition, case)]
     if request.kind not in step.actions or case.paused:
         raise InvalidTransition(request.kind, step_key, case.status, allowed)
