@@ -17,6 +17,7 @@ from motcua_common import sample_procedures
 from motcua_common.contracts import Actor, DossierSubmitted, ProcedureVersionPublished
 from motcua_common.events import CloudEvent, build_event
 from motcua_common.kafka import make_admin
+from motcua_common.procedures import ProcedureDefinition
 from motcua_common.testing import (
     RUN_ID,
     create_database,
@@ -27,7 +28,6 @@ from motcua_common.testing import (
     per_run_settings,
     sample_submitted,
 )
-from motcua_common.procedures import ProcedureDefinition
 from motcua_common.testing_auth import TestIssuer
 from processing import handlers
 from processing.main import MIGRATIONS, create_app

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from motcua_common import sample_procedures
 from motcua_common.auth import (
     APPROVER,
     OFFICER_ROLES,
@@ -19,7 +20,6 @@ from motcua_common.auth import (
     SPECIALIST,
     UNIT_HEAD,
 )
-from motcua_common import sample_procedures
 from motcua_common.problems import PROBLEM_JSON
 from motcua_common.testing_auth import TestIssuer
 
