@@ -12,9 +12,10 @@ from motcua_common.problems import ProblemError
 log = logging.getLogger("gateway.proxy")
 # Only these request headers reach a service. ``authorization`` goes on unchanged: every service verifies the
 # token again itself, it never trusts a header the gateway (or anyone) adds.
-FORWARD_REQUEST = ("authorization", "content-type", "accept", "accept-language", "idempotency-key")
+FORWARD_REQUEST = ("authorization", "content-type", "accept", "accept-language", "idempotency-key", "if-match")
 FORWARD_RESPONSE = (
     "content-type",
+    "etag",  # the dossier's version, for If-Match on the next action
     "location",
     "idempotent-replayed",
     "retry-after",

@@ -62,6 +62,11 @@ ROUTES: list[Route] = [
     Route("GET", "/api/v1/dossiers/{code}", "processing", fallback="intake"),
     Route("GET", "/api/v1/public/dossiers/{code}", "processing", "public", fallback="intake", bucket="lookup"),
     Route("GET", "/api/v1/me/dossiers", "processing"),
+    Route("GET", "/api/v1/dossiers/{code}/actions", "processing"),
+    Route("POST", "/api/v1/dossiers/{code}/actions", "processing"),
+    Route("POST", "/api/v1/dossiers/{code}/supplements", "processing"),
+    Route("POST", "/api/v1/dossiers/{code}/extensions", "processing"),
+    # Deprecated aliases of POST …/actions (kept while clients move).
     *[Route("POST", f"/api/v1/dossiers/{{code}}/actions/{a}", "processing") for a in ACTIONS],
     Route("GET", "/api/v1/work-queue", "processing"),
     # Notify.

@@ -11,11 +11,19 @@ from motcua_common.contracts import (
     DOSSIER_EVENTS,
     DossierAccepted,
     DossierApproved,
+    DossierDueSoon,
     DossierEvent,
+    DossierExtended,
+    DossierOverdue,
+    DossierRefused,
     DossierRejected,
     DossierResultIssued,
     DossierResultReturned,
+    DossierStepForwarded,
     DossierSubmitted,
+    DossierSupplemented,
+    DossierSupplementRequested,
+    DossierTransferred,
 )
 
 try:
@@ -186,7 +194,116 @@ def _result_returned(e: DossierResultReturned, procedure_name: str | None) -> tu
     return f"Hồ sơ {e.dossier_code} đã hoàn thành", lines
 
 
+def _refused(e: DossierRefused, procedure_name: str | None) -> tuple[str, list[str]]:
+    lines = [
+        f"Hồ sơ {e.dossier_code} của ông/bà không được tiếp nhận.",
+        "",
+        f"Mã hồ sơ: {e.dossier_code}",
+        *_procedure(procedure_name),
+        f"Đơn vị tiếp nhận: {e.unit_name}",
+        f"Lý do: {e.reason}",
+        "",
+        "Ông/bà vui lòng hoàn thiện hồ sơ theo hướng dẫn và nộp lại.",
+    ]
+    return f"Hồ sơ {e.dossier_code} không được tiếp nhận", lines
+
+
+def _supplement_requested(e: DossierSupplementRequested, procedure_name: str | None) -> tuple[str, list[str]]:
+    lines = [
+        f"Hồ sơ {e.dossier_code} của ông/bà cần được bổ sung, hoàn thiện.",
+        "",
+        f"Mã hồ sơ: {e.dossier_code}",
+        *_procedure(procedure_name),
+        f"Cơ quan yêu cầu: {e.unit_name}",
+        f"Lý do: {e.reason}",
+    ]
+    if e.components_requested:
+        lines.append("Giấy tờ cần bổ sung: " + "; ".join(e.components_requested))
+    lines += [
+        "",
+        "Thời hạn giải quyết được tạm dừng cho đến khi ông/bà bổ sung hồ sơ."
+        if e.clock_rule == "pause"
+        else "Thời hạn giải quyết được tính lại từ đầu khi ông/bà bổ sung hồ sơ.",
+        "Ông/bà có thể bổ sung hồ sơ trên ứng dụng Một Cửa hoặc tại Bộ phận Một cửa.",
+    ]
+    return f"Hồ sơ {e.dossier_code} cần bổ sung", lines
+
+
+def _supplemented(e: DossierSupplemented, procedure_name: str | None) -> tuple[str, list[str]]:
+    lines = [
+        f"Hồ sơ {e.dossier_code} đã được bổ sung và tiếp tục được giải quyết.",
+        "",
+        f"Mã hồ sơ: {e.dossier_code}",
+        *_procedure(procedure_name),
+        f"Cơ quan giải quyết: {e.unit_name}",
+        f"Hạn giải quyết mới: {format_time(e.due_at)}",
+    ]
+    return f"Hồ sơ {e.dossier_code} đã được bổ sung", lines
+
+
+def _moved(e: DossierStepForwarded | DossierTransferred, procedure_name: str | None) -> tuple[str, list[str]]:
+    where = e.next_unit_name or e.unit_name
+    step = f"bước {e.next_step_name} tại {where}" if e.next_step_name else where
+    lines = [
+        f"Hồ sơ {e.dossier_code} của ông/bà đã được chuyển sang {step}.",
+        "",
+        f"Mã hồ sơ: {e.dossier_code}",
+        *_procedure(procedure_name),
+        f"Hạn giải quyết: {format_time(e.due_at)}",
+    ]
+    return f"Hồ sơ {e.dossier_code} đang được xử lý", lines
+
+
+def _extended(e: DossierExtended, procedure_name: str | None) -> tuple[str, list[str]]:
+    lines = [
+        f"{e.unit_name} thành thật xin lỗi ông/bà vì hồ sơ {e.dossier_code} chưa được giải quyết đúng hạn.",
+        "",
+        f"Mã hồ sơ: {e.dossier_code}",
+        *_procedure(procedure_name),
+        f"Lý do: {e.reason}",
+        f"Hạn cũ: {format_time(e.previous_due_at)}",
+        f"Ngày hẹn trả kết quả mới: {format_time(e.due_at)}",
+        "",
+        "Mong ông/bà thông cảm.",
+    ]
+    return f"Xin lỗi và hẹn lại ngày trả kết quả hồ sơ {e.dossier_code}", lines
+
+
+def _due_soon(e: DossierDueSoon, procedure_name: str | None) -> tuple[str, list[str]]:
+    lines = [
+        f"Hồ sơ {e.dossier_code} của ông/bà sắp đến hạn giải quyết.",
+        "",
+        f"Mã hồ sơ: {e.dossier_code}",
+        *_procedure(procedure_name),
+        f"Cơ quan giải quyết: {e.unit_name}",
+        f"Hạn giải quyết: {format_time(e.due_at)}",
+    ]
+    return f"Hồ sơ {e.dossier_code} sắp đến hạn", lines
+
+
+def _overdue(e: DossierOverdue, procedure_name: str | None) -> tuple[str, list[str]]:
+    lines = [
+        f"Hồ sơ {e.dossier_code} của ông/bà đã quá hạn giải quyết.",
+        "",
+        f"Mã hồ sơ: {e.dossier_code}",
+        *_procedure(procedure_name),
+        f"Cơ quan giải quyết: {e.unit_name}",
+        f"Hạn giải quyết: {format_time(e.due_at)}",
+        "",
+        f"{e.unit_name} sẽ thông báo cho ông/bà thời hạn trả kết quả mới.",
+    ]
+    return f"Hồ sơ {e.dossier_code} đã quá hạn", lines
+
+
 _TEMPLATES: dict[type[DossierEvent], Callable[[Any, str | None], tuple[str, list[str]]]] = {
+    DossierRefused: _refused,
+    DossierSupplementRequested: _supplement_requested,
+    DossierSupplemented: _supplemented,
+    DossierStepForwarded: _moved,
+    DossierTransferred: _moved,
+    DossierExtended: _extended,
+    DossierDueSoon: _due_soon,
+    DossierOverdue: _overdue,
     DossierSubmitted: _submitted,
     DossierAccepted: _accepted,
     DossierApproved: _approved,

@@ -12,12 +12,22 @@ from aiosmtplib.email import flatten_message
 from pydantic import ValidationError
 
 from motcua_common.contracts import (
+    DOSSIER_EVENTS,
+    Actor,
     DossierAccepted,
     DossierApproved,
+    DossierDueSoon,
+    DossierExtended,
+    DossierOverdue,
+    DossierRefused,
     DossierRejected,
     DossierResultIssued,
     DossierResultReturned,
+    DossierStepForwarded,
     DossierSubmitted,
+    DossierSupplemented,
+    DossierSupplementRequested,
+    DossierTransferred,
 )
 from motcua_common.testing import sample_submitted
 from notify import domain
@@ -63,7 +73,34 @@ def all_events() -> list:
         DossierRejected(**common, reason="Thiếu giấy chứng sinh"),
         DossierResultIssued(**common, result_number="123/GKS", timeliness="on_time"),
         DossierResultReturned(**common, return_method="online"),
+        DossierRefused(**common, reason="Thiếu tờ khai"),
+        DossierSupplementRequested(
+            **common, reason="Giấy chứng sinh bị mờ", components_requested=["GCS"], request_number=1, clock_rule="pause"
+        ),
+        DossierSupplemented(
+            **{k: v for k, v in common.items() if k != "handler"},
+            status="processing",
+            by=Actor(kind="citizen", subject="sub-1"),
+            request_number=1,
+            document_count=1,
+            step="appraise",
+        ),
+        DossierStepForwarded(**common, status="processing", next_step_name="Phê duyệt", next_unit_name="UBND"),
+        DossierTransferred(**common, status="processing", next_step_name="Xác minh", next_unit_name="Công an xã"),
+        DossierExtended(
+            **{k: v for k, v in common.items() if k != "due_at"},
+            status="processing",
+            reason="Cần xác minh thêm",
+            previous_due_at=AT,
+            due_at=DUE,
+        ),
+        DossierDueSoon(**{k: v for k, v in common.items() if k != "handler"}, status="processing"),
+        DossierOverdue(**{k: v for k, v in common.items() if k != "handler"}, status="processing"),
     ]
+
+
+def test_every_dossier_event_type_has_a_template():
+    assert {e.type_name() for e in all_events()} == set(DOSSIER_EVENTS)
 
 
 def assert_well_formed(subject: str, body: str) -> None:
@@ -229,3 +266,18 @@ def test_email_subject_and_body_survive_the_wire(subject):
     assert parsed["Message-ID"] == "<0b1c@motcua.gov.vn>"
     assert parsed.get_content().splitlines() == body.splitlines()
     assert all(len(line) <= 78 for line in headers.split(b"\r\n"))
+
+
+def test_supplement_request_says_what_is_missing_and_that_the_clock_pauses():
+    event = next(e for e in all_events() if isinstance(e, DossierSupplementRequested))
+    _, body = domain.render(event.type_name(), payload(event), "Trần Thị Bình")
+    assert "Lý do: Giấy chứng sinh bị mờ" in body and "Giấy tờ cần bổ sung: GCS" in body
+    assert "tạm dừng" in body
+
+
+def test_extension_apologises_with_the_new_date():
+    event = next(e for e in all_events() if isinstance(e, DossierExtended))
+    subject, body = domain.render(event.type_name(), payload(event), "Trần Thị Bình")
+    assert subject.startswith("Xin lỗi") and "thành thật xin lỗi" in body
+    assert "Lý do: Cần xác minh thêm" in body and "Ngày hẹn trả kết quả mới: 26/11/2025 17:00" in body
+    assert event.notify_channels == ["email", "sms"]
