@@ -32,7 +32,7 @@ from motcua_common.principal import (
     UNIT_HEAD,
     Principal,
 )
-from motcua_common.procedures import ProcedureDefinition, StepDefinition
+from motcua_common.procedures import ACTION_KINDS, ProcedureDefinition, StepDefinition
 
 VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 Timeliness = Literal["early", "on_time", "late"]
@@ -307,7 +307,8 @@ def offered(definition: ProcedureDefinition, case: Case) -> list[AllowedAction]:
         return []
     step = definition.step(case.current_step)
     result = []
-    for kind, target in step.actions.items():
+    # In the order of ACTION_KINDS, whatever order the definition's JSON came in (PostgreSQL's jsonb sorts keys).
+    for kind, target in sorted(step.actions.items(), key=lambda item: ACTION_KINDS.index(item[0])):
         if kind == "request_supplement" and case.supplement_requests >= definition.supplement.max_requests:
             continue
         name = definition.step(target).name if target else None

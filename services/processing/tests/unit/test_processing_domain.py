@@ -261,7 +261,7 @@ def test_who_may_act_unit_then_role():
 def test_allowed_for_lists_the_callers_actions():
     row = dossier("appraise")
     kinds = [a.kind for a in domain.allowed_for(LIEN_THONG, row, officer(UNIT, SPECIALIST))]
-    assert kinds == ["forward", "transfer", "request_supplement"]
+    assert kinds == ["request_supplement", "forward", "transfer"]  # in the order of ACTION_KINDS
     transfer = next(a for a in domain.allowed_for(LIEN_THONG, row, officer(UNIT, SPECIALIST)) if a.kind == "transfer")
     assert transfer.target == "police_check" and "transfer_unit_code" in transfer.needs
     assert [a.kind for a in domain.allowed_for(LIEN_THONG, row, officer(UNIT, APPROVER))] == ["extend"]
