@@ -9,8 +9,8 @@ itself is intake's: these are not published by anyone but tests).
 
 from datetime import UTC, date, datetime
 
-from .procedures import ProcedureDefinition
 from .principal import APPROVER, RECEIVING_OFFICER, SPECIALIST, UNIT_HEAD
+from .procedures import ProcedureDefinition
 
 _COMMON = {
     "field": "Hộ tịch",

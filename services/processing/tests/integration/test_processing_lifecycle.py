@@ -119,7 +119,9 @@ async def test_the_catalogue_topic_is_consumed(app, settings, make_submission, o
         await producer.stop()
     pool = app.state.pool
     async with asyncio.timeout(30):
-        while await pool.fetchval("SELECT count(*) FROM dossiers WHERE id = $1", data.dossier_id) == 0:
+        while True:
+            if await pool.fetchval("SELECT count(*) FROM dossiers WHERE id = $1", data.dossier_id):
+                break
             await asyncio.sleep(0.1)
 
 
