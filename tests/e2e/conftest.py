@@ -14,9 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 import uvicorn
+from aiokafka import AIOKafkaProducer
 from aiosmtpd.controller import Controller
 
 from citizen_id.main import MIGRATIONS as CITIZEN_ID_MIGRATIONS
@@ -29,13 +31,19 @@ from gateway.settings import Settings as GatewaySettings
 from intake.main import MIGRATIONS as INTAKE_MIGRATIONS
 from intake.main import create_app as intake_app
 from intake.settings import Settings as IntakeSettings
+from motcua_common import sample_procedures
+from motcua_common.contracts import ProcedureVersionPublished
+from motcua_common.events import CLOUDEVENTS_CONTENT_TYPE, CloudEvent
+from motcua_common.kafka import client_options
 from motcua_common.oidc_client import client_credentials, login
+from motcua_common.procedures import ProcedureDefinition
 from motcua_common.testing import (
     RUN_ID,
     create_database,
     create_topics,
     delete_topics,
     drop_database,
+    kafka_admin_settings,
     per_run_settings,
 )
 from notify.main import MIGRATIONS as NOTIFY_MIGRATIONS
@@ -50,6 +58,11 @@ DLQ = f"test.{RUN_ID}.e2e.dossier.events.dlq"
 PERSONAL = f"test.{RUN_ID}.e2e.personal.events"
 PERSONAL_DLQ = f"{PERSONAL}.dlq"
 STATE = f"test.{RUN_ID}.e2e.dossier.state"  # processing's dossier state topic (its name follows TOPIC's)
+CATALOGUE = f"test.{RUN_ID}.e2e.catalogue.events"  # procedure versions (processing's default follows TOPIC's)
+CATALOGUE_DLQ = f"{CATALOGUE}.dlq"
+# The procedure whose e2e definition is inter-agency (liên thông): appraised by the commune People's Committee,
+# checked by the commune police, and back.
+INTER_AGENCY = "1.000894"
 PASSWORD = "demo1234"  # every demo account's password (README)
 PARTNER_SECRETS = {
     "provincial-system": "provincial-system-secret",
@@ -136,7 +149,9 @@ async def system():
     mailbox = Mailbox()
     smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
-    await create_topics(IntakeSettings().kafka_bootstrap, TOPIC, DLQ, PERSONAL, PERSONAL_DLQ, STATE)
+    await create_topics(
+        IntakeSettings().kafka_bootstrap, TOPIC, DLQ, PERSONAL, PERSONAL_DLQ, STATE, CATALOGUE, CATALOGUE_DLQ
+    )
     ports = {name: free_port() for name in ("citizen-id", "intake", "processing", "notify", "gateway")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     common = {
@@ -152,7 +167,13 @@ async def system():
         "intake": per_run_settings(
             IntakeSettings, "e2e-intake", port=ports["intake"], citizen_id_url=urls["citizen-id"], **common
         ),
-        "processing": per_run_settings(ProcessingSettings, "e2e-processing", port=ports["processing"], **common),
+        "processing": per_run_settings(
+            ProcessingSettings,
+            "e2e-processing",
+            port=ports["processing"],
+            deadline_interval_seconds=0.5,  # the overdue test waits for the detector's next pass
+            **common,
+        ),
         "notify": per_run_settings(NotifySettings, "e2e-notify", port=ports["notify"], smtp_port=smtp.port, **common),
     }
     migrations = {
@@ -193,6 +214,7 @@ async def system():
             servers.append(await _serve(apps[name], ports[name]))
         for url in urls.values():
             await _wait_ready(url)
+        await publish_catalogue(urls["intake"], settings["processing"])
         yield System(
             gateway=urls["gateway"],
             urls=urls,
@@ -207,7 +229,55 @@ async def system():
         smtp.stop()
         for s in (*settings.values(), gateway_settings):
             await drop_database(s)
-        await delete_topics(IntakeSettings().kafka_bootstrap, TOPIC, DLQ, PERSONAL, PERSONAL_DLQ, STATE)
+        await delete_topics(
+            IntakeSettings().kafka_bootstrap, TOPIC, DLQ, PERSONAL, PERSONAL_DLQ, STATE, CATALOGUE, CATALOGUE_DLQ
+        )
+
+
+def e2e_definition(procedure: dict[str, Any]) -> ProcedureDefinition:
+    """The definition processing runs a procedure of intake's catalogue on in these tests (see publish_catalogue)."""
+    shape = sample_procedures.inter_agency if procedure["code"] == INTER_AGENCY else sample_procedures.standard
+    base = shape(procedure["code"], procedure["version"], name=procedure["name"])
+    # The inter-agency one takes the longest time the law gives (5 working days with checks for marriage).
+    days = max(procedure["processing_days"], 5) if procedure["code"] == INTER_AGENCY else procedure["processing_days"]
+    return base.model_copy(
+        update={"level": procedure["level"], "budget": base.budget.model_copy(update={"working_days": days})}
+    )
+
+
+async def publish_catalogue(intake_url: str, processing: ProcessingSettings) -> None:
+    """Announce intake's procedure versions on the catalogue topic, as intake's catalogue does once it publishes
+    versions itself (the catalogue work of issue 6), and wait until processing has stored them all."""
+    async with httpx.AsyncClient(base_url=intake_url) as client:
+        procedures = (await client.get("/api/v1/procedures", params={"limit": 100})).json()["items"]
+    producer = AIOKafkaProducer(**client_options(kafka_admin_settings(processing.kafka_bootstrap)))
+    await producer.start()
+    try:
+        for procedure in procedures:
+            definition = e2e_definition(procedure)
+            event = CloudEvent(
+                source="/motcua/intake",
+                type=ProcedureVersionPublished.type_name(),
+                subject=definition.code,
+                data=sample_procedures.published(definition),
+            )
+            await producer.send_and_wait(
+                CATALOGUE,
+                event.model_dump_json().encode(),
+                key=definition.code.encode(),
+                headers=[("content-type", CLOUDEVENTS_CONTENT_TYPE.encode())],
+            )
+    finally:
+        await producer.stop()
+    conn = await asyncpg.connect(processing.dsn)
+    try:
+        async with asyncio.timeout(60):
+            while True:
+                if await conn.fetchval("SELECT count(*) FROM procedure_versions") >= len(procedures):
+                    break
+                await asyncio.sleep(0.2)
+    finally:
+        await conn.close()
 
 
 @pytest.fixture

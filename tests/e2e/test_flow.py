@@ -124,9 +124,10 @@ async def test_a_rejection_reaches_the_citizen_with_its_reason(api, system, acto
     resp = await api.post(f"/api/v1/dossiers/{code}/actions/reject", json={"reason": reason}, headers=police)
     assert resp.status_code == 200
     view = (await api.get(f"/api/v1/dossiers/{code}", headers=binh)).json()
-    assert view["status"] == "rejected" and view["rejection_reason"] == reason
+    # At the reception step the deprecated /reject stands for `refuse`: refused to receive (form 03).
+    assert view["status"] == "refused" and view["rejection_reason"] == reason
     mails = await eventually(lambda: _mails(system, code, 2))
-    rejected = [m for m in mails if "không được chấp thuận" in str(m["Subject"])]
+    rejected = [m for m in mails if "không được tiếp nhận" in str(m["Subject"])]
     assert rejected and reason in rejected[0].get_body(preferencelist=("plain",)).get_content()
 
 

@@ -209,6 +209,12 @@ async def test_inter_agency_path_with_transfer_and_back(app, client, make_submis
     assert [int(_payload(e)["sequence"]) for e in events] == list(range(2, 9))
 
 
+async def _row(app, code: str):
+    row = await repository.get_dossier(app.state.pool, code)
+    assert row is not None
+    return row
+
+
 def _payload(row) -> dict:
     value = row["payload"]
     return json.loads(value) if isinstance(value, str) else value
@@ -248,7 +254,7 @@ async def test_supplement_pauses_and_resumes_the_clock(app, client, make_submiss
     _ok(await client.post(url, json={"note": "Bổ sung", "document_ids": [doc]}, headers=p.citizen(p.dung)), 404, "")
     _ok(await client.post(url, json={"document_ids": [doc]}, headers=specialist), 403, "specialist")
     _ok(await client.post(url, json={}, headers=p.citizen(p.an)), 422, "nothing given")
-    row = await repository.get_dossier(app.state.pool, code)
+    row = await _row(app, code)
     before_due, paused_at = row["due_at"], row["paused_at"]
     resumed = _ok(
         await client.post(url, json={"note": "Đã bổ sung giấy tờ", "document_ids": [doc]}, headers=p.citizen(p.binh)),
@@ -256,7 +262,7 @@ async def test_supplement_pauses_and_resumes_the_clock(app, client, make_submiss
         "the parent who filed supplements",
     )
     assert (resumed["status"], resumed["current_step"], resumed["paused_at"]) == ("processing", "appraise", None)
-    row = await repository.get_dossier(app.state.pool, code)
+    row = await _row(app, code)
     resumed_at = datetime.fromisoformat(resumed["timeline"][-1]["entered_at"])
     expected = app.state.clock.resumed(before_due, paused_at, resumed_at, LIEN_THONG, LIEN_THONG.budget)
     assert row["due_at"] == expected and row["legal_due_at"] == expected
@@ -293,6 +299,7 @@ async def test_refusal_at_reception_records_form_03(app, client, make_submission
     )
     assert (view["status"], view["status_label"]) == ("refused", "Từ chối tiếp nhận")
     refusal = await repository.refusal(app.state.pool, data.dossier_id)
+    assert refusal is not None
     assert refusal["reason"] == "Không thuộc thẩm quyền" and refusal["unit_code"] == p.centre
     assert refusal["handler"] == f"receiving_officer-{p.centre}" and refusal["refused_at"] is not None
 
@@ -301,7 +308,7 @@ async def test_extension_by_the_unit_head_or_approver(app, client, make_submissi
     data = await _open(make_submission, open_case, people)
     code, p = data.dossier_code, people
     _ok(await _act(client, code, p.officer(p.centre, RECEIVING_OFFICER), "receive"), 200, "receive")
-    row = await repository.get_dossier(app.state.pool, code)
+    row = await _row(app, code)
     clock = app.state.clock.legal
     due = row["due_at"].astimezone(clock.tz)
     next_day = clock.calendar.next_working_day(due.date())
