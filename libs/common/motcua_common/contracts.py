@@ -6,7 +6,7 @@ These models are the single source of the committed JSON Schemas and the AsyncAP
 """
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +27,17 @@ DossierStatus = Literal[
 OpenStatus = Literal["submitted", "processing", "supplement_requested", "approved", "result_issued"]
 NotifyChannel = Literal["email", "sms", "app"]
 Channel = Literal["online", "counter", "service_centre", "post"]
+
+
+def added_later(*names: str) -> ConfigDict:
+    """The config of an event type that gained the fields ``names`` after it was first published: they are not
+    required in its JSON Schema (events published before carry none of them; a consumer must not rely on them),
+    while every field it had stays required. Adding a field this way breaks no consumer."""
+
+    def drop(schema: dict[str, Any]) -> None:
+        schema["required"] = [n for n in schema.get("required", []) if n not in names]
+
+    return ConfigDict(json_schema_extra=drop)
 
 
 class ApplicantRef(BaseModel):
@@ -64,6 +75,7 @@ class DossierSubmitted(DossierEvent):
     """Intake received a complete dossier and gave the applicant a receipt (form 01). Carries no personal
     data: the applicant's contact details travel on the restricted personal topic (``DossierContact``)."""
 
+    model_config = added_later("bundle", "fee_vnd")
     event_type: Literal["vn.motcua.dossier.submitted.v2"] = "vn.motcua.dossier.submitted.v2"
     status: Literal["submitted"] = "submitted"
     procedure_code: str
@@ -86,9 +98,15 @@ class DossierSubmitted(DossierEvent):
 
 
 class _OfficerAction(DossierEvent):
-    unit_code: str = Field(description="the unit whose officer acted (the unit holding the step)")
+    unit_code: str
     unit_name: str
     handler: str = Field(description="the officer who acted")
+    due_at: datetime
+
+
+class _StepAction(_OfficerAction):
+    """An officer action of the generic engine (issue 6), with the step it completed and where the dossier went."""
+
     due_at: datetime = Field(description="the dossier's current due date (appointment) after the action")
     step: str | None = Field(None, description="the workflow step the action completed")
     next_step: str | None = Field(None, description="the step the dossier is now at; null when final or waiting")
@@ -132,13 +150,14 @@ class DossierResultReturned(_OfficerAction):
     """The result reached the applicant; the dossier is complete. Returned by post (Decision 45/2016/QĐ-TTg), both
     the applicant and the post office are to be told: ``notify_post`` says so."""
 
+    model_config = added_later("notify_post")
     event_type: Literal["vn.motcua.dossier.result_returned.v1"] = "vn.motcua.dossier.result_returned.v1"
     status: Literal["completed"] = "completed"
     return_method: Literal["online", "counter", "post"]
     notify_post: bool = Field(False, description="true when the result goes by post: tell the post office too")
 
 
-class DossierRefused(_OfficerAction):
+class DossierRefused(_StepAction):
     """The receiving officer refused to receive the dossier, with the reason (form 03)."""
 
     event_type: Literal["vn.motcua.dossier.refused.v1"] = "vn.motcua.dossier.refused.v1"
@@ -146,7 +165,7 @@ class DossierRefused(_OfficerAction):
     reason: str
 
 
-class DossierSupplementRequested(_OfficerAction):
+class DossierSupplementRequested(_StepAction):
     """The applicant is asked to add or fix documents (form 02); the legal clock pauses (or will restart)."""
 
     event_type: Literal["vn.motcua.dossier.supplement_requested.v1"] = "vn.motcua.dossier.supplement_requested.v1"
@@ -172,14 +191,14 @@ class DossierSupplemented(DossierEvent):
     due_at: datetime = Field(description="the due date after the pause (or restart)")
 
 
-class DossierStepForwarded(_OfficerAction):
+class DossierStepForwarded(_StepAction):
     """A step was completed and the dossier went on to the next one (possibly in another unit of the case)."""
 
     event_type: Literal["vn.motcua.dossier.step_forwarded.v1"] = "vn.motcua.dossier.step_forwarded.v1"
     status: OpenStatus
 
 
-class DossierTransferred(_OfficerAction):
+class DossierTransferred(_StepAction):
     """Liên thông: the dossier was handed to another agency for one of the procedure's steps."""
 
     event_type: Literal["vn.motcua.dossier.transferred.v1"] = "vn.motcua.dossier.transferred.v1"
@@ -304,6 +323,7 @@ class DossierState(EventData):
     has the latest state of every dossier, then follows ``motcua.dossier.events`` for the changes. No personal
     data: the applicant is an opaque subject id or a tax code, as in ``dossier.submitted.v2``."""
 
+    model_config = added_later("current_unit_code", "legal_due_at")
     event_type: Literal["vn.motcua.dossier.state.v1"] = "vn.motcua.dossier.state.v1"
     dossier_id: UUID
     dossier_code: str = Field(description="e.g. 000.26.01.H29-261121-0001-K7QX")

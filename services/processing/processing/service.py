@@ -514,6 +514,11 @@ def _event_for(
         "unit_name": row["current_unit_name"],
         "handler": officer.subject,
         "due_at": fields["due_at"],
+    }
+    # The events of issue 6 also say which step was completed and where the dossier went (those before keep
+    # their published shape).
+    moved: dict[str, Any] = {
+        **common,
         "step": move.from_step,
         "next_step": move.to_step,
         "next_step_name": definition.step(move.to_step).name if move.to_step else None,
@@ -532,22 +537,22 @@ def _event_for(
         case "reject":
             return DossierRejected(**common, **why)
         case "refuse":
-            return DossierRefused(**common, **why)
+            return DossierRefused(**moved, **why)
         case "issue_result":
             return DossierResultIssued(**common, result_number=fields["result_number"], timeliness=fields["timeliness"])
         case "return_result":
             return DossierResultReturned(**common, **method)
         case "request_supplement":
             return DossierSupplementRequested(
-                **common,
+                **moved,
                 **why,
                 components_requested=list(request.components_requested),
                 request_number=fields["supplement_count"],
                 clock_rule=definition.supplement.clock,
             )
         case "transfer":
-            return DossierTransferred(**common, **status)
-    return DossierStepForwarded(**common, **status)
+            return DossierTransferred(**moved, **status)
+    return DossierStepForwarded(**moved, **status)
 
 
 # ---------------------------------------------------------------------------------------------- supplements
