@@ -57,6 +57,8 @@ DEFAULT_TOPICS=(
   "motcua.personal.events:6:$((7 * DAY_MS))"
   "motcua.personal.events.dlq:1:$((7 * DAY_MS))"
   "motcua.dossier.state:6::compact"
+  "motcua.catalogue.events:6:-1"
+  "motcua.catalogue.events.dlq:1:$((30 * DAY_MS))"
 )
 EXTRA_TOPIC_PARTITIONS=6
 

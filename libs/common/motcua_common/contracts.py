@@ -130,7 +130,8 @@ class DossierApproved(_OfficerAction):
 
 
 class DossierRejected(_OfficerAction):
-    """The dossier was refused (at reception, form 03, or after appraisal), with the reason."""
+    """The dossier was refused after appraisal, with the reason. (A refusal to receive, form 03, is
+    ``dossier.refused`` since issue 6; before, this type stood for both.)"""
 
     event_type: Literal["vn.motcua.dossier.rejected.v1"] = "vn.motcua.dossier.rejected.v1"
     status: Literal["rejected"] = "rejected"
