@@ -37,6 +37,7 @@ from motcua_common.events import CLOUDEVENTS_CONTENT_TYPE, CloudEvent
 from motcua_common.kafka import client_options
 from motcua_common.oidc_client import client_credentials, login
 from motcua_common.procedures import ProcedureDefinition
+from motcua_common.settings import ServiceSettings
 from motcua_common.testing import (
     RUN_ID,
     create_database,
@@ -245,7 +246,7 @@ def e2e_definition(procedure: dict[str, Any]) -> ProcedureDefinition:
     )
 
 
-async def publish_catalogue(intake_url: str, processing: ProcessingSettings) -> None:
+async def publish_catalogue(intake_url: str, processing: ServiceSettings) -> None:
     """Announce intake's procedure versions on the catalogue topic, as intake's catalogue does once it publishes
     versions itself (the catalogue work of issue 6), and wait until processing has stored them all."""
     async with httpx.AsyncClient(base_url=intake_url) as client:
