@@ -3,11 +3,12 @@
 Every caller is identified by the bearer access token (verified here with the provider's cached JWKS);
 no identity header is trusted."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.types import DecoratedCallable
+from pydantic import BaseModel
 
 from motcua_common.auth import CurrentCitizen, CurrentOfficer, CurrentPrincipal, Principal
 from motcua_common.contracts import OpenStatus
@@ -103,11 +104,23 @@ def if_match_version(value: str | None) -> int | None:
     return int(text)
 
 
-def _answer(response: Response, body: dict, replayed: bool) -> dict:
-    response.headers["ETag"] = f'"{body["version"]}"'
+async def _write(
+    conn: Conn,
+    caller: Principal,
+    idempotency: tuple[str | None, str, BaseModel],
+    if_match: str | None,
+    response: Response,
+    run: Callable[[int | None], Awaitable[DossierView]],
+) -> dict:
+    """A write on a dossier: once per Idempotency-Key (``idempotency`` = key, operation, body), only at the version
+    If-Match names; the answer carries the dossier's new version as its ETag."""
+    version = if_match_version(if_match)
+    key, operation, body = idempotency
+    answer, replayed = await service.idempotent(conn, caller, key, operation, body, lambda: run(version))
+    response.headers["ETag"] = f'"{answer["version"]}"'
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    return body
+    return answer
 
 
 @router.post(
@@ -144,16 +157,14 @@ async def act(
         result_number=body.result_number,
         components_requested=tuple(body.components_requested),
     )
-    version = if_match_version(if_match)
-    answer, replayed = await service.idempotent(
+    return await _write(
         conn,
         officer,
-        idempotency_key,
-        f"act:{code}",
-        body,
-        lambda: service.act(conn, settings, clock, code, request, officer, if_match=version),
+        (idempotency_key, f"act:{code}", body),
+        if_match,
+        response,
+        lambda version: service.act(conn, settings, clock, code, request, officer, if_match=version),
     )
-    return _answer(response, answer, replayed)
 
 
 @router.get(
@@ -196,18 +207,16 @@ async def supplement(
     idempotency_key: IdempotencyKey = None,
     if_match: IfMatch = None,
 ) -> dict:
-    version = if_match_version(if_match)
-    answer, replayed = await service.idempotent(
+    return await _write(
         conn,
         principal,
-        idempotency_key,
-        f"supplement:{code}",
-        body,
-        lambda: service.supplement(
+        (idempotency_key, f"supplement:{code}", body),
+        if_match,
+        response,
+        lambda version: service.supplement(
             conn, settings, clock, code, principal, note=body.note, document_ids=body.document_ids, if_match=version
         ),
     )
-    return _answer(response, answer, replayed)
 
 
 @router.post(
@@ -232,18 +241,16 @@ async def extend(
     idempotency_key: IdempotencyKey = None,
     if_match: IfMatch = None,
 ) -> dict:
-    version = if_match_version(if_match)
-    answer, replayed = await service.idempotent(
+    return await _write(
         conn,
         officer,
-        idempotency_key,
-        f"extend:{code}",
-        body,
-        lambda: service.extend(
+        (idempotency_key, f"extend:{code}", body),
+        if_match,
+        response,
+        lambda version: service.extend(
             conn, settings, clock, code, officer, reason=body.reason, new_due_at=body.new_due_at, if_match=version
         ),
     )
-    return _answer(response, answer, replayed)
 
 
 def _action_route(path: str, summary: str, operation: str) -> Callable[[DecoratedCallable], DecoratedCallable]:

@@ -93,13 +93,6 @@ class ExtensionBody(_Request):
     )
     new_due_at: AwareDatetime = Field(description="the new appointment: later than the current one, a working day")
 
-    @field_validator("reason")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value
-
 
 class Ref(BaseModel):
     code: str

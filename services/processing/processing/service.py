@@ -308,9 +308,7 @@ async def act(
         raise _problem(exc, ref) from None
     _check_version(row, if_match)
     await _apply(conn, settings, clock, row, definition, move, request, officer, now)
-    updated = await repository.get_dossier(conn, str(row["id"]))
-    await publish_state(conn, settings, updated, now)
-    return await _full_view(conn, updated, officer)
+    return await _settled(conn, settings, row["id"], now, officer)
 
 
 async def _apply(
@@ -449,22 +447,38 @@ async def _apply(
         fields.update(current_step=None, current_handler=None, completed_at=now)
     if "due_at" not in fields:
         fields["due_at"] = due_at
-    if not await repository.update_dossier(conn, dossier_id, row["version"], **fields):
+    await _commit(conn, settings, row, fields, _event_for(row, move, request, officer, now, fields, definition))
+
+
+async def _commit(
+    conn: asyncpg.Connection, settings: Settings, row: asyncpg.Record, fields: dict[str, Any], event: DossierEvent
+) -> None:
+    """Write the dossier's change (only if it is still at the version read under the lock) and its event, numbered
+    ``fields["event_sequence"]``."""
+    if not await repository.update_dossier(conn, row["id"], row["version"], **fields):
         raise ProblemError(
             409,
             "concurrent-update",
             "Hồ sơ vừa được cập nhật bởi thao tác khác",
             "The dossier changed while this action was applied; reload and retry.",
         )
-    event = _event_for(row, move, request, officer, now, fields, definition)
     await enqueue(
         conn,
-        event.in_sequence(sequence),
+        event.in_sequence(fields["event_sequence"]),
         topic=settings.dossier_topic,
-        key=str(dossier_id),
+        key=str(row["id"]),
         source=settings.event_source,
-        subject=code,
+        subject=row["code"],
     )
+
+
+async def _settled(
+    conn: asyncpg.Connection, settings: Settings, dossier_id: UUID, now: datetime, principal: Principal
+) -> DossierView:
+    """After a change: publish the dossier's new state and answer with its sheet."""
+    updated = await repository.get_dossier(conn, str(dossier_id))
+    await publish_state(conn, settings, updated, now)
+    return await _full_view(conn, updated, principal)
 
 
 async def _due_changed(
@@ -634,8 +648,6 @@ async def supplement(
         due_at=clock.resumed(asking["due_at"], paused_at, now, definition, step.budget),
     )
     fields["current_handler"] = asking["handler"]
-    if not await repository.update_dossier(conn, row["id"], row["version"], **fields):
-        raise ProblemError(409, "concurrent-update", "Hồ sơ vừa được cập nhật bởi thao tác khác", "Reload and retry.")
     event = DossierSupplemented(
         dossier_id=row["id"],
         dossier_code=row["code"],
@@ -649,17 +661,8 @@ async def supplement(
         unit_name=row["current_unit_name"],
         due_at=due_at,
     )
-    await enqueue(
-        conn,
-        event.in_sequence(sequence),
-        topic=settings.dossier_topic,
-        key=str(row["id"]),
-        source=settings.event_source,
-        subject=row["code"],
-    )
-    updated = await repository.get_dossier(conn, str(row["id"]))
-    await publish_state(conn, settings, updated, now)
-    return await _full_view(conn, updated, principal)
+    await _commit(conn, settings, row, fields, event)
+    return await _settled(conn, settings, row["id"], now, principal)
 
 
 # ---------------------------------------------------------------------------------------------- extensions
@@ -704,8 +707,6 @@ async def extend(
         new_due_at=new_due_at,
     )
     await _due_changed(conn, settings, clock, fields, row["id"], now, "extended", row["due_at"], new_due_at, reason)
-    if not await repository.update_dossier(conn, row["id"], row["version"], **fields):
-        raise ProblemError(409, "concurrent-update", "Hồ sơ vừa được cập nhật bởi thao tác khác", "Reload and retry.")
     event = DossierExtended(
         dossier_id=row["id"],
         dossier_code=row["code"],
@@ -718,17 +719,8 @@ async def extend(
         previous_due_at=row["due_at"],
         due_at=new_due_at,
     )
-    await enqueue(
-        conn,
-        event.in_sequence(sequence),
-        topic=settings.dossier_topic,
-        key=str(row["id"]),
-        source=settings.event_source,
-        subject=row["code"],
-    )
-    updated = await repository.get_dossier(conn, str(row["id"]))
-    await publish_state(conn, settings, updated, now)
-    return await _full_view(conn, updated, officer)
+    await _commit(conn, settings, row, fields, event)
+    return await _settled(conn, settings, row["id"], now, officer)
 
 
 # ---------------------------------------------------------------------------------------------- deadlines
