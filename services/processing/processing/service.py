@@ -276,7 +276,7 @@ async def act(
     settings: Settings,
     clock: Clock,
     ref: str,
-    request: ActionRequest | str,
+    request: ActionRequest,
     officer: Principal,
     *,
     if_match: int | None = None,
@@ -284,18 +284,9 @@ async def act(
 ) -> DossierView:
     """Apply one action through the engine: complete the current step, open the next (in whichever unit performs
     it), move the clock, update the dossier and enqueue the event (numbered ``event_sequence + 1``) and the
-    dossier's new state, all in the caller's transaction under a row lock on the dossier.
-
-    ``request`` may be the name of a deprecated per-action endpoint (``accept``, ``reject``…): the kind it stands
-    for at the current step is taken."""
+    dossier's new state, all in the caller's transaction under a row lock on the dossier."""
     row, now = await _locked(conn, ref, now)
     definition = await _definition_for(conn, row)
-    if isinstance(request, str):
-        try:
-            domain.authorize_officer(officer, row)
-        except (domain.NotVisible, domain.NotAllowed) as exc:
-            raise _problem(exc, ref) from None
-        request = ActionRequest(kind=domain.resolve_alias(definition, row, request))
     try:
         move = domain.decide(definition, row, officer, request)
     except (
