@@ -414,7 +414,9 @@ class LegalClock:
         raise ValueError(f"no room for {seconds} s of office time within {_MAX_SCAN_DAYS} days")
 
     def subtract_working_seconds(self, end: dt.datetime, seconds: float) -> dt.datetime:
-        """The instant ``seconds`` of office time before ``end`` (``end`` itself for 0)."""
+        """The earliest instant from which at most ``seconds`` of office time are left before ``end`` (``end`` itself
+        for 0). 8 hours before Wednesday 17:00 is Tuesday 17:00, not Wednesday 08:00: the night in between holds no
+        office time."""
         local = self._local(end)
         if seconds < 0:
             raise ValueError("seconds must not be negative (use add_working_seconds)")
@@ -427,9 +429,9 @@ class LegalClock:
                 finish = min(period_end, local)
                 if finish <= period_start:
                     continue
-                if remaining <= finish - period_start:
+                if remaining < finish - period_start:
                     return finish - remaining
-                remaining -= finish - period_start
+                remaining -= finish - period_start  # all of it: go on to the end of the office period before
             day -= dt.timedelta(days=1)
         raise ValueError(f"no room for {seconds} s of office time within {_MAX_SCAN_DAYS} days")
 
