@@ -15,6 +15,10 @@ says so.
 **Clock.** Pure arithmetic on timezone-aware datetimes (a naive one is a ``ValueError``), in office time: only the
 office periods of working days count (default 08:00–12:00 and 13:00–17:00), so a budget in working hours skips
 the lunch break, nights, weekends and holidays.
+
+Hand-written on purpose: the business-time libraries (businesstimedelta, workalendar, numpy's busday_*) have fixed
+week masks (no make-up working Saturdays) or no office periods; ``holidays`` is used for what it does well, the lunar
+dates of years outside the data.
 """
 
 import datetime as dt
