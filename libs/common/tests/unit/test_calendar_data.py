@@ -160,34 +160,18 @@ def write(tmp_path: Path, text: str, name: str = "override.toml") -> Path:
     return path
 
 
-OVERRIDE = """
-[[year]]
-year = 2026
-status = "decided"
-note = "a province's own day"
+def day(when: str, kind: str = "day_off", source: str = "y", name: str = "x") -> str:
+    return f'[[day]]\ndate = {when}\nkind = "{kind}"\nname = "{name}"\nsource = "{source}"\n'
 
-[[day]]
-date = 2026-11-23
-kind = "day_off"
-name = "Nghỉ hoán đổi dịp Ngày Văn hóa Việt Nam (thử nghiệm)"
-source = "Quyết định của UBND tỉnh (ví dụ)"
 
-[[day]]
-date = 2026-11-28
-kind = "working_day"
-name = "Làm bù cho ngày 23/11/2026 (thử nghiệm)"
-source = "Quyết định của UBND tỉnh (ví dụ)"
-
-[[year]]
-year = 2028
-status = "statutory"
-
-[[day]]
-date = 2028-01-03
-kind = "day_off"
-name = "Ngày nghỉ thử nghiệm"
-source = "Thử nghiệm"
-"""
+PROVINCE = "Quyết định của UBND tỉnh (ví dụ)"
+OVERRIDE = (
+    '[[year]]\nyear = 2026\nstatus = "decided"\nnote = "a province\'s own day"\n'
+    + day("2026-11-23", "day_off", PROVINCE, "Nghỉ hoán đổi dịp Ngày Văn hóa Việt Nam (thử nghiệm)")
+    + day("2026-11-28", "working_day", PROVINCE, "Làm bù cho ngày 23/11/2026 (thử nghiệm)")
+    + '[[year]]\nyear = 2028\nstatus = "statutory"\n'
+    + day("2028-01-03", "day_off", "Thử nghiệm", "Ngày nghỉ thử nghiệm")
+)
 
 
 def test_an_override_file_adds_to_and_replaces_the_shipped_data(tmp_path):
@@ -221,28 +205,24 @@ def test_the_setting_reaches_the_clock(tmp_path, monkeypatch):
     assert ServiceSettings(calendar_file=None).legal_clock().calendar.is_working_day(date(2026, 11, 23))
 
 
+YEAR_2026 = '[[year]]\nyear = 2026\nstatus = "decided"\n'
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('[[year]]\nyear = 2026\nstatus = "decided"\n[[day]]\ndate = 2026-01-05\nkind = "day_off"\nname = "x"\n'
-         'source = ""\n', "'source' is required"),
-        ('[[year]]\nyear = 2026\nstatus = "decided"\n[[day]]\ndate = 2027-01-05\nkind = "day_off"\nname = "x"\n'
-         'source = "y"\n', "declares no [[year]] 2027"),
-        ('[[year]]\nyear = 2026\nstatus = "decided"\n[[day]]\ndate = 2026-01-03\nkind = "day_off"\nname = "x"\n'
-         'source = "y"\n', "weekend"),
-        ('[[year]]\nyear = 2026\nstatus = "decided"\n[[day]]\ndate = 2026-01-05\nkind = "working_day"\nname = "x"\n'
-         'source = "y"\n', "Saturday or Sunday"),
-        ('[[year]]\nyear = 2026\nstatus = "decided"\n[[day]]\ndate = 2026-01-05T08:00:00\nkind = "day_off"\n'
-         'name = "x"\nsource = "y"\n', "TOML date"),
-        ('[[year]]\nyear = 2026\nstatus = "decided"\n[[day]]\ndate = 2026-01-05\nkind = "off"\nname = "x"\n'
-         'source = "y"\n', "'kind'"),
+        (YEAR_2026 + day("2026-01-05", source=""), "'source' is required"),
+        (YEAR_2026 + day("2027-01-05"), "declares no [[year]] 2027"),
+        (YEAR_2026 + day("2026-01-03"), "weekend"),
+        (YEAR_2026 + day("2026-01-05", kind="working_day"), "Saturday or Sunday"),
+        (YEAR_2026 + day("2026-01-05T08:00:00"), "TOML date"),
+        (YEAR_2026 + day("2026-01-05", kind="off"), "'kind'"),
+        (YEAR_2026 + day("2026-01-05") + day("2026-01-05", kind="holiday"), "twice"),
         ('[[year]]\nyear = 2026\nstatus = "maybe"\n', "status"),
-        ('[[year]]\nyear = 2026\nstatus = "decided"\nsource = "x"\n', "unknown keys"),
-        ('[[year]]\nyear = 2026\nstatus = "decided"\n[[day]]\ndate = 2026-01-05\nkind = "day_off"\nname = "x"\n'
-         'source = "y"\n[[day]]\ndate = 2026-01-05\nkind = "holiday"\nname = "x"\nsource = "y"\n', "twice"),
+        (YEAR_2026 + 'source = "x"\n', "unknown keys"),
         ("[[days]]\n", "unknown top-level"),
     ],
-)  # fmt: skip
+)
 def test_bad_files_are_refused_with_the_reason(tmp_path, text, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         load_calendar_file(write(tmp_path, text))
