@@ -15,11 +15,15 @@ says so.
 **Clock.** Pure arithmetic on timezone-aware datetimes (a naive one is a ``ValueError``), in office time: only the
 office periods of working days count (default 08:00–12:00 and 13:00–17:00), so a budget in working hours skips
 the lunch break, nights, weekends and holidays.
+
+Hand-written on purpose: the business-time libraries (businesstimedelta, workalendar, numpy's busday_*) have fixed
+week masks (no make-up working Saturdays) or no office periods; ``holidays`` is used for what it does well, the lunar
+dates of years outside the data.
 """
 
 import datetime as dt
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib.metadata import version as _package_version
 from pathlib import Path
@@ -324,6 +328,12 @@ class OfficeHours:
         return ",".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in self.periods)
 
 
+def _non_negative(seconds: float) -> dt.timedelta:
+    if seconds < 0:
+        raise ValueError("an amount of office time must not be negative")
+    return dt.timedelta(seconds=seconds)
+
+
 def _seconds(t: dt.time) -> float:
     return t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6
 
@@ -395,42 +405,26 @@ class LegalClock:
     def add_working_seconds(self, start: dt.datetime, seconds: float) -> dt.datetime:
         """The instant at which ``seconds`` of office time have run from ``start`` (``start`` itself for 0). A result
         at the end of a period stays there (4 hours from 08:00 is 12:00, not 13:00)."""
-        local = self._local(start)
-        if seconds < 0:
-            raise ValueError("seconds must not be negative (use subtract_working_seconds)")
-        remaining = dt.timedelta(seconds=seconds)
+        local, remaining = self._local(start), _non_negative(seconds)
         if not remaining:
             return local
-        day = local.date()
-        for _ in range(_MAX_SCAN_DAYS):
-            for period_start, period_end in self._periods(day):
-                begin = max(period_start, local)
-                if begin >= period_end:
-                    continue
-                if remaining <= period_end - begin:
-                    return begin + remaining
-                remaining -= period_end - begin
-            day += dt.timedelta(days=1)
+        for begin, end in self._office_spans(local):
+            if remaining <= end - begin:
+                return begin + remaining
+            remaining -= end - begin
         raise ValueError(f"no room for {seconds} s of office time within {_MAX_SCAN_DAYS} days")
 
     def subtract_working_seconds(self, end: dt.datetime, seconds: float) -> dt.datetime:
-        """The instant ``seconds`` of office time before ``end`` (``end`` itself for 0)."""
-        local = self._local(end)
-        if seconds < 0:
-            raise ValueError("seconds must not be negative (use add_working_seconds)")
-        remaining = dt.timedelta(seconds=seconds)
+        """The earliest instant from which at most ``seconds`` of office time are left before ``end`` (``end`` itself
+        for 0). 8 hours before Wednesday 17:00 is Tuesday 17:00, not Wednesday 08:00: the night in between holds no
+        office time."""
+        local, remaining = self._local(end), _non_negative(seconds)
         if not remaining:
             return local
-        day = local.date()
-        for _ in range(_MAX_SCAN_DAYS):
-            for period_start, period_end in reversed(self._periods(day)):
-                finish = min(period_end, local)
-                if finish <= period_start:
-                    continue
-                if remaining <= finish - period_start:
-                    return finish - remaining
-                remaining -= finish - period_start
-            day -= dt.timedelta(days=1)
+        for begin, finish in self._office_spans(local, backward=True):
+            if remaining < finish - begin:
+                return finish - remaining
+            remaining -= finish - begin  # all of it: go on to the end of the office period before
         raise ValueError(f"no room for {seconds} s of office time within {_MAX_SCAN_DAYS} days")
 
     def budget_seconds(self, budget: TimeBudget) -> float:
@@ -498,6 +492,18 @@ class LegalClock:
 
     def _at(self, day: dt.date, t: dt.time) -> dt.datetime:
         return dt.datetime.combine(day, t, self.tz)
+
+    def _office_spans(self, origin: dt.datetime, backward: bool = False) -> Iterator[tuple[dt.datetime, dt.datetime]]:
+        """The office periods after ``origin`` (or before it, nearest first), cut at ``origin``, for at most
+        ``_MAX_SCAN_DAYS`` days."""
+        day, step = origin.date(), dt.timedelta(days=-1 if backward else 1)
+        for _ in range(_MAX_SCAN_DAYS):
+            periods = self._periods(day)
+            for start, end in reversed(periods) if backward else periods:
+                start, end = (start, min(end, origin)) if backward else (max(start, origin), end)
+                if start < end:
+                    yield start, end
+            day += step
 
     def _periods(self, day: dt.date) -> list[tuple[dt.datetime, dt.datetime]]:
         if not self.calendar.is_working_day(day):
