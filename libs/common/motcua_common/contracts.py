@@ -1,10 +1,12 @@
 """The event contracts: every event a service publishes on ``motcua.dossier.events``, on the restricted
-``motcua.personal.events`` and, each dossier's current state, on the compacted ``motcua.dossier.state``.
+``motcua.personal.events``, each dossier's current state on the compacted ``motcua.dossier.state``, and the
+procedure versions of the catalogue on ``motcua.catalogue.events``.
 
 These models are the single source of the committed JSON Schemas and the AsyncAPI catalogue
 (``make contracts``). A breaking change is a new ``.v2`` type published beside the old one.
 """
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -29,17 +31,6 @@ NotifyChannel = Literal["email", "sms", "app"]
 Channel = Literal["online", "counter", "service_centre", "post"]
 
 
-def added_later(*names: str) -> ConfigDict:
-    """The config of an event type that gained the fields ``names`` after it was first published: they are not
-    required in its JSON Schema (events published before carry none of them; a consumer must not rely on them),
-    while every field it had stays required. Adding a field this way breaks no consumer."""
-
-    def drop(schema: dict[str, Any]) -> None:
-        schema["required"] = [n for n in schema.get("required", []) if n not in names]
-
-    return ConfigDict(json_schema_extra=drop)
-
-
 class ApplicantRef(BaseModel):
     """Who the dossier is for, without personal data: a citizen by their opaque subject id (the ``sub`` of
     their tokens, never the personal id number), or an organisation by its tax code."""
@@ -56,12 +47,30 @@ class Actor(BaseModel):
     subject: str
 
 
+def added_later(*names: str) -> Callable[[dict[str, Any]], None]:
+    """A model's ``json_schema_extra`` for fields added to a published contract: they are in every new event (or
+    answer), but not in those published before, so the schema does not list them as required (adding a required
+    field would break readers of older events; ``make contracts`` refuses it)."""
+
+    def drop(schema: dict[str, Any]) -> None:
+        schema["required"] = [n for n in schema.get("required", []) if n not in names]
+
+    return drop
+
+
 class BundleRef(BaseModel):
-    """A bundle of linked dossiers (Project 06, Decision 296/QĐ-VPCP): one submission, one dossier per member."""
+    """The bundle a dossier belongs to (Project 06 groups, Decision 296/QĐ-VPCP): one submission created a linked
+    dossier per member procedure."""
 
     code: str = Field(description="the bundle procedure's code")
-    id: UUID = Field(description="the bundle's id (shared by its dossiers)")
-    member_dossier_ids: list[UUID] = Field(default=[], description="every dossier of the bundle")
+    version: int = Field(description="the bundle procedure's version")
+    id: UUID = Field(description="the bundle submission's id, shared by its dossiers")
+    dossier_ids: list[UUID] = Field(description="every dossier of the bundle, in the order of its members")
+
+
+class UnitRef(BaseModel):
+    code: str
+    name: str
 
 
 class DossierEvent(EventData):
@@ -75,7 +84,6 @@ class DossierSubmitted(DossierEvent):
     """Intake received a complete dossier and gave the applicant a receipt (form 01). Carries no personal
     data: the applicant's contact details travel on the restricted personal topic (``DossierContact``)."""
 
-    model_config = added_later("bundle", "fee_vnd")
     event_type: Literal["vn.motcua.dossier.submitted.v2"] = "vn.motcua.dossier.submitted.v2"
     status: Literal["submitted"] = "submitted"
     procedure_code: str
@@ -93,8 +101,16 @@ class DossierSubmitted(DossierEvent):
     submitted_at: datetime
     received_at: datetime = Field(description="when the legal clock starts (15:00 rule applied)")
     appointment_at: datetime = Field(description="the date the result is due (appointment)")
-    bundle: BundleRef | None = Field(None, description="the linked dossiers (Project 06 bundle) this one belongs to")
-    fee_vnd: int | None = Field(None, ge=0, description="the fee for this dossier on its channel")
+    # Added with procedure definitions (issue 6): absent in events published before.
+    fee_vnd: int | None = Field(None, description="the fee charged for the channel (online discount applied)")
+    bundle: BundleRef | None = Field(None, description="the bundle this dossier was submitted in, if any")
+    performer_units: dict[str, UnitRef] | None = Field(
+        None,
+        description="for the steps of the definition performed by another level's unit (inter-agency steps, e.g. "
+        "`commune_police`): the unit intake chose for this dossier, by performer",
+    )
+
+    model_config = ConfigDict(json_schema_extra=added_later("fee_vnd", "bundle", "performer_units"))
 
 
 class _OfficerAction(DossierEvent):
@@ -151,7 +167,7 @@ class DossierResultReturned(_OfficerAction):
     """The result reached the applicant; the dossier is complete. Returned by post (Decision 45/2016/QĐ-TTg), both
     the applicant and the post office are to be told: ``notify_post`` says so."""
 
-    model_config = added_later("notify_post")
+    model_config = ConfigDict(json_schema_extra=added_later("notify_post"))
     event_type: Literal["vn.motcua.dossier.result_returned.v1"] = "vn.motcua.dossier.result_returned.v1"
     status: Literal["completed"] = "completed"
     return_method: Literal["online", "counter", "post"]
@@ -300,31 +316,13 @@ DOSSIER_EVENTS: dict[str, type[DossierEvent]] = {
 }
 
 
-class ProcedureVersionPublished(EventData, ProcedureDefinition):
-    """Intake's catalogue published a procedure version (topic ``motcua.catalogue.events``, key = procedure code):
-    the whole :class:`~motcua_common.procedures.ProcedureDefinition` plus when it was published. Processing keeps
-    every version and runs each dossier on the one it was received under."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, json_schema_serialization_defaults_required=True)
-    event_type: Literal["vn.motcua.procedure.version_published.v1"] = "vn.motcua.procedure.version_published.v1"
-    published_at: datetime
-
-    def definition(self) -> ProcedureDefinition:
-        return ProcedureDefinition.model_validate(self.model_dump(exclude={"event_type", "published_at"}))
-
-
-CATALOGUE_EVENTS: dict[str, type[ProcedureVersionPublished]] = {
-    ProcedureVersionPublished.type_name(): ProcedureVersionPublished
-}
-
-
 class DossierState(EventData):
     """A dossier's current state, published by processing on every change to the compacted topic
     ``motcua.dossier.state`` (key = dossier id): a system that joins late reads that topic from the beginning and
     has the latest state of every dossier, then follows ``motcua.dossier.events`` for the changes. No personal
     data: the applicant is an opaque subject id or a tax code, as in ``dossier.submitted.v2``."""
 
-    model_config = added_later("current_unit_code", "legal_due_at")
+    model_config = ConfigDict(json_schema_extra=added_later("current_unit_code", "legal_due_at"))
     event_type: Literal["vn.motcua.dossier.state.v1"] = "vn.motcua.dossier.state.v1"
     dossier_id: UUID
     dossier_code: str = Field(description="e.g. 000.26.01.H29-261121-0001-K7QX")
@@ -356,3 +354,23 @@ class DossierState(EventData):
 
 
 STATE_EVENTS: dict[str, type[DossierState]] = {DossierState.type_name(): DossierState}
+
+
+class ProcedureVersionPublished(ProcedureDefinition, EventData):
+    """Intake published a version of a procedure (an operator through the API, or a definition shipped with the
+    code, announced once when first loaded). The data is the whole definition
+    (``motcua_common.procedures.ProcedureDefinition``) plus when it was published; the Kafka key is the procedure
+    code and the CloudEvents ``sequence`` is the version, so a consumer sees a code's versions in order and can
+    tell a missing one. Processing keeps every version: a dossier runs on the version it was received under."""
+
+    model_config = ConfigDict(frozen=False, extra="ignore", json_schema_serialization_defaults_required=True)
+    event_type: Literal["vn.motcua.procedure.version_published.v1"] = "vn.motcua.procedure.version_published.v1"
+    published_at: datetime = Field(description="when intake published (or first loaded) this version")
+
+    def definition(self) -> ProcedureDefinition:
+        return ProcedureDefinition.model_validate(self.model_dump(exclude={"event_type", "published_at"}))
+
+
+CATALOGUE_EVENTS: dict[str, type[ProcedureVersionPublished]] = {
+    ProcedureVersionPublished.type_name(): ProcedureVersionPublished
+}

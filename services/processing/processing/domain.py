@@ -214,6 +214,7 @@ class Case:
             unit_code=row["unit_code"],
             receiving_unit_code=row.get("receiving_unit_code"),
             current_unit_code=row.get("current_unit_code") or row["unit_code"],
+            # the unit per level: chosen by intake at submission (performer_units) or named at a transfer
             agency_units={k: v["code"] for k, v in (row.get("agency_units") or {}).items()},
             supplement_requests=row.get("supplement_count") or 0,
             channel=row.get("channel") or "online",
@@ -294,10 +295,8 @@ def _needs(definition: ProcedureDefinition, kind: str, target: str | None, case:
         needs.append("reason")
     if kind == "return_result":
         needs.append("return_method")
-    if target is not None:
-        step = definition.step(target)
-        if kind == "transfer" or resolve_performer(definition, step, case) is None:
-            needs.append("transfer_unit_code")
+    if target is not None and resolve_performer(definition, definition.step(target), case) is None:
+        needs.append("transfer_unit_code")
     return tuple(needs)
 
 
@@ -416,8 +415,6 @@ def decide(
     if target is not None:
         next_step = definition.step(target)
         named = request.transfer_unit_code
-        if request.kind == "transfer" and not named:
-            raise InvalidRequest("transfer_unit_code", "Name the unit the dossier is transferred to.")
         if next_step.performer in ("receiving_unit", "competent_unit"):
             named = None  # a step of the dossier's own units: nothing to choose
         to_unit = resolve_performer(definition, next_step, case, named)

@@ -20,9 +20,10 @@ async def insert_dossier(conn: asyncpg.Connection, d: dict) -> bool:
                                  applicant_kind, applicant_subject, applicant_tax_code, submitter_kind,
                                  submitter_subject, receiving_unit_code, unit_code, unit_name, status,
                                  received_at, due_at, current_step, current_handler, current_unit_code,
-                                 current_unit_name, legal_due_at, involved_units, bundle, fee_vnd, due_soon_at)
+                                 current_unit_name, legal_due_at, involved_units, bundle, fee_vnd, due_soon_at,
+                                 agency_units)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, NULL, $19, $20,
-                   $17, $21, $22, $23, $24)
+                   $17, $21, $22, $23, $24, $25)
            ON CONFLICT DO NOTHING RETURNING true""",
         d["id"],
         d["code"],
@@ -48,6 +49,7 @@ async def insert_dossier(conn: asyncpg.Connection, d: dict) -> bool:
         d.get("bundle"),
         d.get("fee_vnd"),
         d.get("due_soon_at"),
+        d.get("agency_units") or {},
     )
     return bool(inserted)
 

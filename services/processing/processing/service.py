@@ -170,6 +170,10 @@ async def _open(
 ) -> bool:
     await repository.upsert_unit(conn, data.unit_code, data.unit_name)
     first = definition.steps[0]
+    # The units intake chose for the steps of other levels (inter-agency), by performer.
+    agency_units = {level: unit.model_dump() for level, unit in (data.performer_units or {}).items()}
+    for unit in (data.performer_units or {}).values():
+        await repository.upsert_unit(conn, unit.code, unit.name)
     case = domain.Case(
         code=data.dossier_code,
         status=Status.SUBMITTED,
@@ -177,6 +181,7 @@ async def _open(
         unit_code=data.unit_code,
         receiving_unit_code=data.receiving_unit_code,
         current_unit_code=None,
+        agency_units={level: unit["code"] for level, unit in agency_units.items()},
     )
     unit_code = domain.resolve_performer(definition, first, case) or data.unit_code
     unit_name = await _unit_name(conn, unit_code, data.unit_code, data.unit_name)
@@ -206,6 +211,7 @@ async def _open(
             "bundle": data.bundle.model_dump(mode="json") if data.bundle else None,
             "fee_vnd": data.fee_vnd,
             "due_soon_at": clock.due_soon_at(data.appointment_at, settings.due_soon_working_days),
+            "agency_units": agency_units,
         },
     )
     if not inserted:

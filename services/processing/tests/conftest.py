@@ -6,7 +6,7 @@ import itertools
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -103,6 +103,7 @@ def new_submission(
     channel: str = "online",
     procedure_code: str = "1.001193",
     procedure_version: int = 1,
+    **extra: Any,
 ) -> tuple[DossierSubmitted, CloudEvent]:
     """A dossier.submitted.v2 as intake publishes it, with a code unique in this run.
 
@@ -130,6 +131,7 @@ def new_submission(
         channel=channel,
         procedure_code=procedure_code,
         procedure_version=procedure_version,
+        **extra,
     )
     return data, build_event(data, source="/motcua/intake", subject=data.dossier_code)
 

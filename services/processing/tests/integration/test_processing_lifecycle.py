@@ -215,6 +215,21 @@ async def _row(app, code: str):
     return row
 
 
+async def test_the_agency_intake_chose_needs_no_naming(client, make_submission, open_case, people):
+    """Intake may choose the unit of another level at submission (performer_units): a transfer then goes there."""
+    p = people
+    data = await _open(
+        make_submission, open_case, p, performer_units={"commune_police": {"code": p.police, "name": "Công an xã"}}
+    )
+    code = data.dossier_code
+    _ok(await _act(client, code, p.officer(p.centre, RECEIVING_OFFICER), "receive"), 200, "receive")
+    offered = _ok(await client.get(f"/api/v1/dossiers/{code}/actions", headers=p.officer(p.unit, SPECIALIST)), 200, "")
+    transfer = next(a for a in offered["actions"] if a["action"] == "transfer")
+    assert transfer["needs"] == []
+    view = _ok(await _act(client, code, p.officer(p.unit, SPECIALIST), "transfer"), 200, "transfer")
+    assert view["current_unit"] == {"code": p.police, "name": "Công an xã"}
+
+
 def _payload(row) -> dict:
     value = row["payload"]
     return json.loads(value) if isinstance(value, str) else value

@@ -62,9 +62,13 @@ def test_an_extension_is_later_and_on_a_working_day(new_due, why):
 
 
 def test_due_soon_opens_one_working_day_of_office_time_before():
-    # Friday 11 17:00 minus 8 office hours: Friday 08:00; half a day: Friday 13:00; two days: Thursday 08:00.
-    assert CLOCK.due_soon_at(hn(11, 17), 1) == hn(11, 8)
-    assert CLOCK.due_soon_at(hn(11, 17), 0.5) == hn(11, 13)
-    assert CLOCK.due_soon_at(hn(11, 17), 2) == hn(10, 8)
-    # Over a weekend: Monday 14 12:00 minus 8 office hours (Monday 08-12, Friday 13-17) is Friday 11 13:00.
-    assert CLOCK.due_soon_at(hn(14, 12), 1) == hn(11, 13)
+    """From the earliest instant with at most the window of office time left (the clock counts back to it)."""
+    # Friday 11 17:00 minus 8 office hours: Thursday 10 at closing; half a day: Friday at the lunch break's start;
+    # two days: Wednesday 9 at closing; over a weekend, Monday 14 12:00: Friday 11 at the lunch break's start.
+    assert CLOCK.due_soon_at(hn(11, 17), 1) == hn(10, 17)
+    assert CLOCK.due_soon_at(hn(11, 17), 0.5) == hn(11, 12)
+    assert CLOCK.due_soon_at(hn(11, 17), 2) == hn(9, 17)
+    assert CLOCK.due_soon_at(hn(14, 12), 1) == hn(11, 12)
+    for due, days in ((hn(11, 17), 1), (hn(14, 12), 1), (hn(16, 10), 0.25)):
+        opens = CLOCK.due_soon_at(due, days)
+        assert CLOCK.legal.working_seconds_between(opens, due) == days * 8 * 3600
