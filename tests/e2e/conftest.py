@@ -59,7 +59,7 @@ DLQ = f"test.{RUN_ID}.e2e.dossier.events.dlq"
 PERSONAL = f"test.{RUN_ID}.e2e.personal.events"
 PERSONAL_DLQ = f"{PERSONAL}.dlq"
 STATE = f"test.{RUN_ID}.e2e.dossier.state"  # processing's dossier state topic (its name follows TOPIC's)
-CATALOGUE = f"test.{RUN_ID}.e2e.catalogue.events"  # procedure versions (processing's default follows TOPIC's)
+CATALOGUE = f"test.{RUN_ID}.e2e.catalogue.events"
 CATALOGUE_DLQ = f"{CATALOGUE}.dlq"
 # The procedure whose e2e definition is inter-agency (liên thông): appraised by the commune People's Committee,
 # checked by the commune police, and back.
@@ -159,6 +159,7 @@ async def system():
         "dossier_topic": TOPIC,
         "dlq_topic": DLQ,
         "personal_topic": PERSONAL,
+        "catalogue_topic": CATALOGUE,
         "issuer": urls["gateway"],
         "jwks_url": f"{urls['citizen-id']}/oauth/jwks",
         "token_url": f"{urls['citizen-id']}/oauth/token",

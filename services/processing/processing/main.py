@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime.consume(
         "processing-catalogue",
         handlers.make_catalogue_handlers(settings, clock),
-        topics=[settings.catalogue_events_topic],
+        topics=[settings.catalogue_topic],
     )
     runtime.loop("deadlines", deadline_loop(runtime, settings))
 

@@ -16,10 +16,6 @@ class Settings(ServiceSettings):
     # `.events` replaced by `.state` (motcua.dossier.events -> motcua.dossier.state), so a run on per-run test
     # topics never writes to the real state topic. Read it as `dossier_state_topic`.
     state_topic: str | None = None
-    # The catalogue's topic, where intake publishes every procedure version (procedure.version_published). Default:
-    # the dossier topic's name with `dossier.events` replaced by `catalogue.events` (motcua.catalogue.events; a
-    # test run's per-run topic otherwise). Read it as `catalogue_events_topic`.
-    catalogue_topic: str | None = None
     # Overdue and due-soon detection: how often each replica looks (every replica does; each dossier is
     # announced once per due date), at most how many dossiers per pass, and the due-soon window in working days
     # of office time before the due date.
@@ -30,9 +26,3 @@ class Settings(ServiceSettings):
     @property
     def dossier_state_topic(self) -> str:
         return self.state_topic or self.dossier_topic.removesuffix(".events") + ".state"
-
-    @property
-    def catalogue_events_topic(self) -> str:
-        if self.catalogue_topic:
-            return self.catalogue_topic
-        return self.dossier_topic.removesuffix("dossier.events") + "catalogue.events"

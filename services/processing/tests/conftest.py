@@ -21,7 +21,6 @@ from motcua_common.procedures import ProcedureDefinition
 from motcua_common.testing import (
     RUN_ID,
     create_database,
-    create_topics,
     delete_topics,
     drop_database,
     kafka_admin_settings,
@@ -57,11 +56,9 @@ async def settings(kafka_topics) -> AsyncIterator[Settings]:
     assert s.dossier_topic == kafka_topics[0]
     assert s.dossier_state_topic == f"test.{RUN_ID}.dossier.state"
     await create_compacted_topic(s, s.dossier_state_topic)
-    catalogue = (s.catalogue_events_topic, s.catalogue_events_topic + ".dlq")
-    assert catalogue[0] == f"test.{RUN_ID}.catalogue.events"
-    await create_topics(s.kafka_bootstrap, *catalogue)
+    assert s.catalogue_topic == f"test.{RUN_ID}.catalogue.events"  # created with the run's topics (kafka_topics)
     yield s
-    await delete_topics(s.kafka_bootstrap, s.dossier_state_topic, *catalogue)
+    await delete_topics(s.kafka_bootstrap, s.dossier_state_topic)
 
 
 @pytest.fixture(scope="session")

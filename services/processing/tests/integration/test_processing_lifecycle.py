@@ -110,7 +110,7 @@ async def test_the_catalogue_topic_is_consumed(app, settings, make_submission, o
     await producer.start()
     try:
         await producer.send_and_wait(
-            settings.catalogue_events_topic,
+            settings.catalogue_topic,
             published.model_dump_json().encode(),
             key=definition.code.encode(),
             headers=[("content-type", CLOUDEVENTS_CONTENT_TYPE.encode())],
