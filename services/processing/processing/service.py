@@ -459,10 +459,22 @@ async def _commit(
             "Hồ sơ vừa được cập nhật bởi thao tác khác",
             "The dossier changed while this action was applied; reload and retry.",
         )
+    await _enqueue(conn, settings, row, event, fields["event_sequence"])
+
+
+async def _enqueue(
+    conn: asyncpg.Connection,
+    settings: Settings,
+    row: asyncpg.Record,
+    data: DossierEvent | DossierState,
+    number: int,
+    topic: str | None = None,
+) -> None:
+    """Write the dossier's ``number``-th event (on the dossier topic unless another is named) to the outbox."""
     await enqueue(
         conn,
-        event.in_sequence(fields["event_sequence"]),
-        topic=settings.dossier_topic,
+        data.in_sequence(number),
+        topic=topic or settings.dossier_topic,
         key=str(row["id"]),
         source=settings.event_source,
         subject=row["code"],
@@ -747,14 +759,7 @@ async def detect_deadlines(
                 unit_name=row["current_unit_name"],
                 due_at=row["due_at"],
             )
-            await enqueue(
-                conn,
-                event.in_sequence(row["event_sequence"]),
-                topic=settings.dossier_topic,
-                key=str(row["id"]),
-                source=settings.event_source,
-                subject=row["code"],
-            )
+            await _enqueue(conn, settings, row, event, row["event_sequence"])
             await publish_state(conn, settings, row, now)
         counts[kind] = len(rows)
     return counts
@@ -811,14 +816,7 @@ async def publish_state(conn: asyncpg.Connection, settings: Settings, row: async
         current_unit_code=row["current_unit_code"],
         legal_due_at=row["legal_due_at"],
     )
-    await enqueue(
-        conn,
-        state.in_sequence(row["event_sequence"]),
-        topic=settings.dossier_state_topic,
-        key=str(row["id"]),
-        source=settings.event_source,
-        subject=row["code"],
-    )
+    await _enqueue(conn, settings, row, state, row["event_sequence"], settings.dossier_state_topic)
 
 
 async def view(conn: asyncpg.Connection, ref: str, principal: Principal) -> DossierView:

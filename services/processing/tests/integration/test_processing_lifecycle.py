@@ -313,6 +313,9 @@ async def test_refusal_at_reception_records_form_03(app, client, make_submission
         "refuse",
     )
     assert (view["status"], view["status_label"]) == ("refused", "Từ chối tiếp nhận")
+    # A dossier is named by its code or by its id.
+    by_id = _ok(await client.get(f"/api/v1/dossiers/{data.dossier_id}", headers=p.citizen(p.an)), 200, "by id")
+    assert by_id["code"] == code and by_id["status"] == "refused"
     refusal = await repository.refusal(app.state.pool, data.dossier_id)
     assert refusal is not None
     assert refusal["reason"] == "Không thuộc thẩm quyền" and refusal["unit_code"] == p.centre
