@@ -6,10 +6,15 @@ configures the whole system; each service subclasses :class:`ServiceSettings` wi
 """
 
 import os
+from datetime import time
+from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .legal_clock import DEFAULT_OFFICE_HOURS, DEFAULT_SAME_DAY_CUTOFF, LegalClock, OfficeHours, WorkingCalendar
 
 
 def _shared(name: str, default: Any) -> Any:
@@ -63,6 +68,13 @@ class ServiceSettings(BaseSettings):
     jwks_url: str = Field("http://127.0.0.1:8103/oauth/jwks", validation_alias="MOTCUA_JWKS_URL")
     token_url: str = Field("http://127.0.0.1:8103/oauth/token", validation_alias="MOTCUA_TOKEN_URL")
 
+    # The legal clock (docs/calendar.md): the same for every service, so intake's appointment and processing's
+    # deadlines agree. calendar_file: a deployment's own calendar file on top of the shipped national data.
+    timezone: str = _shared("timezone", "Asia/Ho_Chi_Minh")
+    office_hours: str = _shared("office_hours", str(DEFAULT_OFFICE_HOURS))
+    same_day_cutoff: str = _shared("same_day_cutoff", f"{DEFAULT_SAME_DAY_CUTOFF:%H:%M}")
+    calendar_file: Path | None = _shared("calendar_file", None)
+
     max_body_bytes: int = _shared("max_body_bytes", 1_048_576)
     otel_exporter: Literal["none", "console"] = _shared("otel_exporter", "none")
 
@@ -79,3 +91,12 @@ class ServiceSettings(BaseSettings):
     def dsn(self) -> str:
         auth = self.pg_user + (f":{self.pg_password}" if self.pg_password else "")
         return f"postgresql://{auth}@{self.pg_host}:{self.pg_port}/{self.database}"
+
+    def legal_clock(self) -> LegalClock:
+        """The legal clock these settings describe (reads the calendar files: call it once, in the app factory)."""
+        return LegalClock(
+            WorkingCalendar.default(self.calendar_file),
+            ZoneInfo(self.timezone),
+            OfficeHours.parse(self.office_hours),
+            time.fromisoformat(self.same_day_cutoff),
+        )

@@ -2,9 +2,7 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import time
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import FastAPI
@@ -15,7 +13,6 @@ from motcua_common.auth import ServiceCredentials, make_verifier
 from motcua_common.telemetry import configure_logging, setup_tracing
 
 from .clients import CitizenRegistry
-from .domain import LegalClock, WorkingCalendar
 from .handlers import HANDLERS
 from .routes import router
 from .settings import Settings
@@ -61,12 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body_limits={UPLOAD_PATH: settings.max_document_bytes + UPLOAD_OVERHEAD},  # a document upload
     )
     app.state.settings = settings
-    app.state.clock = LegalClock(
-        WorkingCalendar.from_file(settings.calendar_overrides),
-        ZoneInfo(settings.timezone),
-        office_close=time.fromisoformat(settings.office_close),
-        same_day_cutoff=time.fromisoformat(settings.same_day_cutoff),
-    )
+    app.state.clock = settings.legal_clock()
     app.include_router(router)
     instrument_app(app)
     return app

@@ -19,6 +19,7 @@ from motcua_common.contracts import (
     DossierSubmitted,
     RegistryCorrectionRequested,
 )
+from motcua_common.legal_clock import LegalClock, TimeBudget
 from motcua_common.outbox import enqueue
 from motcua_common.pagination import decode_cursor, decode_keyset, encode_cursor, encode_keyset
 from motcua_common.problems import FieldError, ProblemError
@@ -27,7 +28,6 @@ from . import repository
 from .clients import TYPED_FIELDS, ApplicantQuery, CitizenRegistry, RegistryAnswer
 from .domain import (
     DossierParties,
-    LegalClock,
     can_read_application,
     can_track,
     dossier_code,
@@ -300,8 +300,9 @@ async def submit(
     contact = _contact(principal, applicant, answer, origins, notify=body.notify_channels)
 
     days = procedure["processing_days"]
-    received_at = clock.received_at(submitted_at, days)
-    appointment_at = clock.appointment(received_at, days)
+    budget = TimeBudget(working_days=days)
+    received_at = clock.received_at(submitted_at, budget)
+    appointment_at = clock.due_at(received_at, budget)
     receiving_unit = principal.unit_code if principal.kind == "officer" else None
     async with pool.acquire() as conn, conn.transaction():
         stored = await repository.insert_dossier(

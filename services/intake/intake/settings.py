@@ -1,11 +1,7 @@
-from pathlib import Path
-
 from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from motcua_common.settings import ServiceSettings
-
-PACKAGE_DIR = Path(__file__).parent
 
 
 class Settings(ServiceSettings):
@@ -16,10 +12,6 @@ class Settings(ServiceSettings):
     database: str = "motcua_intake"
     citizen_id_url: str = "http://127.0.0.1:8103"
     citizen_id_timeout: float = 3.0
-    timezone: str = "Asia/Ho_Chi_Minh"
-    calendar_overrides: Path = PACKAGE_DIR / "calendar_overrides.json"
-    office_close: str = "17:00"
-    same_day_cutoff: str = "15:00"
 
     # Intake's own client credentials at the identity provider (service-to-service calls to citizen-id).
     client_id: str = "intake"
