@@ -42,7 +42,12 @@ class ServiceSettings(BaseSettings):
     # the request answers 503 with Retry-After instead of queueing without end.
     db_acquire_timeout: float = 2.0
 
-    kafka_bootstrap: str = _shared("kafka_bootstrap", "127.0.0.1:59092")
+    # Default: the local broker of scripts/infra/kafka.sh, on MOTCUA_KAFKA_PORT as that script reads it, so that
+    # moving the broker to another port (a second checkout, a private test run) moves every client with it.
+    kafka_bootstrap: str = Field(
+        default_factory=lambda: f"127.0.0.1:{os.environ.get('MOTCUA_KAFKA_PORT') or 59092}",
+        validation_alias="MOTCUA_KAFKA_BOOTSTRAP",
+    )
     dossier_topic: str = _shared("dossier_topic", "motcua.dossier.events")
     dlq_topic: str = _shared("dlq_topic", "motcua.dossier.events.dlq")
     personal_topic: str = _shared("personal_topic", "motcua.personal.events")

@@ -52,3 +52,16 @@ def test_documented_variables_and_keywords_still_work(monkeypatch):
     kw = IntakeSettings(pg_port=7777, dossier_topic="kw.events", issuer="http://127.0.0.1:1")
     assert (kw.pg_port, kw.dossier_topic, kw.issuer) == (7777, "kw.events", "http://127.0.0.1:1")
     assert "7777" in kw.dsn
+
+
+def test_the_broker_address_follows_the_port_the_infra_scripts_use(monkeypatch):
+    """scripts/infra/kafka.sh starts the broker on MOTCUA_KAFKA_PORT: clients find it there without a second
+    variable, and MOTCUA_KAFKA_BOOTSTRAP still names any other broker."""
+    monkeypatch.delenv("MOTCUA_KAFKA_BOOTSTRAP", raising=False)
+    monkeypatch.setenv("MOTCUA_KAFKA_PORT", "59102")
+    assert IntakeSettings().kafka_bootstrap == "127.0.0.1:59102"
+    monkeypatch.setenv("MOTCUA_KAFKA_BOOTSTRAP", "127.0.0.1:59999")
+    assert IntakeSettings().kafka_bootstrap == "127.0.0.1:59999"
+    monkeypatch.delenv("MOTCUA_KAFKA_BOOTSTRAP")
+    monkeypatch.delenv("MOTCUA_KAFKA_PORT")
+    assert ServiceSettings().kafka_bootstrap == "127.0.0.1:59092"
