@@ -50,6 +50,8 @@ JAVA="${JAVA_HOME:+$JAVA_HOME/bin/}java"
 
 # Project topics: name:partitions:retention.ms[:cleanup.policy] (docs/kafka-security.md explains the retention
 # periods). motcua.dossier.state is compacted: the latest state of every dossier, kept whatever its age.
+# motcua.catalogue.events keeps every procedure version for ever (retention -1, not compacted: a code's older
+# versions stay, dossiers still run on them).
 DAY_MS=86400000
 DEFAULT_TOPICS=(
   "motcua.dossier.events:6:$((30 * DAY_MS))"
@@ -57,6 +59,8 @@ DEFAULT_TOPICS=(
   "motcua.personal.events:6:$((7 * DAY_MS))"
   "motcua.personal.events.dlq:1:$((7 * DAY_MS))"
   "motcua.dossier.state:6::compact"
+  "motcua.catalogue.events:3:-1"
+  "motcua.catalogue.events.dlq:1:$((30 * DAY_MS))"
 )
 EXTRA_TOPIC_PARTITIONS=6
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import httpx
 
-from intake.main import MIGRATIONS
+from intake.main import prepare_database
 from motcua_common.testing import create_database, drop_database
 
 from .conftest import DLQ, TOPIC, eventually, free_port
@@ -71,7 +71,8 @@ async def test_a_dossier_acknowledged_before_a_kill_is_still_processed(system, a
     an = actors["citizen An"]
     base = system.settings["intake"]
     settings = base.model_copy(update={"database": base.database + "_crash"})
-    await create_database(settings, MIGRATIONS)
+    await create_database(settings)
+    await prepare_database(settings)
     # This second intake has its own database: start its daily series far from the main one so the two
     # never hand out the same dossier code.
     today = datetime.now(ZoneInfo(settings.timezone)).date()

@@ -20,6 +20,8 @@ class Settings(ServiceSettings):
     calendar_overrides: Path = PACKAGE_DIR / "calendar_overrides.json"
     office_close: str = "17:00"
     same_day_cutoff: str = "15:00"
+    # The shipped procedure versions, one JSON file per version (loaded by `make migrate`).
+    catalogue_dir: Path = PACKAGE_DIR / "catalogue"
 
     # Intake's own client credentials at the identity provider (service-to-service calls to citizen-id).
     client_id: str = "intake"

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from intake.clients import CitizenRegistry
-from intake.main import MIGRATIONS, create_app
+from intake.main import create_app, prepare_database
 from intake.settings import Settings
 from motcua_common.auth import ServiceCredentials
 from motcua_common.problems import ProblemError
@@ -251,7 +251,8 @@ def who() -> Callers:
 async def intake_settings(kafka_topics):
     settings = per_run_settings(Settings, "intake", personal_topic=f"test.{RUN_ID}.personal.events")
     await create_topics(settings.kafka_bootstrap, settings.personal_topic)
-    await create_database(settings, MIGRATIONS)  # migrations are a step before any app starts
+    await create_database(settings)
+    await prepare_database(settings)  # migrations and the shipped catalogue are a step before any app starts
     yield settings
     await drop_database(settings)
     await delete_topics(settings.kafka_bootstrap, settings.personal_topic)
