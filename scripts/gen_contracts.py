@@ -22,11 +22,13 @@ from typing import Any
 
 from motcua_common.contract_compat import event_breaks, openapi_breaks
 from motcua_common.contracts import (
+    CATALOGUE_EVENTS,
     DOSSIER_EVENTS,
     PERSONAL_EVENTS,
     STATE_EVENTS,
     Actor,
     ApplicantRef,
+    BundleRef,
     DossierAccepted,
     DossierApproved,
     DossierContact,
@@ -35,9 +37,11 @@ from motcua_common.contracts import (
     DossierResultReturned,
     DossierState,
     DossierSubmitted,
+    ProcedureVersionPublished,
     RegistryCorrectionRequested,
 )
 from motcua_common.events import CLOUDEVENTS_CONTENT_TYPE, CloudEvent, EventData, build_event
+from motcua_common.procedures import Component, Fee, StepDefinition, TimeBudget
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPIC = "motcua.dossier.events"
@@ -45,9 +49,19 @@ DLQ = "motcua.dossier.events.dlq"
 PERSONAL_TOPIC = "motcua.personal.events"
 PERSONAL_DLQ = "motcua.personal.events.dlq"
 STATE_TOPIC = "motcua.dossier.state"
+CATALOGUE_TOPIC = "motcua.catalogue.events"
+CATALOGUE_DLQ = "motcua.catalogue.events.dlq"
 DAY_MS = 86_400_000
-RETENTION_MS = {TOPIC: 30 * DAY_MS, DLQ: 30 * DAY_MS, PERSONAL_TOPIC: 7 * DAY_MS, PERSONAL_DLQ: 7 * DAY_MS}
+RETENTION_MS = {
+    TOPIC: 30 * DAY_MS,
+    DLQ: 30 * DAY_MS,
+    PERSONAL_TOPIC: 7 * DAY_MS,
+    PERSONAL_DLQ: 7 * DAY_MS,
+    CATALOGUE_TOPIC: -1,
+    CATALOGUE_DLQ: 30 * DAY_MS,
+}
 PRODUCERS = {
+    "vn.motcua.procedure.version_published.v1": "intake",
     "vn.motcua.dossier.submitted.v2": "intake",
     "vn.motcua.dossier.contact.v1": "intake",
     "vn.motcua.registry.correction_requested.v1": "intake",
@@ -58,15 +72,21 @@ CONSUMERS = {
     "vn.motcua.dossier.contact.v1": "notify",
     "vn.motcua.registry.correction_requested.v1": "citizen-id",
     "vn.motcua.dossier.state.v1": "partners (provincial-system) joining late",
+    "vn.motcua.procedure.version_published.v1": "processing (keeps every version; issue 6)",
 }
-ALL_EVENTS = {**DOSSIER_EVENTS, **PERSONAL_EVENTS, **STATE_EVENTS}
-# Events numbered per dossier (CloudEvents `sequence`): the dossier topic's and the state topic's.
-SEQUENCED = {**DOSSIER_EVENTS, **STATE_EVENTS}
+ALL_EVENTS: dict[str, type[EventData]] = {**DOSSIER_EVENTS, **PERSONAL_EVENTS, **STATE_EVENTS, **CATALOGUE_EVENTS}
+# Events numbered per aggregate (CloudEvents `sequence`): a dossier's on the dossier and state topics, a procedure's
+# versions on the catalogue topic.
+SEQUENCED = {**DOSSIER_EVENTS, **STATE_EVENTS, **CATALOGUE_EVENTS}
 ENVELOPE_REQUIRED = ["specversion", "id", "source", "type", "subject", "time", "datacontenttype", "data"]
 KAFKA_KEY = {
     "type": "string",
     "format": "uuid",
     "description": "The dossier id (`data.dossier_id`): one dossier's events stay in one partition, in order.",
+}
+CATALOGUE_KEY = {
+    "type": "string",
+    "description": "The procedure code (`data.code`): one procedure's versions stay in one partition, in order.",
 }
 
 
@@ -75,7 +95,14 @@ def topic_of(type_name: str) -> str:
         return PERSONAL_TOPIC
     if type_name in STATE_EVENTS:
         return STATE_TOPIC
+    if type_name in CATALOGUE_EVENTS:
+        return CATALOGUE_TOPIC
     return TOPIC
+
+
+def key_of(type_name: str, data: dict[str, Any]) -> str:
+    """The Kafka key of an event of ``type_name`` with ``data``."""
+    return str(data["code"] if type_name in CATALOGUE_EVENTS else data["dossier_id"])
 
 
 # --- Examples: one per message, fixed values (the generated files must not change between runs), built through
@@ -109,6 +136,17 @@ def _examples() -> dict[str, tuple[EventData, str, int | None]]:
         submitted_at=_T0,
         received_at=_T0,
         appointment_at=_DUE,
+        fee_vnd=0,
+        bundle=BundleRef(
+            code="MC-LT-KHAI-SINH",
+            version=1,
+            id=uuid.UUID("6a1f0c2d-3b4e-4f5a-8b6c-7d8e9f0a1b2c"),
+            dossier_ids=[
+                _DOSSIER,
+                uuid.UUID("7b2a1d3e-4c5f-4a6b-9c7d-8e9f0a1b2c3d"),
+                uuid.UUID("8c3b2e4f-5d6a-4b7c-8d8e-9f0a1b2c3d4e"),
+            ],
+        ),
     )
     rows = [
         (submitted, "/motcua/intake", 1),
@@ -177,7 +215,54 @@ def _examples() -> dict[str, tuple[EventData, str, int | None]]:
             5,
         ),
     ]
+    rows.append((_procedure_example(), "/motcua/intake", 1))
     return {data.type_name(): (data, source, sequence) for data, source, sequence in rows}
+
+
+def _procedure_example() -> ProcedureVersionPublished:
+    """A small version (the full shipped ones are in services/intake/intake/catalogue/)."""
+
+    def step(key: str, name: str, performer: str, roles: tuple[str, ...], days: int, actions: dict) -> StepDefinition:
+        return StepDefinition(
+            key=key,
+            name=name,
+            performer=performer,  # type: ignore[arg-type]  # a Performer literal
+            roles=roles,
+            budget=TimeBudget(working_days=days),
+            actions=actions,
+        )
+
+    return ProcedureVersionPublished(
+        code="1.004873",
+        version=1,
+        name="Xác nhận tình trạng hôn nhân",
+        field="Hộ tịch",
+        level="commune",
+        legal_basis="Luật Hộ tịch 2014; Nghị định 123/2015/NĐ-CP (Điều 22); Nghị định 118/2025/NĐ-CP",
+        sources=("shared/design/domain.md: 3 working days, fee by province",),
+        effective_from=datetime(2025, 7, 1).date(),
+        online_level="full",
+        channels=("online", "counter", "service_centre", "post"),
+        result_delivery=("online", "counter", "post"),
+        fee=Fee(amount_vnd=0, note="Lệ phí theo Nghị quyết của Hội đồng nhân dân thành phố"),
+        components=(Component(code="TK-XNHN", name="Tờ khai cấp Giấy xác nhận tình trạng hôn nhân"),),
+        budget=TimeBudget(working_days=3),
+        steps=(
+            step(
+                "receive",
+                "Tiếp nhận hồ sơ",
+                "receiving_unit",
+                ("receiving_officer",),
+                0,
+                {"receive": "appraise", "refuse": None, "request_supplement": None},
+            ),
+            step("appraise", "Thẩm định, xử lý hồ sơ", "competent_unit", ("specialist",), 2, {"forward": "approve"}),
+            step("approve", "Phê duyệt", "competent_unit", ("approver",), 1, {"approve": "issue", "reject": None}),
+            step("issue", "Ban hành kết quả", "competent_unit", ("specialist",), 0, {"issue_result": "return"}),
+            step("return", "Trả kết quả", "receiving_unit", ("receiving_officer",), 0, {"return_result": None}),
+        ),
+        published_at=datetime(2026, 11, 20, 2, 0, tzinfo=UTC),
+    )
 
 
 def example_envelope(type_name: str) -> dict:
@@ -185,9 +270,10 @@ def example_envelope(type_name: str) -> dict:
     data, source, sequence = _examples()[type_name]
     if sequence is not None:
         data.in_sequence(sequence)
-    event = build_event(data, source=source, subject=_CODE)
+    catalogue = isinstance(data, ProcedureVersionPublished)
+    event = build_event(data, source=source, subject=data.code if catalogue else _CODE)
     event.id = str(uuid.uuid5(_DOSSIER, type_name))
-    event.time = datetime.fromisoformat(event.data["occurred_at"])
+    event.time = datetime.fromisoformat(event.data["published_at" if catalogue else "occurred_at"])
     event.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     return event.model_dump(mode="json", exclude_none=True)
 
@@ -208,6 +294,7 @@ def render() -> dict[Path, str]:
     channel_messages: dict[str, Any] = {}
     personal_messages: dict[str, Any] = {}
     state_messages: dict[str, Any] = {}
+    catalogue_messages: dict[str, Any] = {}
     for type_name, model in ALL_EVENTS.items():
         schema = data_schema(model)
         files[ROOT / "contracts" / "events" / f"{type_name}.schema.json"] = (
@@ -239,17 +326,27 @@ def render() -> dict[Path, str]:
                 },
             },
             "payload": envelope,
-            "bindings": {"kafka": {"key": KAFKA_KEY, "bindingVersion": "0.5.0"}},
+            "bindings": {
+                "kafka": {
+                    "key": CATALOGUE_KEY if type_name in CATALOGUE_EVENTS else KAFKA_KEY,
+                    "bindingVersion": "0.5.0",
+                }
+            },
             "examples": [
                 {
                     "name": f"{key}Example",
-                    "summary": f"A {type_name} event (Kafka key: {example['data']['dossier_id']})",
+                    "summary": f"A {type_name} event (Kafka key: {key_of(type_name, example['data'])})",
                     "headers": {"content-type": CLOUDEVENTS_CONTENT_TYPE, "traceparent": example["traceparent"]},
                     "payload": example,
                 }
             ],
         }
-        target = {PERSONAL_TOPIC: personal_messages, STATE_TOPIC: state_messages, TOPIC: channel_messages}
+        target = {
+            PERSONAL_TOPIC: personal_messages,
+            STATE_TOPIC: state_messages,
+            TOPIC: channel_messages,
+            CATALOGUE_TOPIC: catalogue_messages,
+        }
         target[topic_of(type_name)][key] = {"$ref": f"#/components/messages/{key}"}
     asyncapi = {
         "asyncapi": "3.0.0",
@@ -297,11 +394,26 @@ def render() -> dict[Path, str]:
                 "description": "Dead letters of the personal topic (same headers); as restricted as its source.",
                 "bindings": _topic_binding(PERSONAL_DLQ, 1),
             },
+            "catalogueEvents": {
+                "address": CATALOGUE_TOPIC,
+                "description": "Every procedure version intake publishes (operators through the API, and the versions "
+                "shipped with the code, each announced once), key = procedure code, `sequence` = version. Kept for "
+                "ever (retention.ms -1, not compacted: dossiers still run on older versions). Written by intake, "
+                "read by processing.",
+                "messages": catalogue_messages,
+                "bindings": _topic_binding(CATALOGUE_TOPIC, 3),
+            },
+            "catalogueEventsDeadLetter": {
+                "address": CATALOGUE_DLQ,
+                "description": "Dead letters of the catalogue topic (same headers), written by processing.",
+                "bindings": _topic_binding(CATALOGUE_DLQ, 1),
+            },
         },
         "operations": {
             "publishDossierEvents": {"action": "send", "channel": {"$ref": "#/channels/dossierEvents"}},
             "publishDossierState": {"action": "send", "channel": {"$ref": "#/channels/dossierState"}},
             "publishPersonalEvents": {"action": "send", "channel": {"$ref": "#/channels/personalEvents"}},
+            "publishCatalogueEvents": {"action": "send", "channel": {"$ref": "#/channels/catalogueEvents"}},
         },
         "components": {"messages": messages},
     }
@@ -396,6 +508,16 @@ def render_markdown() -> str:
         "Records a consumer could not handle after bounded retries go to `<source topic>.dlq` with headers",
         "`dlq-error`, `dlq-consumer`, `dlq-original-topic`, `dlq-original-partition`, `dlq-original-offset`.",
         "",
+        f"**Procedure versions** travel on `{CATALOGUE_TOPIC}` (3 partitions, kept for ever: `retention.ms` -1, not",
+        "compacted, because dossiers still run on older versions): `vn.motcua.procedure.version_published.v1`, whose",
+        "`data` is the whole definition (`motcua_common.procedures.ProcedureDefinition`) plus `published_at`. The",
+        "record **key is the procedure code**, `subject` the code, and `sequence` the version: a code's versions",
+        "arrive in order and a gap means a missed one. Intake publishes each version once, in the transaction that",
+        "stores it: the versions shipped in `services/intake/intake/catalogue/` when `make migrate` first loads them,",
+        "and every version an operator publishes (`POST /api/v1/procedures/{code}/versions`). Processing reads it",
+        "and keeps every version; the procedures themselves are listed in [procedures.md](procedures.md).",
+        "`vn.motcua.dossier.submitted.v2` names the dossier's `procedure_code` and `procedure_version`.",
+        "",
         "Machine-readable: [`contracts/asyncapi.json`](../contracts/asyncapi.json) (AsyncAPI 3.0: per message the",
         "envelope, the Kafka key in `bindings.kafka.key` and an example; per channel the topic's configuration) and",
         "one JSON Schema per type in [`contracts/events/`](../contracts/events/).",
@@ -451,9 +573,9 @@ def render_markdown() -> str:
         json.dumps(example_envelope(DossierAccepted.type_name()), indent=2, ensure_ascii=False),
         "```",
         "",
-        "The envelope always has `specversion`, `id`, `source`, `type`, `subject` (the dossier code), `time`,",
-        "`datacontenttype` and `data`; dossier and state events also `sequence`; `traceparent`/`tracestate` when the",
-        "producer was traced.",
+        "The envelope always has `specversion`, `id`, `source`, `type`, `subject` (the dossier code; the procedure",
+        "code on the catalogue topic), `time`, `datacontenttype` and `data`; dossier, state and catalogue events also",
+        "`sequence`; `traceparent`/`tracestate` when the producer was traced.",
         "",
     ]
     for type_name, model in ALL_EVENTS.items():

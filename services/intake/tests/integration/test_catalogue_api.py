@@ -403,3 +403,19 @@ async def test_a_bundle_is_stored_whole_or_not_at_all(api, who, reg, intake_app)
     async with intake_app.state.pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM dossiers WHERE form_data ? $1", marker) == 0
         assert await conn.fetchval("SELECT count(*) FROM outbox") == outbox_before
+
+
+async def test_intake_refuses_to_start_before_the_catalogue_is_loaded(intake_settings):
+    from intake.main import MIGRATIONS, create_app
+    from motcua_common.db import SchemaNotReady
+    from motcua_common.testing import create_database, drop_database
+
+    bare = intake_settings.model_copy(update={"database": intake_settings.database + "_bare"})
+    await create_database(bare, MIGRATIONS)  # the migrations, not the shipped versions
+    try:
+        app = create_app(bare)
+        with pytest.raises(SchemaNotReady, match=r"1\.001193\.v1 is not loaded.*make migrate"):
+            async with app.router.lifespan_context(app):
+                pass
+    finally:
+        await drop_database(bare)
