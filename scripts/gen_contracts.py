@@ -217,7 +217,7 @@ def _examples() -> dict[str, tuple[EventData, str, int | None]]:
             5,
         ),
     ]
-    rows.append((_procedure_example(), "/motcua/intake", 1))
+    rows.append((_procedure_example(), "/motcua/intake", 1))  # sequence: the version
     return {data.type_name(): (data, source, sequence) for data, source, sequence in rows}
 
 
@@ -272,10 +272,13 @@ def example_envelope(type_name: str) -> dict:
     data, source, sequence = _examples()[type_name]
     if sequence is not None:
         data.in_sequence(sequence)
-    catalogue = isinstance(data, ProcedureVersionPublished)
-    event = build_event(data, source=source, subject=data.code if catalogue else _CODE)
+    if isinstance(data, ProcedureVersionPublished):  # a procedure's event: subject = code, time = publication
+        event = build_event(data, source=source, subject=data.code)
+        event.time = data.published_at
+    else:
+        event = build_event(data, source=source, subject=_CODE)
+        event.time = datetime.fromisoformat(event.data["occurred_at"])
     event.id = str(uuid.uuid5(_DOSSIER, type_name))
-    event.time = datetime.fromisoformat(event.data["published_at" if catalogue else "occurred_at"])
     event.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     return event.model_dump(mode="json", exclude_none=True)
 

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import jsonschema
@@ -184,7 +185,8 @@ def test_a_published_version_validates_against_its_committed_schema():
     from intake.versions import read_shipped
     from motcua_common.contracts import ProcedureVersionPublished
 
+    published_at = datetime.fromisoformat("2026-11-20T09:00:00+07:00")
     for definition in read_shipped(Settings().catalogue_dir):
-        data = ProcedureVersionPublished(**definition.model_dump(), published_at="2026-11-20T09:00:00+07:00")
+        data = ProcedureVersionPublished(**definition.model_dump(), published_at=published_at)
         event = build_event(data.in_sequence(definition.version), source="/motcua/intake", subject=definition.code)
         jsonschema.validate(event.data, _schema(event.type))

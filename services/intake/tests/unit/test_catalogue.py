@@ -77,11 +77,11 @@ def test_the_catalogue_covers_what_issue_6_asks_for():
     assert police.performer == "commune_police" and police.actions["transfer"] == "issue"
     assert any(s.actions.get("transfer") == "remove_residence" for s in liaison.steps)
     # the two Project 06 bundles, each within 3 working days
-    bundles = {d.code: d for d in SHIPPED if d.bundle is not None}
+    bundles = {d.code: d.bundle for d in SHIPPED if d.bundle is not None}
     assert set(bundles) == {"MC-LT-KHAI-SINH", "1.011537"}
-    assert bundles["MC-LT-KHAI-SINH"].bundle.members == ("1.001193", "1.004222", "MC-BHYT-TRE-EM")
-    assert bundles["1.011537"].bundle.members == ("1.000656", "MC-XOA-THUONG-TRU", "MC-MAI-TANG")
-    assert all(b.bundle.budget == TimeBudget(working_days=3) for b in bundles.values())
+    assert bundles["MC-LT-KHAI-SINH"].members == ("1.001193", "1.004222", "MC-BHYT-TRE-EM")
+    assert bundles["1.011537"].members == ("1.000656", "MC-XOA-THUONG-TRU", "MC-MAI-TANG")
+    assert all(b.budget == TimeBudget(working_days=3) for b in bundles.values())
 
 
 def test_fee_for_applies_the_online_discount_only_online():
