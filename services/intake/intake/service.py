@@ -89,7 +89,7 @@ def _summary(row: asyncpg.Record) -> dict[str, Any]:
         "name": row["name"],
         "field": row["field"],
         "level": row["level"],
-        "unit": UnitRef(code=row["unit_code"], name=row["unit_name"]),
+        "unit": _unit_of(row),
         "processing_days": row["processing_days"],
         "fee_vnd": row["fee_vnd"],
         "fee_online_vnd": row["fee_online_vnd"],
@@ -593,6 +593,17 @@ def _component_out(c: dict[str, Any]) -> ComponentOut:
     )
 
 
+def _procedure_of(row: Mapping[str, Any]) -> ProcedureRef:
+    """The procedure and version a stored dossier was received under."""
+    return ProcedureRef(
+        code=row["procedure_code"], name=row["procedure_snapshot"]["name"], version=row["procedure_version"]
+    )
+
+
+def _unit_of(row: Mapping[str, Any]) -> UnitRef:
+    return UnitRef(code=row["unit_code"], name=row["unit_name"])
+
+
 def _bundle_receipt(rows: Sequence[Mapping[str, Any]], bundle: ProcedureDefinition, due_at: datetime) -> BundleReceipt:
     """The linked dossiers of a bundle submission, in the order of the bundle's members."""
     members = bundle.bundle.members if bundle.bundle is not None else ()
@@ -606,10 +617,8 @@ def _bundle_receipt(rows: Sequence[Mapping[str, Any]], bundle: ProcedureDefiniti
             BundleDossier(
                 id=r["id"],
                 code=r["code"],
-                procedure=ProcedureRef(
-                    code=r["procedure_code"], name=r["procedure_snapshot"]["name"], version=r["procedure_version"]
-                ),
-                unit=UnitRef(code=r["unit_code"], name=r["unit_name"]),
+                procedure=_procedure_of(r),
+                unit=_unit_of(r),
                 appointment_at=r["appointment_at"],
                 fee_vnd=r["fee_vnd"],
             )
@@ -631,8 +640,8 @@ def _receipt(row: Mapping[str, Any], clock: LegalClock, bundle: BundleReceipt | 
         code=row["code"],
         status="submitted",
         status_label=SUBMITTED_LABEL,
-        procedure=ProcedureRef(code=row["procedure_code"], name=snapshot["name"], version=row["procedure_version"]),
-        unit=UnitRef(code=row["unit_code"], name=row["unit_name"]),
+        procedure=_procedure_of(row),
+        unit=_unit_of(row),
         channel=row["channel"],
         receiving_unit_code=row["receiving_unit_code"],
         submitted_by=submitter,
@@ -681,17 +690,13 @@ async def get_tracking(conn: asyncpg.Connection, principal: Principal, code: str
     """The dossier as intake knows it: received, waiting for the unit to accept it. Processing serves the
     full timeline once it has opened the case; the gateway asks it first."""
     row = await _readable(conn, code, lambda d: can_track(principal, d))
-    unit = UnitRef(code=row["unit_code"], name=row["unit_name"])
+    unit = _unit_of(row)
     return DossierTracking(
         id=row["id"],
         code=row["code"],
         status="submitted",
         status_label=SUBMITTED_LABEL,
-        procedure=ProcedureRef(
-            code=row["procedure_code"],
-            name=row["procedure_snapshot"]["name"],
-            version=row["procedure_version"],
-        ),
+        procedure=_procedure_of(row),
         unit=unit,
         current_step="receive",
         current_handler=None,
@@ -726,7 +731,7 @@ async def get_public(conn: asyncpg.Connection, code: str) -> PublicDossier:
         status="submitted",
         status_label=SUBMITTED_LABEL,
         current_step_name=RECEIVE_STEP_NAME,
-        unit=UnitRef(code=row["unit_code"], name=row["unit_name"]),
+        unit=_unit_of(row),
         due_at=row["appointment_at"],
     )
 
@@ -748,10 +753,8 @@ async def get_application(conn: asyncpg.Connection, principal: Principal, code: 
     return DossierApplication(
         id=row["id"],
         code=row["code"],
-        procedure=ProcedureRef(
-            code=row["procedure_code"], name=row["procedure_snapshot"]["name"], version=row["procedure_version"]
-        ),
-        unit=UnitRef(code=row["unit_code"], name=row["unit_name"]),
+        procedure=_procedure_of(row),
+        unit=_unit_of(row),
         channel=row["channel"],
         receiving_unit_code=row["receiving_unit_code"],
         submitted_by=_submitter(row),
