@@ -395,8 +395,11 @@ async def _plan(
                 f"Member {code!r} of bundle {definition.code} has no version in force on {received.date()}.",
                 [FieldError(field="procedure_code", message=f"member {code} not in force")],
             )
-        planned = await _dossier(conn, clock, member, body.channel, received)
-        if planned.appointment_at > due:  # the bundle's time caps every member
+        # one receipt time for the group (the bundle's), but each member's own cut-off decides when its clock
+        # starts (a same-day member submitted after 15:00 is due the next working day), capped by the bundle's time
+        own_start = legal_time.received_at(clock, submitted_at, member.definition.budget)
+        planned = await _dossier(conn, clock, member, body.channel, own_start)
+        if planned.appointment_at > due:
             planned.appointment_at, planned.budget = due, definition.bundle.budget
         members.append(planned)
     return _Submission(received, due, members, bundle=procedure, bundle_id=uuid.uuid4())

@@ -419,3 +419,24 @@ async def test_intake_refuses_to_start_before_the_catalogue_is_loaded(intake_set
                 pass
     finally:
         await drop_database(bare)
+
+
+async def test_in_a_bundle_each_member_keeps_its_own_cut_off(intake_app, reg):
+    """Submitted at 16:00: the bundle (3 working days) counts from 16:00, the same-day birth registration from the
+    next working day's morning (15:00 rule), and no member is due after the bundle."""
+    from intake.schemas import DossierCreate
+    from intake.service import _plan
+
+    clock = intake_app.state.clock
+    day = clock.calendar.next_working_day(today())
+    at_four = datetime.combine(day, datetime.min.time(), VN).replace(hour=16)
+    body = DossierCreate(procedure_code=BIRTH_BUNDLE, applicant={"kind": "citizen", "personal_id": reg.KHOI})
+    async with intake_app.state.pool.acquire() as conn:
+        plan = await _plan(conn, clock, body, at_four)
+    next_day = clock.calendar.next_working_day(day)
+    assert plan.received_at == at_four
+    assert plan.due_at == datetime.combine(clock.calendar.add_working_days(day, 3), clock.office_close, VN)
+    birth, residence, card = plan.dossiers
+    assert birth.appointment_at == datetime.combine(next_day, clock.office_close, VN)
+    assert residence.appointment_at == card.appointment_at == plan.due_at
+    assert residence.budget.working_days == 3 and birth.budget.working_days == 0
