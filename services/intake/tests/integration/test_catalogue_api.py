@@ -430,7 +430,9 @@ async def test_in_a_bundle_each_member_keeps_its_own_cut_off(intake_app, reg):
     clock = intake_app.state.clock
     day = clock.calendar.next_working_day(today())
     at_four = datetime.combine(day, datetime.min.time(), VN).replace(hour=16)
-    body = DossierCreate(procedure_code=BIRTH_BUNDLE, applicant={"kind": "citizen", "personal_id": reg.KHOI})
+    body = DossierCreate.model_validate(
+        {"procedure_code": BIRTH_BUNDLE, "applicant": {"kind": "citizen", "personal_id": reg.KHOI}}
+    )
     async with intake_app.state.pool.acquire() as conn:
         plan = await _plan(conn, clock, body, at_four)
     next_day = clock.calendar.next_working_day(day)
