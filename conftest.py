@@ -39,13 +39,19 @@ def recorded_spans() -> InMemorySpanExporter:
 @pytest.fixture(scope="session")
 async def kafka_topics() -> AsyncIterator[tuple[str, str]]:
     """This run's dossier topic and its dead-letter topic, created on the real broker (as the admin user), with
-    the run's personal topic ``test.{RUN_ID}.personal.events`` and its dead-letter topic beside them."""
+    the run's personal topic ``test.{RUN_ID}.personal.events``, its catalogue topic
+    ``test.{RUN_ID}.catalogue.events`` and their dead-letter topics beside them."""
     bootstrap = ServiceSettings().kafka_bootstrap
     names = (f"test.{RUN_ID}.dossier.events", f"test.{RUN_ID}.dossier.events.dlq")
-    personal = (f"test.{RUN_ID}.personal.events", f"test.{RUN_ID}.personal.events.dlq")
-    await create_topics(bootstrap, *names, *personal)
+    others = (
+        f"test.{RUN_ID}.personal.events",
+        f"test.{RUN_ID}.personal.events.dlq",
+        f"test.{RUN_ID}.catalogue.events",
+        f"test.{RUN_ID}.catalogue.events.dlq",
+    )
+    await create_topics(bootstrap, *names, *others)
     yield names
-    await delete_topics(bootstrap, *names, *personal)
+    await delete_topics(bootstrap, *names, *others)
 
 
 ROOT = Path(__file__).resolve().parent

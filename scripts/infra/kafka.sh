@@ -50,6 +50,8 @@ JAVA="${JAVA_HOME:+$JAVA_HOME/bin/}java"
 
 # Project topics: name:partitions:retention.ms[:cleanup.policy] (docs/kafka-security.md explains the retention
 # periods). motcua.dossier.state is compacted: the latest state of every dossier, kept whatever its age.
+# motcua.catalogue.events keeps every procedure version for ever (retention -1, not compacted: a code's older
+# versions stay, dossiers still run on them).
 DAY_MS=86400000
 DEFAULT_TOPICS=(
   "motcua.dossier.events:6:$((30 * DAY_MS))"
@@ -57,6 +59,8 @@ DEFAULT_TOPICS=(
   "motcua.personal.events:6:$((7 * DAY_MS))"
   "motcua.personal.events.dlq:1:$((7 * DAY_MS))"
   "motcua.dossier.state:6::compact"
+  "motcua.catalogue.events:3:-1"
+  "motcua.catalogue.events.dlq:1:$((30 * DAY_MS))"
 )
 EXTRA_TOPIC_PARTITIONS=6
 
@@ -307,7 +311,9 @@ started_since() {   # BYTE_OFFSET -> true once server.log shows the ready line a
   [[ -f "$f" ]] || return 1
   size="$(stat -c %s "$f")"
   (( size < $1 )) && set -- 0   # the log rolled over meanwhile
-  tail -c "+$(($1 + 1))" "$f" | grep -q 'Kafka Server started'
+  # Not `grep -q`: it exits at the first match while tail is still writing, tail dies of SIGPIPE and, under
+  # pipefail, the pipeline fails: with a large log (many topics) the ready line was never seen.
+  tail -c "+$(($1 + 1))" "$f" | grep -F 'Kafka Server started' >/dev/null
 }
 
 show_failure_logs() {

@@ -29,6 +29,7 @@ from gateway.settings import Settings as GatewaySettings
 from intake.main import MIGRATIONS as INTAKE_MIGRATIONS
 from intake.main import create_app as intake_app
 from intake.settings import Settings as IntakeSettings
+from intake.versions import load_catalogue
 from motcua_common.oidc_client import client_credentials, login
 from motcua_common.testing import (
     RUN_ID,
@@ -50,6 +51,8 @@ DLQ = f"test.{RUN_ID}.e2e.dossier.events.dlq"
 PERSONAL = f"test.{RUN_ID}.e2e.personal.events"
 PERSONAL_DLQ = f"{PERSONAL}.dlq"
 STATE = f"test.{RUN_ID}.e2e.dossier.state"  # processing's dossier state topic (its name follows TOPIC's)
+CATALOGUE = f"test.{RUN_ID}.e2e.catalogue.events"
+CATALOGUE_DLQ = f"{CATALOGUE}.dlq"
 PASSWORD = "demo1234"  # every demo account's password (README)
 PARTNER_SECRETS = {
     "provincial-system": "provincial-system-secret",
@@ -136,13 +139,16 @@ async def system():
     mailbox = Mailbox()
     smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
-    await create_topics(IntakeSettings().kafka_bootstrap, TOPIC, DLQ, PERSONAL, PERSONAL_DLQ, STATE)
+    await create_topics(
+        IntakeSettings().kafka_bootstrap, TOPIC, DLQ, PERSONAL, PERSONAL_DLQ, STATE, CATALOGUE, CATALOGUE_DLQ
+    )
     ports = {name: free_port() for name in ("citizen-id", "intake", "processing", "notify", "gateway")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     common = {
         "dossier_topic": TOPIC,
         "dlq_topic": DLQ,
         "personal_topic": PERSONAL,
+        "catalogue_topic": CATALOGUE,
         "issuer": urls["gateway"],
         "jwks_url": f"{urls['citizen-id']}/oauth/jwks",
         "token_url": f"{urls['citizen-id']}/oauth/token",
@@ -163,6 +169,9 @@ async def system():
     }
     for name, s in settings.items():  # migrations are a step before any app starts (`make migrate`)
         await create_database(s, migrations[name])
+    intake_settings = settings["intake"]
+    assert isinstance(intake_settings, IntakeSettings)
+    await load_catalogue(intake_settings.dsn, topic=CATALOGUE, directory=intake_settings.catalogue_dir)
     await seed(settings["citizen-id"].dsn, 10_000, verbose=False)
     gateway_settings = per_run_settings(
         GatewaySettings,
@@ -207,7 +216,9 @@ async def system():
         smtp.stop()
         for s in (*settings.values(), gateway_settings):
             await drop_database(s)
-        await delete_topics(IntakeSettings().kafka_bootstrap, TOPIC, DLQ, PERSONAL, PERSONAL_DLQ, STATE)
+        await delete_topics(
+            IntakeSettings().kafka_bootstrap, TOPIC, DLQ, PERSONAL, PERSONAL_DLQ, STATE, CATALOGUE, CATALOGUE_DLQ
+        )
 
 
 @pytest.fixture

@@ -1,17 +1,20 @@
 """The event contracts: every event a service publishes on ``motcua.dossier.events``, on the restricted
-``motcua.personal.events`` and, each dossier's current state, on the compacted ``motcua.dossier.state``.
+``motcua.personal.events``, each dossier's current state on the compacted ``motcua.dossier.state``, and the
+procedure versions of the catalogue on ``motcua.catalogue.events``.
 
 These models are the single source of the committed JSON Schemas and the AsyncAPI catalogue
 (``make contracts``). A breaking change is a new ``.v2`` type published beside the old one.
 """
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from .events import EventData
+from .procedures import ProcedureDefinition
 
 DossierStatus = Literal["submitted", "processing", "approved", "rejected", "result_issued", "completed"]
 Channel = Literal["online", "counter", "service_centre", "post"]
@@ -31,6 +34,32 @@ class Actor(BaseModel):
 
     kind: Literal["citizen", "officer", "partner"]
     subject: str
+
+
+def added_later(*names: str) -> Callable[[dict[str, Any]], None]:
+    """A model's ``json_schema_extra`` for fields added to a published contract: they are in every new event (or
+    answer), but not in those published before, so the schema does not list them as required (adding a required
+    field would break readers of older events; ``make contracts`` refuses it)."""
+
+    def drop(schema: dict[str, Any]) -> None:
+        schema["required"] = [n for n in schema.get("required", []) if n not in names]
+
+    return drop
+
+
+class BundleRef(BaseModel):
+    """The bundle a dossier belongs to (Project 06 groups, Decision 296/QĐ-VPCP): one submission created a linked
+    dossier per member procedure."""
+
+    code: str = Field(description="the bundle procedure's code")
+    version: int = Field(description="the bundle procedure's version")
+    id: UUID = Field(description="the bundle submission's id, shared by its dossiers")
+    dossier_ids: list[UUID] = Field(description="every dossier of the bundle, in the order of its members")
+
+
+class UnitRef(BaseModel):
+    code: str
+    name: str
 
 
 class DossierEvent(EventData):
@@ -61,6 +90,16 @@ class DossierSubmitted(DossierEvent):
     submitted_at: datetime
     received_at: datetime = Field(description="when the legal clock starts (15:00 rule applied)")
     appointment_at: datetime = Field(description="the date the result is due (appointment)")
+    # Added with procedure definitions (issue 6): absent in events published before.
+    fee_vnd: int | None = Field(None, description="the fee charged for the channel (online discount applied)")
+    bundle: BundleRef | None = Field(None, description="the bundle this dossier was submitted in, if any")
+    performer_units: dict[str, UnitRef] | None = Field(
+        None,
+        description="for the steps of the definition performed by another level's unit (inter-agency steps, e.g. "
+        "`commune_police`): the unit intake chose for this dossier, by performer",
+    )
+
+    model_config = ConfigDict(json_schema_extra=added_later("fee_vnd", "bundle", "performer_units"))
 
 
 class _OfficerAction(DossierEvent):
@@ -192,3 +231,23 @@ class DossierState(EventData):
 
 
 STATE_EVENTS: dict[str, type[DossierState]] = {DossierState.type_name(): DossierState}
+
+
+class ProcedureVersionPublished(ProcedureDefinition, EventData):
+    """Intake published a version of a procedure (an operator through the API, or a definition shipped with the
+    code, announced once when first loaded). The data is the whole definition
+    (``motcua_common.procedures.ProcedureDefinition``) plus when it was published; the Kafka key is the procedure
+    code and the CloudEvents ``sequence`` is the version, so a consumer sees a code's versions in order and can
+    tell a missing one. Processing keeps every version: a dossier runs on the version it was received under."""
+
+    model_config = ConfigDict(frozen=False, extra="ignore", json_schema_serialization_defaults_required=True)
+    event_type: Literal["vn.motcua.procedure.version_published.v1"] = "vn.motcua.procedure.version_published.v1"
+    published_at: datetime = Field(description="when intake published (or first loaded) this version")
+
+    def definition(self) -> ProcedureDefinition:
+        return ProcedureDefinition.model_validate(self.model_dump(exclude={"event_type", "published_at"}))
+
+
+CATALOGUE_EVENTS: dict[str, type[ProcedureVersionPublished]] = {
+    ProcedureVersionPublished.type_name(): ProcedureVersionPublished
+}

@@ -51,6 +51,8 @@ class ServiceSettings(BaseSettings):
     dossier_topic: str = _shared("dossier_topic", "motcua.dossier.events")
     dlq_topic: str = _shared("dlq_topic", "motcua.dossier.events.dlq")
     personal_topic: str = _shared("personal_topic", "motcua.personal.events")
+    # Procedure versions as intake publishes them (key = procedure code); processing keeps a copy of each.
+    catalogue_topic: str = _shared("catalogue_topic", "motcua.catalogue.events")
     consumer_group_prefix: str = _shared("consumer_group_prefix", "")
     # Kafka authentication (docs/kafka-security.md). Protocol and mechanism are the same for every service
     # (MOTCUA_KAFKA_SECURITY_PROTOCOL, MOTCUA_KAFKA_SASL_MECHANISM); each service logs in as itself through its

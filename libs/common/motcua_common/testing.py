@@ -31,6 +31,7 @@ def per_run_settings(cls: type[S], service: str, **overrides: Any) -> S:
             "dossier_topic": f"test.{RUN_ID}.dossier.events",
             "dlq_topic": f"test.{RUN_ID}.dossier.events.dlq",
             "personal_topic": f"test.{RUN_ID}.personal.events",
+            "catalogue_topic": f"test.{RUN_ID}.catalogue.events",
             "consumer_group_prefix": f"test-{RUN_ID}-{service}-",
             **overrides,
         }
