@@ -185,13 +185,14 @@ def control_step(step: Mapping) -> ControlStep:
 async def control_sheet(
     conn: asyncpg.Connection, dossier: Mapping, steps: Steps, now: datetime
 ) -> ControlSheetForm | None:
-    """05: every dossier. Dated at its last change, so the same dossier gives the same sheet until it moves on;
-    an open step past its due time is shown late as of ``now``."""
+    """05: every dossier. Dated at its last change, so the same dossier gives the same sheet until it moves on
+    (never later than ``now``: an after-hours submission counts as received the next working day, which can be
+    after the first actions); an open step past its due time is shown late as of ``now``."""
     moments = [dossier["received_at"], *(s["entered_at"] for s in steps), *(s["completed_at"] for s in steps)]
     unit = dossier["unit_name"]
     others = dict.fromkeys(s["unit_name"] for s in steps if s["unit_name"] != unit)
     return ControlSheetForm(
-        header=header(unit, max(m for m in moments if m is not None), one_stop=False),
+        header=header(unit, min(now, max(m for m in moments if m is not None)), one_stop=False),
         dossier=dossier_ref(dossier),
         unit_name=unit,
         received_at=dossier["received_at"],

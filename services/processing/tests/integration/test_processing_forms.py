@@ -12,6 +12,7 @@ from pypdf import PdfReader
 from motcua_common.auth import APPROVER, RECEIVING_OFFICER, SCOPE_DOSSIERS_READ, SCOPE_POST_SUBMIT, UNIT_HEAD
 from motcua_common.problems import PROBLEM_JSON
 from motcua_common.testing_auth import TestIssuer
+from processing import forms
 
 FORMS = ("01", "02", "03", "04", "05")
 
@@ -202,3 +203,16 @@ async def test_every_form_of_the_list_is_served_or_said_not_to_apply(client, mak
         for form in FORMS
     }
     assert answers == {"01": 200, "02": 404, "03": 404, "04": 404, "05": 200}
+
+
+async def test_the_control_sheet_is_never_dated_in_the_future(client, make_submission, open_case, people):
+    """An after-hours submission counts as received the next working day: the sheet is dated today, not then."""
+    before = datetime.now(UTC)
+    data, event = make_submission(
+        unit_code=people["unit"], applicant=people["anh"], received_at=before + timedelta(days=2)
+    )
+    await open_case(event)
+    sheet = pdf_text(await client.get(f"/api/v1/dossiers/{data.dossier_code}/forms/05", headers=people["applicant"]))
+    today = {forms.vn_date(t).capitalize() for t in (before, datetime.now(UTC))}
+    assert any(line in sheet for line in today), (today, sheet[:400])
+    assert forms.vn_date(before + timedelta(days=2)).capitalize() not in sheet
