@@ -26,6 +26,13 @@ def show(title: str, resp: httpx.Response, limit: int = 1500) -> dict:
     return body
 
 
+def save_form(name: str, content: bytes) -> Path:
+    folder = Path(".run/forms")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(content)
+    return folder / name
+
+
 async def main(gateway: str) -> None:
     async with httpx.AsyncClient(base_url=gateway, timeout=15) as api:
         page = (await api.get("/api/v1/procedures", params={"limit": 100})).json()
@@ -67,16 +74,13 @@ async def main(gateway: str) -> None:
             resp = await api.post(f"/api/v1/dossiers/{code}/actions/{action}", json=body, headers=tokens[username])
             print(f"{username} {action}: {resp.status_code} -> {resp.json().get('status_label')}")
         show("Tracking (the citizen's view)", await api.get(f"/api/v1/dossiers/{code}", headers=an), 2500)
-        folder = Path(".run/forms")
-        folder.mkdir(parents=True, exist_ok=True)
         print("\n--- The official forms (PDF), as the citizen downloads them:")
         for form in ("01", "05"):
             resp = await api.get(f"/api/v1/dossiers/{code}/forms/{form}", headers=an)
             if resp.status_code != 200:
                 print(f"  form {form}: {resp.status_code} {resp.text[:200]}")
                 continue
-            path = folder / f"{code}-{form}.pdf"
-            path.write_bytes(resp.content)
+            path = save_form(f"{code}-{form}.pdf", resp.content)
             print(f"  form {form}: {path} ({len(resp.content):,} bytes; {resp.headers['content-disposition']})")
         await asyncio.sleep(2)
         notes = (await api.get("/api/v1/me/notifications", params={"limit": 100}, headers=an)).json()["items"]
