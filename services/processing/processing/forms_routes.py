@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from motcua_common.auth import CurrentPrincipal
 from motcua_common.db import Conn
-from motcua_common.problems import PROBLEM_JSON, PROBLEM_RESPONSES, Problem
+from motcua_common.problems import PROBLEM_JSON, Problem
 
 from . import forms_service
 from .forms import TITLES, Fonts, FormNumber
@@ -29,8 +29,7 @@ FORM_LIST = "; ".join(f"`{n.value}` {TITLES[n]}" for n in FormNumber)
             "description": "The form, a PDF in Vietnamese (Content-Disposition names it, RFC 5987 `filename*`)",
             "content": {PDF: {"schema": {"type": "string", "format": "binary"}}},
         },
-        **PROBLEM_RESPONSES,
-        401: AUTH_RESPONSES[401],
+        **AUTH_RESPONSES,
         503: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": "The forms' fonts are not installed"},
     },
     description=(
