@@ -15,6 +15,8 @@ log = logging.getLogger("gateway.proxy")
 FORWARD_REQUEST = ("authorization", "content-type", "accept", "accept-language", "idempotency-key")
 FORWARD_RESPONSE = (
     "content-type",
+    "content-disposition",  # a file's name (documents, the official forms as PDF)
+    "x-content-type-options",
     "location",
     "idempotent-replayed",
     "retry-after",

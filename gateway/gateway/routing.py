@@ -67,6 +67,7 @@ ROUTES: list[Route] = [
     Route("GET", "/api/v1/me/dossiers", "processing"),
     *[Route("POST", f"/api/v1/dossiers/{{code}}/actions/{a}", "processing") for a in ACTIONS],
     Route("GET", "/api/v1/work-queue", "processing"),
+    Route("GET", "/api/v1/dossiers/{code}/forms/{form}", "processing"),
     # Notify.
     Route("GET", "/api/v1/me/notifications", "notify"),
     Route("POST", "/api/v1/me/notifications/{notification_id}/read", "notify"),

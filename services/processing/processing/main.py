@@ -12,7 +12,7 @@ from motcua_common import create_app as create_base_app
 from motcua_common.auth import make_verifier
 from motcua_common.telemetry import configure_logging
 
-from . import handlers
+from . import forms_routes, handlers
 from .routes import router
 from .settings import Settings
 
@@ -38,9 +38,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         readiness=READINESS,
         max_body_bytes=settings.max_body_bytes,
-        description="Dossier workflow after intake: officer actions, work queue, tracking.",
+        description="Dossier workflow after intake: officer actions, work queue, tracking, official forms (PDF).",
     )
     app.state.settings = settings
     app.include_router(router)
+    app.include_router(forms_routes.router)
     instrument_app(app)
     return app

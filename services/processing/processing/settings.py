@@ -1,5 +1,7 @@
 """The processing service's settings (env prefix ``PROCESSING_``; shared ones come from ``MOTCUA_*``)."""
 
+from pathlib import Path
+
 from pydantic_settings import SettingsConfigDict
 
 from motcua_common.settings import ServiceSettings
@@ -16,6 +18,8 @@ class Settings(ServiceSettings):
     # `.events` replaced by `.state` (motcua.dossier.events -> motcua.dossier.state), so a run on per-run test
     # topics never writes to the real state topic. Read it as `dossier_state_topic`.
     state_topic: str | None = None
+    # Where the official forms' font files are (Liberation Serif 2: Debian's fonts-liberation2; see forms.py).
+    forms_font_dir: Path = Path("/usr/share/fonts/truetype/liberation2")
 
     @property
     def dossier_state_topic(self) -> str:
