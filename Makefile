@@ -14,6 +14,7 @@ run: ## Set up (as `make setup`) and start the whole system under supervisor (Ct
 
 migrate: ## Start PostgreSQL and Kafka if needed, apply every service's migrations (services only check them)
 	@bash scripts/ensure-uv.sh
+	@bash scripts/ensure-fonts.sh
 	@bash scripts/infra/up.sh
 	@echo "==> Migrations"
 	@$(UV) python scripts/migrate.py
@@ -28,6 +29,7 @@ test: setup ## Set up, then run unit, integration and end-to-end tests
 
 test-unit: ## Only the unit tier (*/tests/unit/, tests/*.py): no servers, no set-up
 	@bash scripts/ensure-uv.sh
+	@bash scripts/ensure-fonts.sh
 	@$(UV) pytest -m unit $(PYTEST_ARGS)
 
 test-integration: setup ## Only the integration tier (*/tests/integration/, tests/gateway, tests/kafka)

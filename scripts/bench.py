@@ -35,6 +35,8 @@ from citizen_id.oidc import hash_secret
 from citizen_id.seed import seed
 from gateway.ratelimit import MIGRATIONS as GATEWAY_MIGRATIONS
 from intake.main import MIGRATIONS as INTAKE_MIGRATIONS
+from intake.settings import Settings as IntakeSettings
+from intake.versions import load_catalogue
 from motcua_common.db import migrate
 from motcua_common.oidc_client import login
 from motcua_common.settings import ServiceSettings
@@ -47,6 +49,7 @@ TOPIC = "test.bench.dossier.events"
 DLQ_TOPIC = f"{TOPIC}.dlq"
 PERSONAL_TOPIC = "test.bench.personal.events"
 PERSONAL_DLQ = f"{PERSONAL_TOPIC}.dlq"
+CATALOGUE_TOPIC = "test.bench.catalogue.events"
 BENCH_PASSWORD = "bench-password"
 PROCEDURE = "1.004873"
 COMPONENT = "TK-XNHN"
@@ -517,6 +520,7 @@ async def bench(args: argparse.Namespace, argv: list[str], services: list[Servic
     say(f"==> Databases {', '.join(DATABASES.values())}: drop and recreate")
     await recreate_databases(base)
     await migrate(dsn["intake"], INTAKE_MIGRATIONS)  # services only check their schema at start
+    await load_catalogue(dsn["intake"], topic=CATALOGUE_TOPIC, directory=IntakeSettings().catalogue_dir)
     await migrate(dsn["gateway"], GATEWAY_MIGRATIONS)
     t = time.perf_counter()
     say(f"==> Seeding {CITIZENS:,} citizens into {DATABASES['citizen-id']}")
@@ -524,7 +528,7 @@ async def bench(args: argparse.Namespace, argv: list[str], services: list[Servic
     personal_ids = await applicants_with_passwords(dsn["citizen-id"], APPLICANT_POOL)
     say(f"    done in {time.perf_counter() - t:.1f}s; {len(personal_ids)} applicants with a password")
     say(f"==> Topics {TOPIC}, {PERSONAL_TOPIC} and their DLQs (created if missing)")
-    await create_topics(base.kafka_bootstrap, TOPIC, DLQ_TOPIC, PERSONAL_TOPIC, PERSONAL_DLQ)
+    await create_topics(base.kafka_bootstrap, TOPIC, DLQ_TOPIC, PERSONAL_TOPIC, PERSONAL_DLQ, CATALOGUE_TOPIC)
 
     log_dir = Path(tempfile.mkdtemp(prefix="motcua-bench-"))
     ports = {name: free_port() for name in ("citizen-id", "intake", "gateway")}
@@ -533,6 +537,7 @@ async def bench(args: argparse.Namespace, argv: list[str], services: list[Servic
         "MOTCUA_DOSSIER_TOPIC": TOPIC,
         "MOTCUA_DLQ_TOPIC": DLQ_TOPIC,
         "MOTCUA_PERSONAL_TOPIC": PERSONAL_TOPIC,
+        "MOTCUA_CATALOGUE_TOPIC": CATALOGUE_TOPIC,
         # tokens name the bench gateway as issuer; every service fetches the keys from the bench citizen-id
         "MOTCUA_ISSUER": url["gateway"],
         "MOTCUA_JWKS_URL": f"{url['citizen-id']}/oauth/jwks",

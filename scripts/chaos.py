@@ -394,6 +394,7 @@ class Chaos:
         self.run_id = f"chaos{int(time.time())}"
         self.topic = f"test.{self.run_id}.dossier.events"
         self.personal_topic = f"test.{self.run_id}.personal.events"
+        self.catalogue_topic = f"test.{self.run_id}.catalogue.events"
         # processing's dossier-state topic (compacted in production; a plain one is enough here), named after the
         # dossier topic as processing derives it
         self.state_topic = f"test.{self.run_id}.dossier.state"
@@ -417,6 +418,8 @@ class Chaos:
         from citizen_id.seed import seed
         from gateway.ratelimit import MIGRATIONS as GATEWAY_MIGRATIONS
         from intake.main import MIGRATIONS as INTAKE_MIGRATIONS
+        from intake.settings import Settings as IntakeSettings
+        from intake.versions import load_catalogue
         from motcua_common.db import migrate
         from motcua_common.testing import create_topics, delete_topics, kafka_admin_settings
         from notify.main import MIGRATIONS as NOTIFY_MIGRATIONS
@@ -438,6 +441,8 @@ class Chaos:
         }
         for service, directory in migrations.items():
             await migrate(self.dsn(service), directory)
+        catalogue = IntakeSettings().catalogue_dir
+        await load_catalogue(self.dsn("intake"), topic=self.catalogue_topic, directory=catalogue)
         say(f"==> Databases {', '.join(DATABASES.values())} recreated and migrated")
         await seed(self.dsn("citizen-id"), self.args.citizens, verbose=False)
         conn = await asyncpg.connect(self.dsn("citizen-id"))
@@ -474,6 +479,7 @@ class Chaos:
         if old:
             await delete_topics(self.infra.bootstrap, *old)
         names = [self.topic, f"{self.topic}.dlq", self.personal_topic, f"{self.personal_topic}.dlq", self.state_topic]
+        names.append(self.catalogue_topic)
         await create_topics(self.infra.bootstrap, *names, partitions=PARTITIONS)
         say(f"==> Topics {self.topic}, {self.personal_topic} (+ .dlq), {self.state_topic}")
         return ids
@@ -488,6 +494,7 @@ class Chaos:
             "MOTCUA_DOSSIER_TOPIC": self.topic,
             "MOTCUA_DLQ_TOPIC": f"{self.topic}.dlq",
             "MOTCUA_PERSONAL_TOPIC": self.personal_topic,
+            "MOTCUA_CATALOGUE_TOPIC": self.catalogue_topic,
             "MOTCUA_CONSUMER_GROUP_PREFIX": f"test-{self.run_id}-",
             "MOTCUA_ISSUER": url["gateway"],
             "MOTCUA_JWKS_URL": f"{url['citizen-id']}/oauth/jwks",

@@ -1,7 +1,7 @@
 """Walk one dossier through a running system (`make run` in another terminal), through the gateway only, as the
 apps would: a citizen logs in (authorization code + PKCE), previews what the registry will prefill, submits,
-follows the dossier; officers of the competent unit log in and work it; the citizen reads the notifications and
-who read their data.
+follows the dossier; officers of the competent unit log in and work it; the citizen downloads the official forms
+(receipt 01 and process control sheet 05, PDF, into .run/forms/), reads the notifications and who read their data.
 
 uv run python scripts/demo.py [--gateway http://127.0.0.1:8000]
 """
@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import uuid
+from pathlib import Path
 
 import httpx
 
@@ -23,6 +24,13 @@ def show(title: str, resp: httpx.Response, limit: int = 1500) -> dict:
     body = resp.json()
     print(json.dumps(body, ensure_ascii=False, indent=2)[:limit])
     return body
+
+
+def save_form(name: str, content: bytes) -> Path:
+    folder = Path(".run/forms")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(content)
+    return folder / name
 
 
 async def main(gateway: str) -> None:
@@ -66,6 +74,14 @@ async def main(gateway: str) -> None:
             resp = await api.post(f"/api/v1/dossiers/{code}/actions/{action}", json=body, headers=tokens[username])
             print(f"{username} {action}: {resp.status_code} -> {resp.json().get('status_label')}")
         show("Tracking (the citizen's view)", await api.get(f"/api/v1/dossiers/{code}", headers=an), 2500)
+        print("\n--- The official forms (PDF), as the citizen downloads them:")
+        for form in ("01", "05"):
+            resp = await api.get(f"/api/v1/dossiers/{code}/forms/{form}", headers=an)
+            if resp.status_code != 200:
+                print(f"  form {form}: {resp.status_code} {resp.text[:200]}")
+                continue
+            path = save_form(f"{code}-{form}.pdf", resp.content)
+            print(f"  form {form}: {path} ({len(resp.content):,} bytes; {resp.headers['content-disposition']})")
         await asyncio.sleep(2)
         notes = (await api.get("/api/v1/me/notifications", params={"limit": 100}, headers=an)).json()["items"]
         print("\n--- The citizen's notifications:")

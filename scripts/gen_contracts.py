@@ -4,7 +4,8 @@
 - ``contracts/asyncapi.json``: the AsyncAPI 3.0 catalogue of the topics: per message the CloudEvents envelope
   (``id``, ``specversion``, ``time``… required), the Kafka key (``bindings.kafka.key``) and an example;
 - ``docs/events.md``: the human catalogue;
-- ``contracts/openapi.json``: the gateway's public OpenAPI document, merged in-process from the service apps.
+- ``contracts/openapi.json``: the gateway's public OpenAPI document, merged in-process from the service apps;
+- ``docs/procedures.md``: the shipped procedure versions (``services/intake/intake/catalogue/``), from the files.
 
 ``tests/test_contracts.py`` fails when the committed files differ from what this writes, and when what this
 writes would break the committed contracts (``motcua_common.contract_compat``); this script refuses to write a
@@ -14,6 +15,7 @@ Run ``make contracts`` after changing ``motcua_common/contracts.py``.
 
 import asyncio
 import json
+import re
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -22,11 +24,13 @@ from typing import Any
 
 from motcua_common.contract_compat import event_breaks, openapi_breaks
 from motcua_common.contracts import (
+    CATALOGUE_EVENTS,
     DOSSIER_EVENTS,
     PERSONAL_EVENTS,
     STATE_EVENTS,
     Actor,
     ApplicantRef,
+    BundleRef,
     DossierAccepted,
     DossierApproved,
     DossierContact,
@@ -43,9 +47,11 @@ from motcua_common.contracts import (
     DossierSupplemented,
     DossierSupplementRequested,
     DossierTransferred,
+    ProcedureVersionPublished,
     RegistryCorrectionRequested,
 )
 from motcua_common.events import CLOUDEVENTS_CONTENT_TYPE, CloudEvent, EventData, build_event
+from motcua_common.procedures import Component, Fee, StepDefinition, TimeBudget
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPIC = "motcua.dossier.events"
@@ -53,9 +59,19 @@ DLQ = "motcua.dossier.events.dlq"
 PERSONAL_TOPIC = "motcua.personal.events"
 PERSONAL_DLQ = "motcua.personal.events.dlq"
 STATE_TOPIC = "motcua.dossier.state"
+CATALOGUE_TOPIC = "motcua.catalogue.events"
+CATALOGUE_DLQ = "motcua.catalogue.events.dlq"
 DAY_MS = 86_400_000
-RETENTION_MS = {TOPIC: 30 * DAY_MS, DLQ: 30 * DAY_MS, PERSONAL_TOPIC: 7 * DAY_MS, PERSONAL_DLQ: 7 * DAY_MS}
+RETENTION_MS = {
+    TOPIC: 30 * DAY_MS,
+    DLQ: 30 * DAY_MS,
+    PERSONAL_TOPIC: 7 * DAY_MS,
+    PERSONAL_DLQ: 7 * DAY_MS,
+    CATALOGUE_TOPIC: -1,
+    CATALOGUE_DLQ: 30 * DAY_MS,
+}
 PRODUCERS = {
+    "vn.motcua.procedure.version_published.v1": "intake",
     "vn.motcua.dossier.submitted.v2": "intake",
     "vn.motcua.dossier.contact.v1": "intake",
     "vn.motcua.registry.correction_requested.v1": "intake",
@@ -74,15 +90,21 @@ CONSUMERS = {
     "vn.motcua.dossier.extended.v1": "notify (e-mail or SMS, as the law requires)",
     "vn.motcua.dossier.overdue.v1": "notify",
     "vn.motcua.dossier.due_soon.v1": "notify",
+    "vn.motcua.procedure.version_published.v1": "processing (keeps every version; issue 6)",
 }
-ALL_EVENTS = {**DOSSIER_EVENTS, **PERSONAL_EVENTS, **STATE_EVENTS}
-# Events numbered per dossier (CloudEvents `sequence`): the dossier topic's and the state topic's.
-SEQUENCED = {**DOSSIER_EVENTS, **STATE_EVENTS}
+ALL_EVENTS: dict[str, type[EventData]] = {**DOSSIER_EVENTS, **PERSONAL_EVENTS, **STATE_EVENTS, **CATALOGUE_EVENTS}
+# Events numbered per aggregate (CloudEvents `sequence`): a dossier's on the dossier and state topics, a procedure's
+# versions on the catalogue topic.
+SEQUENCED = {**DOSSIER_EVENTS, **STATE_EVENTS, **CATALOGUE_EVENTS}
 ENVELOPE_REQUIRED = ["specversion", "id", "source", "type", "subject", "time", "datacontenttype", "data"]
 KAFKA_KEY = {
     "type": "string",
     "format": "uuid",
     "description": "The dossier id (`data.dossier_id`): one dossier's events stay in one partition, in order.",
+}
+CATALOGUE_KEY = {
+    "type": "string",
+    "description": "The procedure code (`data.code`): one procedure's versions stay in one partition, in order.",
 }
 
 
@@ -91,7 +113,14 @@ def topic_of(type_name: str) -> str:
         return PERSONAL_TOPIC
     if type_name in STATE_EVENTS:
         return STATE_TOPIC
+    if type_name in CATALOGUE_EVENTS:
+        return CATALOGUE_TOPIC
     return TOPIC
+
+
+def key_of(type_name: str, data: dict[str, Any]) -> str:
+    """The Kafka key of an event of ``type_name`` with ``data``."""
+    return str(data["code"] if type_name in CATALOGUE_EVENTS else data["dossier_id"])
 
 
 # --- Examples: one per message, fixed values (the generated files must not change between runs), built through
@@ -125,6 +154,17 @@ def _examples() -> dict[str, tuple[EventData, str, int | None]]:
         submitted_at=_T0,
         received_at=_T0,
         appointment_at=_DUE,
+        fee_vnd=0,
+        bundle=BundleRef(
+            code="MC-LT-KHAI-SINH",
+            version=1,
+            id=uuid.UUID("6a1f0c2d-3b4e-4f5a-8b6c-7d8e9f0a1b2c"),
+            dossier_ids=[
+                _DOSSIER,
+                uuid.UUID("7b2a1d3e-4c5f-4a6b-9c7d-8e9f0a1b2c3d"),
+                uuid.UUID("8c3b2e4f-5d6a-4b7c-8d8e-9f0a1b2c3d4e"),
+            ],
+        ),
     )
     rows = [
         (submitted, "/motcua/intake", 1),
@@ -278,7 +318,54 @@ def _examples() -> dict[str, tuple[EventData, str, int | None]]:
             5,
         ),
     ]
+    rows.append((_procedure_example(), "/motcua/intake", 1))  # sequence: the version
     return {data.type_name(): (data, source, sequence) for data, source, sequence in rows}
+
+
+def _procedure_example() -> ProcedureVersionPublished:
+    """A small version (the full shipped ones are in services/intake/intake/catalogue/)."""
+
+    def step(key: str, name: str, performer: str, roles: tuple[str, ...], days: int, actions: dict) -> StepDefinition:
+        return StepDefinition(
+            key=key,
+            name=name,
+            performer=performer,  # type: ignore[arg-type]  # a Performer literal
+            roles=roles,
+            budget=TimeBudget(working_days=days),
+            actions=actions,
+        )
+
+    return ProcedureVersionPublished(
+        code="1.004873",
+        version=1,
+        name="Xác nhận tình trạng hôn nhân",
+        field="Hộ tịch",
+        level="commune",
+        legal_basis="Luật Hộ tịch 2014; Nghị định 123/2015/NĐ-CP (Điều 22); Nghị định 118/2025/NĐ-CP",
+        sources=("shared/design/domain.md: 3 working days, fee by province",),
+        effective_from=datetime(2025, 7, 1).date(),
+        online_level="full",
+        channels=("online", "counter", "service_centre", "post"),
+        result_delivery=("online", "counter", "post"),
+        fee=Fee(amount_vnd=0, note="Lệ phí theo Nghị quyết của Hội đồng nhân dân thành phố"),
+        components=(Component(code="TK-XNHN", name="Tờ khai cấp Giấy xác nhận tình trạng hôn nhân"),),
+        budget=TimeBudget(working_days=3),
+        steps=(
+            step(
+                "receive",
+                "Tiếp nhận hồ sơ",
+                "receiving_unit",
+                ("receiving_officer",),
+                0,
+                {"receive": "appraise", "refuse": None, "request_supplement": None},
+            ),
+            step("appraise", "Thẩm định, xử lý hồ sơ", "competent_unit", ("specialist",), 2, {"forward": "approve"}),
+            step("approve", "Phê duyệt", "competent_unit", ("approver",), 1, {"approve": "issue", "reject": None}),
+            step("issue", "Ban hành kết quả", "competent_unit", ("specialist",), 0, {"issue_result": "return"}),
+            step("return", "Trả kết quả", "receiving_unit", ("receiving_officer",), 0, {"return_result": None}),
+        ),
+        published_at=datetime(2026, 11, 20, 2, 0, tzinfo=UTC),
+    )
 
 
 def example_envelope(type_name: str) -> dict:
@@ -286,9 +373,13 @@ def example_envelope(type_name: str) -> dict:
     data, source, sequence = _examples()[type_name]
     if sequence is not None:
         data.in_sequence(sequence)
-    event = build_event(data, source=source, subject=_CODE)
+    if isinstance(data, ProcedureVersionPublished):  # a procedure's event: subject = code, time = publication
+        event = build_event(data, source=source, subject=data.code)
+        event.time = data.published_at
+    else:
+        event = build_event(data, source=source, subject=_CODE)
+        event.time = datetime.fromisoformat(event.data["occurred_at"])
     event.id = str(uuid.uuid5(_DOSSIER, type_name))
-    event.time = datetime.fromisoformat(event.data["occurred_at"])
     event.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     return event.model_dump(mode="json", exclude_none=True)
 
@@ -309,6 +400,7 @@ def render() -> dict[Path, str]:
     channel_messages: dict[str, Any] = {}
     personal_messages: dict[str, Any] = {}
     state_messages: dict[str, Any] = {}
+    catalogue_messages: dict[str, Any] = {}
     for type_name, model in ALL_EVENTS.items():
         schema = data_schema(model)
         files[ROOT / "contracts" / "events" / f"{type_name}.schema.json"] = (
@@ -340,17 +432,27 @@ def render() -> dict[Path, str]:
                 },
             },
             "payload": envelope,
-            "bindings": {"kafka": {"key": KAFKA_KEY, "bindingVersion": "0.5.0"}},
+            "bindings": {
+                "kafka": {
+                    "key": CATALOGUE_KEY if type_name in CATALOGUE_EVENTS else KAFKA_KEY,
+                    "bindingVersion": "0.5.0",
+                }
+            },
             "examples": [
                 {
                     "name": f"{key}Example",
-                    "summary": f"A {type_name} event (Kafka key: {example['data']['dossier_id']})",
+                    "summary": f"A {type_name} event (Kafka key: {key_of(type_name, example['data'])})",
                     "headers": {"content-type": CLOUDEVENTS_CONTENT_TYPE, "traceparent": example["traceparent"]},
                     "payload": example,
                 }
             ],
         }
-        target = {PERSONAL_TOPIC: personal_messages, STATE_TOPIC: state_messages, TOPIC: channel_messages}
+        target = {
+            PERSONAL_TOPIC: personal_messages,
+            STATE_TOPIC: state_messages,
+            TOPIC: channel_messages,
+            CATALOGUE_TOPIC: catalogue_messages,
+        }
         target[topic_of(type_name)][key] = {"$ref": f"#/components/messages/{key}"}
     asyncapi = {
         "asyncapi": "3.0.0",
@@ -398,18 +500,148 @@ def render() -> dict[Path, str]:
                 "description": "Dead letters of the personal topic (same headers); as restricted as its source.",
                 "bindings": _topic_binding(PERSONAL_DLQ, 1),
             },
+            "catalogueEvents": {
+                "address": CATALOGUE_TOPIC,
+                "description": "Every procedure version intake publishes (operators through the API, and the versions "
+                "shipped with the code, each announced once), key = procedure code, `sequence` = version. Kept for "
+                "ever (retention.ms -1, not compacted: dossiers still run on older versions). Written by intake, "
+                "read by processing.",
+                "messages": catalogue_messages,
+                "bindings": _topic_binding(CATALOGUE_TOPIC, 3),
+            },
+            "catalogueEventsDeadLetter": {
+                "address": CATALOGUE_DLQ,
+                "description": "Dead letters of the catalogue topic (same headers), written by processing.",
+                "bindings": _topic_binding(CATALOGUE_DLQ, 1),
+            },
         },
         "operations": {
             "publishDossierEvents": {"action": "send", "channel": {"$ref": "#/channels/dossierEvents"}},
             "publishDossierState": {"action": "send", "channel": {"$ref": "#/channels/dossierState"}},
             "publishPersonalEvents": {"action": "send", "channel": {"$ref": "#/channels/personalEvents"}},
+            "publishCatalogueEvents": {"action": "send", "channel": {"$ref": "#/channels/catalogueEvents"}},
         },
         "components": {"messages": messages},
     }
     files[ROOT / "contracts" / "asyncapi.json"] = json.dumps(asyncapi, indent=2, ensure_ascii=False) + "\n"
     files[ROOT / "docs" / "events.md"] = render_markdown()
     files[OPENAPI] = json.dumps(public_openapi(), indent=2, ensure_ascii=False) + "\n"
+    files[ROOT / "docs" / "procedures.md"] = render_procedures()
     return files
+
+
+# --- docs/procedures.md: the shipped catalogue, from its files ----------------------------------------------------
+
+CATALOGUE_DIR = ROOT / "services" / "intake" / "intake" / "catalogue"
+INTAKE_MIGRATIONS = ROOT / "services" / "intake" / "intake" / "migrations"
+CHANNELS = {"online": "online", "counter": "counter", "service_centre": "service centre", "post": "post"}
+
+
+def _units() -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
+    """The units (code -> name, level) and the procedures' competent units, as intake's migrations seed them."""
+    sql = "\n".join(p.read_text(encoding="utf-8") for p in sorted(INTAKE_MIGRATIONS.glob("*.sql")))
+    units = {
+        m[0]: (m[1], m[2])
+        for m in re.findall(r"\('([^']+)', '([^']+)', '(province|commune|commune_police|delegated)'", sql)
+    }
+    block = sql[sql.index("INSERT INTO procedure_units") :]
+    block = block[: block.index(";")]
+    return units, dict(re.findall(r"\('([^']+)', '([^']+)'\)", block))
+
+
+def _budget(b: Any) -> str:
+    if b.working_hours is not None:
+        return f"{b.working_hours} working hours"
+    return "same day (15:00 rule)" if b.working_days == 0 else f"{b.working_days} working days"
+
+
+def _fee(d: Any) -> str:
+    fee = d.fee
+    text = f"{fee.amount_vnd:,} VND".replace(",", ".")
+    if fee.online_amount_vnd is not None:
+        text += f"; online {fee.online_amount_vnd:,} VND".replace(",", ".")
+    return text
+
+
+def render_procedures() -> str:
+    from motcua_common.procedures import ProcedureDefinition
+
+    definitions = sorted(
+        (ProcedureDefinition.model_validate_json(p.read_text(encoding="utf-8")) for p in CATALOGUE_DIR.glob("*.json")),
+        key=lambda d: (d.bundle is not None, d.level, d.code, d.version),
+    )
+    units, assigned = _units()
+    lines = [
+        "# Procedures",
+        "",
+        "<!-- Generated by `make contracts` from services/intake/intake/catalogue/*.json. Do not edit. -->",
+        "",
+        "Each procedure version is data: a `motcua_common.procedures.ProcedureDefinition` in one JSON file,",
+        "`services/intake/intake/catalogue/<code>.v<version>.json`. `make migrate` loads the files into intake",
+        "(`procedures.definition`), announces each version once (`vn.motcua.procedure.version_published.v1`, see",
+        "[events.md](events.md)) and refuses to go on if a stored version differs from its file: a published version",
+        "is never changed, a change is the next version (a new file, or `POST /api/v1/procedures/{code}/versions` by a",
+        "provincial operator, see [api.md](api.md)). A dossier is received under the version in force on its receipt",
+        "date and keeps it.",
+        "",
+        "**What is confirmed.** Each version lists its `sources`: what was checked, where (a public page named in the",
+        "entry) and what was not. Everything marked *unconfirmed* there (most times, several fees, the codes starting",
+        "with `MC-`, which are this catalogue's own, and the Hà Nội competent units, which are demo units) is a",
+        "default for an operator to correct by publishing a new version. Effective dates: 2025-07-01, the start of the",
+        "one-stop rules of Nghị định 118/2025/NĐ-CP, for every shipped version (not checked against the decree).",
+        "",
+        "**Workflows.** Steps run in order from `receive`; each names who performs it (`receiving_unit`, the",
+        "`competent_unit`, or a unit of another level for inter-agency steps, chosen in the competent unit's area),",
+        "the officer roles that may act, its share of the legal time (the shares add up to the procedure's budget) and",
+        "the actions it allows with the step each leads to. A bundle's own two steps are the joint reception and",
+        "return; each member dossier runs its own workflow, capped by the bundle's budget.",
+        "",
+        "| code | procedure | level (competent unit) | legal time | fee | channels | since |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for d in definitions:
+        unit = units.get(assigned.get(d.code, ""), ("?", "?"))[0]
+        channels = ", ".join(CHANNELS[c] for c in d.channels)
+        lines.append(
+            f"| `{d.code}` v{d.version} | {d.name} | {d.level} ({unit}) | {_budget(d.budget)} | {_fee(d)} | "
+            f"{channels} | {d.effective_from} |"
+        )
+    for d in definitions:
+        unit_code = assigned.get(d.code, "?")
+        lines += [
+            "",
+            f"## `{d.code}` v{d.version}: {d.name}",
+            "",
+            f"- **Field**: {d.field}. **Level**: {d.level}; competent unit in the demo province: "
+            f"{units.get(unit_code, ('?',))[0]} (`{unit_code}`).",
+            f"- **Legal basis**: {d.legal_basis}.",
+            f"- **Legal time**: {_budget(d.budget)}. **Supplement**: the clock {d.supplement.clock}s, at most "
+            f"{d.supplement.max_requests} request(s).",
+            f"- **Fee**: {_fee(d)}" + (f" ({d.fee.note})" if d.fee.note else "") + ".",
+            f"- **Channels**: {', '.join(CHANNELS[c] for c in d.channels)}; **online level**: {d.online_level}; "
+            f"**result delivered**: {', '.join(d.result_delivery)}.",
+            f"- **In force**: from {d.effective_from}" + (f" to {d.effective_to}" if d.effective_to else "") + ".",
+        ]
+        if d.bundle is not None:
+            lines.append(
+                f"- **Bundle** of {', '.join(f'`{m}`' for m in d.bundle.members)}: one linked dossier each, all "
+                f"due within {_budget(d.bundle.budget)}."
+            )
+        if d.components:
+            lines.append(
+                "- **Components**: "
+                + "; ".join(f"`{c.code}` {c.name}" + ("" if c.required else " (optional)") for c in d.components)
+                + "."
+            )
+        lines += ["", "| step | name | performer | roles | time | actions |", "|---|---|---|---|---|---|"]
+        for step in d.steps:
+            actions = ", ".join(f"{k} → `{t}`" if t else k for k, t in step.actions.items())
+            lines.append(
+                f"| `{step.key}` | {step.name} | {step.performer} | {', '.join(step.roles)} | "
+                f"{_budget(step.budget)} | {actions} |"
+            )
+        lines += ["", "Sources:", ""] + [f"- {source}" for source in d.sources]
+    return "\n".join(lines) + "\n"
 
 
 def _topic_binding(topic: str, partitions: int) -> dict:
@@ -497,6 +729,16 @@ def render_markdown() -> str:
         "Records a consumer could not handle after bounded retries go to `<source topic>.dlq` with headers",
         "`dlq-error`, `dlq-consumer`, `dlq-original-topic`, `dlq-original-partition`, `dlq-original-offset`.",
         "",
+        f"**Procedure versions** travel on `{CATALOGUE_TOPIC}` (3 partitions, kept for ever: `retention.ms` -1, not",
+        "compacted, because dossiers still run on older versions): `vn.motcua.procedure.version_published.v1`, whose",
+        "`data` is the whole definition (`motcua_common.procedures.ProcedureDefinition`) plus `published_at`. The",
+        "record **key is the procedure code**, `subject` the code, and `sequence` the version: a code's versions",
+        "arrive in order and a gap means a missed one. Intake publishes each version once, in the transaction that",
+        "stores it: the versions shipped in `services/intake/intake/catalogue/` when `make migrate` first loads them,",
+        "and every version an operator publishes (`POST /api/v1/procedures/{code}/versions`). Processing reads it",
+        "and keeps every version; the procedures themselves are listed in [procedures.md](procedures.md).",
+        "`vn.motcua.dossier.submitted.v2` names the dossier's `procedure_code` and `procedure_version`.",
+        "",
         "Machine-readable: [`contracts/asyncapi.json`](../contracts/asyncapi.json) (AsyncAPI 3.0: per message the",
         "envelope, the Kafka key in `bindings.kafka.key` and an example; per channel the topic's configuration) and",
         "one JSON Schema per type in [`contracts/events/`](../contracts/events/).",
@@ -552,9 +794,9 @@ def render_markdown() -> str:
         json.dumps(example_envelope(DossierAccepted.type_name()), indent=2, ensure_ascii=False),
         "```",
         "",
-        "The envelope always has `specversion`, `id`, `source`, `type`, `subject` (the dossier code), `time`,",
-        "`datacontenttype` and `data`; dossier and state events also `sequence`; `traceparent`/`tracestate` when the",
-        "producer was traced.",
+        "The envelope always has `specversion`, `id`, `source`, `type`, `subject` (the dossier code; the procedure",
+        "code on the catalogue topic), `time`, `datacontenttype` and `data`; dossier, state and catalogue events also",
+        "`sequence`; `traceparent`/`tracestate` when the producer was traced.",
         "",
     ]
     for type_name, model in ALL_EVENTS.items():

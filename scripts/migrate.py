@@ -4,6 +4,10 @@ Each service's database (its settings, from the same environment the services re
 its new ``NNNN_*.sql`` files are applied in order, the common ones first, each file's SHA-256 recorded. An applied
 migration whose file was edited stops the run (exit 1) with the file named: fix it by restoring the file and
 putting the change in a new migration. Safe to re-run and to run from several places at once (advisory lock).
+
+Then intake's shipped procedure versions (``services/intake/intake/catalogue/*.json``) are loaded: each version not
+stored yet is stored and announced once; a stored version that differs from its file stops the run (exit 1), as
+an edited migration does.
 """
 
 import asyncio
@@ -17,6 +21,7 @@ from gateway.ratelimit import MIGRATIONS as GATEWAY_MIGRATIONS
 from gateway.settings import Settings as GatewaySettings
 from intake.main import MIGRATIONS as INTAKE_MIGRATIONS
 from intake.settings import Settings as IntakeSettings
+from intake.versions import CatalogueError, load_catalogue
 from motcua_common.db import MigrationError, migrate
 from motcua_common.settings import ServiceSettings
 from notify.main import MIGRATIONS as NOTIFY_MIGRATIONS
@@ -58,6 +63,17 @@ async def main() -> int:
             return 1
         state = f"applied {len(applied)} migration(s)" if applied else "up to date"
         print(f"    {name:<11} {settings.database}: " + ("created, " if created else "") + state)
+    intake = IntakeSettings()
+    try:
+        loaded = await load_catalogue(intake.dsn, topic=intake.catalogue_topic, directory=intake.catalogue_dir)
+    except CatalogueError as exc:
+        print(f"    intake      procedure catalogue: REFUSED: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"    intake      procedure catalogue: {len(loaded)} version(s) stored and announced"
+        if loaded
+        else "    intake      procedure catalogue: up to date"
+    )
     return 0
 
 

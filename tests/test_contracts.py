@@ -8,12 +8,13 @@ import json
 import os
 import subprocess
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import jsonschema
 import pytest
 
-from motcua_common.contracts import DOSSIER_EVENTS, PERSONAL_EVENTS
+from motcua_common.contracts import CATALOGUE_EVENTS, DOSSIER_EVENTS, PERSONAL_EVENTS
 from motcua_common.events import build_event
 from motcua_common.testing import sample_submitted
 
@@ -75,7 +76,7 @@ def test_every_event_type_is_in_the_catalogue():
     catalogue = (ROOT / "docs" / "events.md").read_text(encoding="utf-8")
     asyncapi = json.loads((ROOT / "contracts" / "asyncapi.json").read_text(encoding="utf-8"))
     names = {m["name"] for m in asyncapi["components"]["messages"].values()}
-    for type_name in {**DOSSIER_EVENTS, **PERSONAL_EVENTS}:
+    for type_name in {**DOSSIER_EVENTS, **PERSONAL_EVENTS, **CATALOGUE_EVENTS}:
         assert f"## `{type_name}`" in catalogue
         assert type_name in names
 
@@ -135,9 +136,19 @@ def test_dossier_and_state_messages_require_their_sequence_number():
 def test_every_message_states_its_kafka_key():
     for name, message in _messages().items():
         key = message["bindings"]["kafka"]["key"]
+        if name in CATALOGUE_EVENTS:  # a procedure's versions, keyed by its code
+            assert (
+                key == {"type": "string", "description": key["description"]} and "procedure code" in key["description"]
+            )
+            continue
         assert key["type"] == "string" and key["format"] == "uuid", name
         assert "dossier id" in key["description"]
     channels = _asyncapi()["channels"]
+    catalogue = channels["catalogueEvents"]
+    assert catalogue["address"] == "motcua.catalogue.events" and set(catalogue["messages"]) == {
+        "ProcedureVersionPublished"
+    }
+    assert catalogue["bindings"]["kafka"]["topicConfiguration"] == {"cleanup.policy": ["delete"], "retention.ms": -1}
     state = channels["dossierState"]
     assert state["address"] == "motcua.dossier.state"
     assert state["bindings"]["kafka"]["topicConfiguration"]["cleanup.policy"] == ["compact"]
@@ -155,7 +166,7 @@ def test_every_message_carries_an_example_that_validates():
         schema["properties"]["data"] = _schema(name)
         jsonschema.validate(envelope, schema)
         assert example["headers"]["content-type"].startswith("application/cloudevents+json")
-        assert envelope["data"]["dossier_id"] in example["summary"]  # the record's key
+        assert gen_contracts.key_of(name, envelope["data"]) in example["summary"]  # the record's key
 
 
 def test_a_state_event_validates_against_its_committed_schema():
@@ -166,3 +177,16 @@ def test_a_state_event_validates_against_its_committed_schema():
     event = build_event(data.in_sequence(data.sequence), source="/motcua/processing", subject=data.dossier_code)
     assert event.sequence == f"{data.sequence:010d}"
     jsonschema.validate(event.data, _schema(event.type))
+
+
+def test_a_published_version_validates_against_its_committed_schema():
+    """The catalogue event as intake builds it from a shipped definition (the full data, not the small example)."""
+    from intake.settings import Settings
+    from intake.versions import read_shipped
+    from motcua_common.contracts import ProcedureVersionPublished
+
+    published_at = datetime.fromisoformat("2026-11-20T09:00:00+07:00")
+    for definition in read_shipped(Settings().catalogue_dir):
+        data = ProcedureVersionPublished(**definition.model_dump(), published_at=published_at)
+        event = build_event(data.in_sequence(definition.version), source="/motcua/intake", subject=definition.code)
+        jsonschema.validate(event.data, _schema(event.type))

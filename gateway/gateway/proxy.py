@@ -16,6 +16,8 @@ FORWARD_REQUEST = ("authorization", "content-type", "accept", "accept-language",
 FORWARD_RESPONSE = (
     "content-type",
     "etag",  # the dossier's version, for If-Match on the next action
+    "content-disposition",  # a file's name (documents, the official forms as PDF)
+    "x-content-type-options",
     "location",
     "idempotent-replayed",
     "retry-after",

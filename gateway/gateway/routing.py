@@ -50,6 +50,9 @@ ROUTES: list[Route] = [
     Route("GET", "/api/v1/procedures", "intake", "public"),
     Route("GET", "/api/v1/procedures/{code}", "intake", "public"),
     Route("GET", "/api/v1/procedures/{code}/once-only", "intake", "public"),
+    Route("POST", "/api/v1/procedures/{code}/versions", "intake"),  # intake: provincial operators only
+    Route("GET", "/api/v1/procedures/{code}/versions", "intake", "public"),
+    Route("GET", "/api/v1/procedures/{code}/versions/{version}", "intake", "public"),
     Route("POST", "/api/v1/dossiers/preview", "intake"),
     Route("POST", "/api/v1/dossiers", "intake"),
     Route("GET", "/api/v1/dossiers/{code}/application", "intake"),
@@ -69,6 +72,7 @@ ROUTES: list[Route] = [
     # Deprecated aliases of POST …/actions (kept while clients move).
     *[Route("POST", f"/api/v1/dossiers/{{code}}/actions/{a}", "processing") for a in ACTIONS],
     Route("GET", "/api/v1/work-queue", "processing"),
+    Route("GET", "/api/v1/dossiers/{code}/forms/{form}", "processing"),
     # Notify.
     Route("GET", "/api/v1/me/notifications", "notify"),
     Route("POST", "/api/v1/me/notifications/{notification_id}/read", "notify"),

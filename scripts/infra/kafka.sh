@@ -311,7 +311,9 @@ started_since() {   # BYTE_OFFSET -> true once server.log shows the ready line a
   [[ -f "$f" ]] || return 1
   size="$(stat -c %s "$f")"
   (( size < $1 )) && set -- 0   # the log rolled over meanwhile
-  tail -c "+$(($1 + 1))" "$f" | grep -q 'Kafka Server started'
+  # Not `grep -q`: it exits at the first match while tail is still writing, tail dies of SIGPIPE and, under
+  # pipefail, the pipeline fails: with a large log (many topics) the ready line was never seen.
+  tail -c "+$(($1 + 1))" "$f" | grep -F 'Kafka Server started' >/dev/null
 }
 
 show_failure_logs() {

@@ -14,11 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 import uvicorn
-from aiokafka import AIOKafkaProducer
 from aiosmtpd.controller import Controller
 
 from citizen_id.main import MIGRATIONS as CITIZEN_ID_MIGRATIONS
@@ -31,20 +29,14 @@ from gateway.settings import Settings as GatewaySettings
 from intake.main import MIGRATIONS as INTAKE_MIGRATIONS
 from intake.main import create_app as intake_app
 from intake.settings import Settings as IntakeSettings
-from motcua_common import sample_procedures
-from motcua_common.contracts import ProcedureVersionPublished
-from motcua_common.events import CLOUDEVENTS_CONTENT_TYPE, CloudEvent
-from motcua_common.kafka import client_options
+from intake.versions import load_catalogue
 from motcua_common.oidc_client import client_credentials, login
-from motcua_common.procedures import ProcedureDefinition
-from motcua_common.settings import ServiceSettings
 from motcua_common.testing import (
     RUN_ID,
     create_database,
     create_topics,
     delete_topics,
     drop_database,
-    kafka_admin_settings,
     per_run_settings,
 )
 from notify.main import MIGRATIONS as NOTIFY_MIGRATIONS
@@ -61,9 +53,9 @@ PERSONAL_DLQ = f"{PERSONAL}.dlq"
 STATE = f"test.{RUN_ID}.e2e.dossier.state"  # processing's dossier state topic (its name follows TOPIC's)
 CATALOGUE = f"test.{RUN_ID}.e2e.catalogue.events"
 CATALOGUE_DLQ = f"{CATALOGUE}.dlq"
-# The procedure whose e2e definition is inter-agency (liên thông): appraised by the commune People's Committee,
-# checked by the commune police, and back.
-INTER_AGENCY = "1.000894"
+# The shipped procedure whose definition is inter-agency (liên thông): death registration with removal from the
+# residence register by the commune police (services/intake/intake/catalogue/1.007073.v1.json).
+INTER_AGENCY = "1.007073"
 PASSWORD = "demo1234"  # every demo account's password (README)
 PARTNER_SECRETS = {
     "provincial-system": "provincial-system-secret",
@@ -186,6 +178,9 @@ async def system():
     }
     for name, s in settings.items():  # migrations are a step before any app starts (`make migrate`)
         await create_database(s, migrations[name])
+    intake_settings = settings["intake"]
+    assert isinstance(intake_settings, IntakeSettings)
+    await load_catalogue(intake_settings.dsn, topic=CATALOGUE, directory=intake_settings.catalogue_dir)
     await seed(settings["citizen-id"].dsn, 10_000, verbose=False)
     gateway_settings = per_run_settings(
         GatewaySettings,
@@ -216,7 +211,6 @@ async def system():
             servers.append(await _serve(apps[name], ports[name]))
         for url in urls.values():
             await _wait_ready(url)
-        await publish_catalogue(urls["intake"], settings["processing"])
         yield System(
             gateway=urls["gateway"],
             urls=urls,
@@ -234,52 +228,6 @@ async def system():
         await delete_topics(
             IntakeSettings().kafka_bootstrap, TOPIC, DLQ, PERSONAL, PERSONAL_DLQ, STATE, CATALOGUE, CATALOGUE_DLQ
         )
-
-
-def e2e_definition(procedure: dict[str, Any]) -> ProcedureDefinition:
-    """The definition processing runs a procedure of intake's catalogue on in these tests (see publish_catalogue)."""
-    shape = sample_procedures.inter_agency if procedure["code"] == INTER_AGENCY else sample_procedures.standard
-    base = shape(procedure["code"], procedure["version"], name=procedure["name"])
-    # The inter-agency one takes the longest time the law gives (5 working days with checks for marriage).
-    days = max(procedure["processing_days"], 5) if procedure["code"] == INTER_AGENCY else procedure["processing_days"]
-    return base.model_copy(
-        update={"level": procedure["level"], "budget": base.budget.model_copy(update={"working_days": days})}
-    )
-
-
-async def publish_catalogue(intake_url: str, processing: ServiceSettings) -> None:
-    """Announce intake's procedure versions on the catalogue topic, as intake's catalogue does once it publishes
-    versions itself (the catalogue work of issue 6), and wait until processing has stored them all."""
-    async with httpx.AsyncClient(base_url=intake_url) as client:
-        procedures = (await client.get("/api/v1/procedures", params={"limit": 100})).json()["items"]
-    producer = AIOKafkaProducer(**client_options(kafka_admin_settings(processing.kafka_bootstrap)))
-    await producer.start()
-    try:
-        for procedure in procedures:
-            definition = e2e_definition(procedure)
-            event = CloudEvent(
-                source="/motcua/intake",
-                type=ProcedureVersionPublished.type_name(),
-                subject=definition.code,
-                data=sample_procedures.published(definition),
-            )
-            await producer.send_and_wait(
-                CATALOGUE,
-                event.model_dump_json().encode(),
-                key=definition.code.encode(),
-                headers=[("content-type", CLOUDEVENTS_CONTENT_TYPE.encode())],
-            )
-    finally:
-        await producer.stop()
-    conn = await asyncpg.connect(processing.dsn)
-    try:
-        async with asyncio.timeout(60):
-            while True:
-                if await conn.fetchval("SELECT count(*) FROM procedure_versions") >= len(procedures):
-                    break
-                await asyncio.sleep(0.2)
-    finally:
-        await conn.close()
 
 
 @pytest.fixture

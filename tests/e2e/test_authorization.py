@@ -299,6 +299,12 @@ async def test_every_actor_on_every_endpoint(api, system, actors, access_log_of)
         200,
     )
     m.check(
+        "officer lan (specialist, UBND)",
+        "forward the appraised dossier to approval",
+        await post_(lan, f"/api/v1/dossiers/{d_an}/actions", {"action": "forward"}),
+        200,
+    )
+    m.check(
         "officer hoa (receiving, UBND)",
         "approve (not an approver)",
         await post_(hoa, f"/api/v1/dossiers/{d_an}/actions/approve", {}),

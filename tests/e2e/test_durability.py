@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import httpx
 
-from intake.main import MIGRATIONS
+from intake.main import prepare_database
 from motcua_common.testing import create_database, drop_database
 
 from .conftest import DLQ, TOPIC, eventually, free_port
@@ -32,6 +32,7 @@ def start_intake(settings, port: int, kafka: str) -> subprocess.Popen:
         "MOTCUA_KAFKA_BOOTSTRAP": kafka,
         "MOTCUA_CONSUMER_GROUP_PREFIX": settings.consumer_group_prefix,
         "MOTCUA_PERSONAL_TOPIC": settings.personal_topic,
+        "MOTCUA_CATALOGUE_TOPIC": settings.catalogue_topic,
         "MOTCUA_ISSUER": settings.issuer,
         "MOTCUA_JWKS_URL": settings.jwks_url,
         "MOTCUA_TOKEN_URL": settings.token_url,
@@ -71,7 +72,8 @@ async def test_a_dossier_acknowledged_before_a_kill_is_still_processed(system, a
     an = actors["citizen An"]
     base = system.settings["intake"]
     settings = base.model_copy(update={"database": base.database + "_crash"})
-    await create_database(settings, MIGRATIONS)
+    await create_database(settings)
+    await prepare_database(settings)
     # This second intake has its own database: start its daily series far from the main one so the two
     # never hand out the same dossier code.
     today = datetime.now(ZoneInfo(settings.timezone)).date()
@@ -94,7 +96,9 @@ async def test_a_dossier_acknowledged_before_a_kill_is_still_processed(system, a
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
 
-        pending = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        pending = await conn.fetchval(
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL AND payload->>'subject' = $1", code
+        )
         assert pending == 2, "the events (submitted, contact) wait in the outbox, committed with the dossier"
 
         proc = start_intake(settings, port, base.kafka_bootstrap)

@@ -8,7 +8,7 @@ import pytest
 from .conftest import eventually
 
 AN = "001090001234"  # demo citizen with e-mail an.nguyen@example.vn
-STEPS = ["receive", "appraise", "issue", "return"]
+STEPS = ["receive", "appraise", "approve", "issue", "return"]  # 1.004873 as shipped (catalogue/1.004873.v1.json)
 HOA, LAN, TUAN = "officer hoa (receiving, UBND)", "officer lan (specialist, UBND)", "officer tuan (approver, UBND)"
 
 
@@ -73,12 +73,13 @@ async def test_a_dossier_goes_from_submission_to_returned_result(api, system, ac
     )
     problem(await api.post(f"/api/v1/dossiers/{code}/actions/accept", json={}), 401, "unauthorized")
     for who, action, body in [
-        (HOA, "accept", {"note": "Hồ sơ đầy đủ"}),
+        (HOA, "receive", {"note": "Hồ sơ đầy đủ"}),
+        (LAN, "forward", {}),
         (TUAN, "approve", {}),
-        (LAN, "issue-result", {}),
-        (HOA, "return-result", {"method": "online"}),
+        (LAN, "issue_result", {}),
+        (HOA, "return_result", {"return_method": "online"}),
     ]:
-        resp = await api.post(f"/api/v1/dossiers/{code}/actions/{action}", json=body, headers=actors[who])
+        resp = await api.post(f"/api/v1/dossiers/{code}/actions", json={"action": action, **body}, headers=actors[who])
         assert resp.status_code == 200, (action, resp.text)
     problem(
         await api.post(f"/api/v1/dossiers/{code}/actions/accept", json={}, headers=actors[HOA]),
@@ -92,6 +93,7 @@ async def test_a_dossier_goes_from_submission_to_returned_result(api, system, ac
     assert [s["step"] for s in view["timeline"]] == STEPS
     assert [s["handler"] for s in view["timeline"]] == [
         "hoa.tiepnhan",
+        "lan.chuyenvien",
         "tuan.lanhdao",
         "lan.chuyenvien",
         "hoa.tiepnhan",
@@ -100,15 +102,15 @@ async def test_a_dossier_goes_from_submission_to_returned_result(api, system, ac
         assert step["unit"]["code"] == receipt["unit"]["code"]
         assert step["entered_at"] and step["completed_at"] and step["due_at"]
 
-    # one e-mail per event: submitted, accepted, approved, result issued, result returned
-    mails = await eventually(lambda: _mails(system, code, 5))
+    # one e-mail per event: submitted, accepted, forwarded, approved, result issued, result returned
+    mails = await eventually(lambda: _mails(system, code, 6))
     subjects = [str(m["Subject"]) for m in mails]
     assert f"Hồ sơ {code} đã được tiếp nhận" in subjects
     assert any("hoàn thành" in s for s in subjects)
     assert all(str(m["To"]).endswith("an.nguyen@example.vn") for m in mails)
     notes = (await api.get(f"/api/v1/dossiers/{code}/notifications", params={"limit": 100}, headers=an)).json()["items"]
     assert {n["channel"] for n in notes} >= {"app", "email"}
-    assert len([n for n in notes if n["channel"] == "app"]) == 5
+    assert len([n for n in notes if n["channel"] == "app"]) == 6
 
 
 async def test_a_rejection_reaches_the_citizen_with_its_reason(api, system, actors):

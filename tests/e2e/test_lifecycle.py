@@ -10,7 +10,7 @@ from datetime import datetime
 import asyncpg
 
 from .conftest import INTER_AGENCY, eventually
-from .test_flow import opened_by_processing, problem, submit
+from .test_flow import AN, opened_by_processing, problem, submit
 
 HOA, LAN, TUAN = "officer hoa (receiving, UBND)", "officer lan (specialist, UBND)", "officer tuan (approver, UBND)"
 SON, MINH = "officer son (unit head, UBND)", "officer minh (police)"
@@ -51,7 +51,12 @@ async def test_an_inter_agency_dossier_runs_to_its_end(api, system, actors):
     once, the transfer once), with a supplement by the applicant, an extension by the unit head, and the result
     returned by post."""
     an, dung = actors["citizen An"], actors["citizen Dung"]
-    code = (await submit(api, an, procedure=INTER_AGENCY)).json()["code"]
+    # Taken at the counter (the procedure is not offered online) for An.
+    resp = await submit(
+        api, actors[HOA], procedure=INTER_AGENCY, channel="counter", applicant={"kind": "citizen", "personal_id": AN}
+    )
+    assert resp.status_code == 201, resp.text
+    code = resp.json()["code"]
     view = await opened_by_processing(api, code, actors[HOA])
     first = view["current_step"]
 
@@ -194,7 +199,9 @@ async def test_refusal_and_rejection(api, actors):
     rejected = (await submit(api, an)).json()["code"]
     await opened_by_processing(api, rejected, actors[HOA])
     ok(await act(api, rejected, actors[HOA], "receive"), "receive")
-    problem(await act(api, rejected, actors[LAN], "reject", reason="x"), 403, "forbidden")
+    problem(await act(api, rejected, actors[LAN], "reject", reason="x"), 409, "invalid-transition")  # appraisal
+    ok(await act(api, rejected, actors[LAN], "forward"), "to approval")
+    problem(await act(api, rejected, actors[HOA], "reject", reason="x"), 403, "forbidden")  # not an approver
     view = ok(await act(api, rejected, actors[TUAN], "reject", reason="Không đủ điều kiện xác nhận"), "reject")
     assert (view["status"], view["rejection_reason"]) == ("rejected", "Không đủ điều kiện xác nhận")
     problem(await act(api, rejected, actors[TUAN], "approve"), 409, "invalid-transition")

@@ -56,13 +56,13 @@ async def test_a_document_uploaded_once_is_reused_and_results_come_back_to_the_v
     code = receipt["code"]
     await opened_by_processing(api, code, actors[HOA])
     for who, action, body in [
-        (HOA, "accept", {}),
+        (HOA, "receive", {}),
+        (LAN, "forward", {}),
         (TUAN, "approve", {}),
-        (LAN, "issue-result", {"result_number": f"XN-{code[-6:]}"}),
+        (LAN, "issue_result", {"result_number": f"XN-{code[-6:]}"}),
     ]:
-        assert (
-            await api.post(f"/api/v1/dossiers/{code}/actions/{action}", json=body, headers=actors[who])
-        ).status_code == 200
+        resp = await api.post(f"/api/v1/dossiers/{code}/actions", json={"action": action, **body}, headers=actors[who])
+        assert resp.status_code == 200, (action, resp.text)
 
     async def result_in_vault():
         items = (await api.get("/api/v1/me/documents", params={"limit": 100}, headers=dung)).json()["items"]

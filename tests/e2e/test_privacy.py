@@ -31,9 +31,10 @@ def span_texts(exporter) -> list[str]:
 
 
 async def test_no_personal_data_in_logs_or_spans(api, actors, recorded_spans):
-    an, hoa, tuan = (
+    an, hoa, lan, tuan = (
         actors["citizen An"],
         actors["officer hoa (receiving, UBND)"],
+        actors["officer lan (specialist, UBND)"],
         actors["officer tuan (approver, UBND)"],
     )
     preview = await api.post("/api/v1/dossiers/preview", json={"procedure_code": "1.004873"}, headers=an)
@@ -56,8 +57,9 @@ async def test_no_personal_data_in_logs_or_spans(api, actors, recorded_spans):
         return (await api.get(f"/api/v1/dossiers/{code}", headers=an)).json().get("status") == "submitted"
 
     await eventually(opened)
-    for who, action in ((hoa, "accept"), (tuan, "approve")):
-        assert (await api.post(f"/api/v1/dossiers/{code}/actions/{action}", json={}, headers=who)).status_code == 200
+    for who, action in ((hoa, "receive"), (lan, "forward"), (tuan, "approve")):
+        resp = await api.post(f"/api/v1/dossiers/{code}/actions", json={"action": action}, headers=who)
+        assert resp.status_code == 200, resp.text
 
     async def notified():
         items = (await api.get("/api/v1/me/notifications", headers=an)).json()["items"]

@@ -62,6 +62,8 @@ def upstream(name: str) -> Callable[[httpx.Request], httpx.Response]:
                 "idempotent-replayed": "true",
                 "set-cookie": "no=1",
                 "cache-control": "no-store",
+                "content-disposition": "inline; filename*=UTF-8''Gi%E1%BA%A5y.pdf",
+                "x-content-type-options": "nosniff",
             },
         )
 

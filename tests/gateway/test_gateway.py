@@ -29,6 +29,9 @@ async def test_routes_to_the_owning_service_and_forwards_selected_headers(gw, ci
     assert resp.headers["location"] == "/x" and resp.headers["idempotent-replayed"] == "true"
     assert "set-cookie" not in resp.headers
     assert resp.headers["x-request-id"] == "rid-1"
+    # a file's name (the official forms, documents) and the no-sniffing of its type reach the client
+    assert resp.headers["content-disposition"] == "inline; filename*=UTF-8''Gi%E1%BA%A5y.pdf"
+    assert resp.headers["x-content-type-options"] == "nosniff"
     sent = seen[-1]
     assert sent.headers["idempotency-key"] == "k1" and sent.headers["x-request-id"] == "rid-1"
     assert "cookie" not in sent.headers
@@ -54,6 +57,7 @@ async def test_routes_to_the_owning_service_and_forwards_selected_headers(gw, ci
         ("GET", "/api/v1/me/dossiers", "processing"),
         ("POST", "/api/v1/dossiers/C1/actions/return-result", "processing"),
         ("GET", "/api/v1/work-queue", "processing"),
+        ("GET", "/api/v1/dossiers/C1/forms/05", "processing"),
         ("GET", "/api/v1/me/notifications", "notify"),
         ("POST", "/api/v1/me/notifications/n1/read", "notify"),
         ("GET", "/api/v1/dossiers/C1/notifications", "notify"),

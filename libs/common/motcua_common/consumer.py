@@ -29,6 +29,7 @@ from aiokafka.structs import ConsumerRecord, OffsetAndMetadata, TopicPartition
 from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Gauge
 
+from .db import DATABASE_OUTAGE, DatabaseUnavailable
 from .events import CloudEvent, parse_event
 from .kafka import make_consumer, start_with_retry
 from .settings import ServiceSettings
@@ -36,13 +37,6 @@ from .telemetry import context_from_headers
 
 log = logging.getLogger("motcua.consumer")
 Handler = Callable[[asyncpg.Connection, CloudEvent], Awaitable[None]]
-_TRANSIENT = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.TooManyConnectionsError,
-)
 
 
 def consumer_lag_gauge(registry: CollectorRegistry) -> Gauge:
@@ -160,7 +154,7 @@ class EventConsumer:
                 try:
                     await self._apply(event, handler)
                     return
-                except _TRANSIENT as exc:
+                except DATABASE_OUTAGE as exc:
                     log.warning("%s: database unavailable handling %s (%s); retrying", self.name, event.id, exc)
                     if stop.is_set():
                         raise
@@ -180,16 +174,23 @@ class EventConsumer:
                     await asyncio.sleep(self.retry_delay * attempt)
 
     async def _apply(self, event: CloudEvent, handler: Handler) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            fresh = await conn.fetchval(
-                "INSERT INTO inbox (consumer, event_id, event_type) VALUES ($1, $2, $3)"
-                " ON CONFLICT DO NOTHING RETURNING true",
-                self.name,
-                event.id,
-                event.type,
-            )
-            if fresh:
-                await handler(conn, event)
+        async with self.pool.acquire() as conn:
+            try:
+                async with conn.transaction():
+                    fresh = await conn.fetchval(
+                        "INSERT INTO inbox (consumer, event_id, event_type) VALUES ($1, $2, $3)"
+                        " ON CONFLICT DO NOTHING RETURNING true",
+                        self.name,
+                        event.id,
+                        event.type,
+                    )
+                    if fresh:
+                        await handler(conn, event)
+            except Exception as exc:
+                # The server ended the session under the handler: whatever the handler saw, the database went away.
+                if conn.is_closed() and not isinstance(exc, DATABASE_OUTAGE):
+                    raise DatabaseUnavailable(f"connection lost: {type(exc).__name__}: {exc}") from exc
+                raise
 
     @staticmethod
     def dlq_topic(source_topic: str) -> str:

@@ -26,6 +26,23 @@ class DatabaseUnavailable(DependencyUnavailable):
         super().__init__("database", detail)
 
 
+# What an outage of the database looks like to a client: the server refused, reset or ended the session (a restart
+# reports an ended session as InternalClientError or AdminShutdown on the next use), is starting or stopping, has too
+# many clients, or the pool gave up waiting for a connection (TimeoutError). Errors of a statement itself (a
+# constraint, a type) are not in it.
+DATABASE_OUTAGE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    DatabaseUnavailable,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+
+
 async def _connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:
     """The pool's way to open a connection: any failure to reach the server (refused, reset, the server starting
     or stopping, the database closed to connections, too many clients…) is :class:`DatabaseUnavailable`, which the

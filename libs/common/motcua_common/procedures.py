@@ -156,3 +156,16 @@ class ProcedureDefinition(_Frozen):
 
     def in_force(self, day: date) -> bool:
         return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)
+
+    def budget_mismatch(self) -> str | None:
+        """Why the steps' budgets do not add up to the overall legal time (every step is counted once, all in the
+        overall budget's unit), or None when they do. Checked where definitions are published (a catalogue's
+        rule, not a validator: a definition under construction may be partial)."""
+        unit = "working_days" if self.budget.working_days is not None else "working_hours"
+        mixed = [s.key for s in self.steps if getattr(s.budget, unit) is None]
+        if mixed:
+            return f"steps {mixed} are not counted in {unit} like the procedure's budget"
+        total, overall = sum(getattr(s.budget, unit) for s in self.steps), getattr(self.budget, unit)
+        if total != overall:
+            return f"the steps' budgets add up to {total} {unit}, the procedure's budget is {overall}"
+        return None

@@ -24,6 +24,13 @@ def _shared(name: str, default: Any) -> Any:
     return Field(default, validation_alias=f"MOTCUA_{name.upper()}")
 
 
+def _kafka_bootstrap() -> str:
+    """The broker ``scripts/infra/kafka.sh`` starts: 127.0.0.1 on ``MOTCUA_KAFKA_PORT`` (59092), so infrastructure
+    moved to other ports with ``MOTCUA_PG_PORT`` / ``MOTCUA_KAFKA_PORT`` is the one the services and tests reach,
+    not a broker someone else runs on the default port. ``MOTCUA_KAFKA_BOOTSTRAP`` names any other broker."""
+    return f"127.0.0.1:{os.environ.get('MOTCUA_KAFKA_PORT') or 59092}"
+
+
 class ServiceSettings(BaseSettings):
     # Subclasses set their own prefix (INTAKE_, PROCESSING_…); the base class alone reads MOTCUA_*.
     model_config = SettingsConfigDict(env_prefix="MOTCUA_", extra="ignore", populate_by_name=True)
@@ -42,7 +49,7 @@ class ServiceSettings(BaseSettings):
     # the request answers 503 with Retry-After instead of queueing without end.
     db_acquire_timeout: float = 2.0
 
-    kafka_bootstrap: str = _shared("kafka_bootstrap", "127.0.0.1:59092")
+    kafka_bootstrap: str = Field(default_factory=_kafka_bootstrap, validation_alias="MOTCUA_KAFKA_BOOTSTRAP")
     dossier_topic: str = _shared("dossier_topic", "motcua.dossier.events")
     dlq_topic: str = _shared("dlq_topic", "motcua.dossier.events.dlq")
     personal_topic: str = _shared("personal_topic", "motcua.personal.events")

@@ -1,7 +1,9 @@
-"""Pure intake rules: the dossier code, who may submit or read a dossier, and what an uploaded file really is.
-The legal clock (working days, the 15:00 rule) is ``motcua_common.legal_clock``, shared with processing."""
+"""Pure intake rules: the dossier code, who may submit or read a dossier, who may publish a procedure version and
+what a catalogue accepts, and what an uploaded file really is. The legal clock (working days, working hours, the
+15:00 rule) is ``motcua_common.legal_clock``, shared with processing."""
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -13,6 +15,7 @@ from motcua_common.principal import (
     SCOPE_POST_SUBMIT,
     Principal,
 )
+from motcua_common.procedures import ProcedureDefinition
 
 # 31 characters that cannot be mistaken for one another when read aloud or copied from paper: no 0/O, 1/I/L.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -36,6 +39,14 @@ def receipt_message(code: str, procedure_name: str, appointment_at: datetime, tz
     local = appointment_at.astimezone(tz)
     return (
         f"Hồ sơ {code} ({procedure_name}) đã được tiếp nhận. Ngày hẹn trả kết quả: {local:%H:%M} ngày {local:%d/%m/%Y}."
+    )
+
+
+def bundle_message(bundle_name: str, codes: list[str], due_at: datetime, tz: ZoneInfo) -> str:
+    local = due_at.astimezone(tz)
+    return (
+        f"Hồ sơ liên thông ({bundle_name}) đã được tiếp nhận thành {len(codes)} hồ sơ: {', '.join(codes)}. "
+        f"Ngày hẹn trả kết quả chậm nhất: {local:%H:%M} ngày {local:%d/%m/%Y}."
     )
 
 
@@ -103,6 +114,58 @@ def can_read_application(principal: Principal, d: DossierParties) -> bool:
     """The application as submitted (personal data): the parties and the officers of the competent or receiving
     unit only; partners and the provincial operator of another unit see tracking, not the application."""
     return is_party(principal, d) or is_unit_officer(principal, d)
+
+
+EVENT_SOURCE = "/motcua/intake"  # the CloudEvents `source` of every event intake publishes
+
+# --- The catalogue ----------------------------------------------------------------------------------------------
+
+# Performers that are not a unit level: the unit that received the dossier and the competent unit.
+OWN_PERFORMERS = frozenset({"receiving_unit", "competent_unit"})
+
+
+def publish_refusal(principal: Principal) -> str | None:
+    """Why this caller may not publish procedure versions, or None: only an officer holding the provincial
+    operator role publishes, for any procedure of the province's catalogue."""
+    if principal.has_role(PROVINCIAL_OPERATOR):
+        return None
+    return "Only an officer with the provincial_operator role publishes procedure versions."
+
+
+def inter_agency_levels(definition: ProcedureDefinition) -> list[str]:
+    """The unit levels of the steps performed by another agency (liên thông), in step order, each once."""
+    levels: list[str] = []
+    for step in definition.steps:
+        if step.performer not in OWN_PERFORMERS and step.performer not in levels:
+            levels.append(step.performer)
+    return levels
+
+
+def definition_problems(
+    definition: ProcedureDefinition, members: Mapping[str, ProcedureDefinition | None]
+) -> list[str]:
+    """What the catalogue refuses in a definition the model accepts: step budgets that do not add up to the overall
+    budget; for a bundle, a budget other than the overall one, and members that are unknown, repeated, the bundle
+    itself or bundles themselves (a member slower than the bundle is fine: the bundle's budget caps its dossier).
+    ``members`` maps each member code to its latest version (None: unknown)."""
+    problems = []
+    mismatch = definition.budget_mismatch()
+    if mismatch:
+        problems.append(f"budget: {mismatch}")
+    if definition.bundle is not None:
+        if definition.bundle.budget != definition.budget:
+            problems.append("bundle.budget: a bundle's budget is its overall budget (give the same in both)")
+        if definition.code in definition.bundle.members:
+            problems.append("bundle.members: a bundle cannot contain itself")
+        for code in definition.bundle.members:
+            member = members.get(code)
+            if member is None:
+                problems.append(f"bundle.members: no procedure {code!r} in the catalogue")
+            elif member.bundle is not None:
+                problems.append(f"bundle.members: {code!r} is itself a bundle")
+        if len(set(definition.bundle.members)) != len(definition.bundle.members):
+            problems.append("bundle.members: a member is listed twice")
+    return problems
 
 
 # --- Uploaded files --------------------------------------------------------------------------------------------

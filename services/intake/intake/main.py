@@ -10,16 +10,27 @@ from fastapi import FastAPI
 from motcua_common import READINESS, Runtime, instrument_app, instrument_httpx
 from motcua_common import create_app as create_base_app
 from motcua_common.auth import ServiceCredentials, make_verifier
+from motcua_common.db import migrate
 from motcua_common.telemetry import configure_logging, setup_tracing
 
 from .clients import CitizenRegistry
 from .handlers import HANDLERS
 from .routes import router
 from .settings import Settings
+from .versions import check_shipped, load_catalogue, read_shipped
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 UPLOAD_PATH = "/api/v1/me/documents"
 UPLOAD_OVERHEAD = 64 * 1024  # multipart boundaries and headers around the file
+
+
+async def prepare_database(settings: Settings) -> list[str]:
+    """What `make migrate` does for intake: its migrations, then the shipped procedure versions (each stored and
+    announced once). Returns what was applied or loaded."""
+    applied = await migrate(settings.dsn, MIGRATIONS)
+    return applied + await load_catalogue(
+        settings.dsn, topic=settings.catalogue_topic, directory=settings.catalogue_dir
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -29,6 +40,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = Runtime(settings, migrations=MIGRATIONS)
     runtime.consume("intake-vault", HANDLERS)
 
+    shipped = read_shipped(settings.catalogue_dir)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with (
@@ -37,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 base_url=settings.citizen_id_url, timeout=httpx.Timeout(settings.citizen_id_timeout)
             ) as client,
         ):
+            await check_shipped(app.state.pool, shipped)  # loaded by `make migrate`, as the migrations
             instrument_httpx(client)
             app.state.verifier = make_verifier(settings, client)
             credentials = ServiceCredentials(

@@ -7,18 +7,35 @@ from uuid import UUID
 import asyncpg
 
 _PROCEDURE_COLUMNS = """p.code, p.version, p.name, p.field, p.level, p.processing_days, p.fee_vnd, p.fee_online_vnd,
-    p.fee_note, p.online_level, p.components, p.legal_basis, p.effective_from,
-    u.code AS unit_code, u.name AS unit_name"""
+    p.fee_note, p.online_level, p.components, p.legal_basis, p.effective_from, p.effective_to, p.definition,
+    p.published_at, p.published_by, p.source,
+    u.code AS unit_code, u.name AS unit_name, u.level AS unit_level, u.province_code, u.ward_code"""
+_PROCEDURES = "procedures p JOIN units u ON u.code = p.unit_code"
+# The version in force on day $1: its window holds the day (windows of one code never overlap: publishing a version
+# closes the earlier ones the day before it comes into force). Rows seeded before definitions existed (0002) count
+# only once the shipped files have filled them (`make migrate`).
+_IN_FORCE = (
+    "p.definition IS NOT NULL AND p.effective_from <= $1::date"
+    " AND (p.effective_to IS NULL OR p.effective_to >= $1::date)"
+)
 
 
 async def list_procedures(
-    conn: asyncpg.Connection, *, after: str | None, limit: int, level: str | None, online_level: str | None
+    conn: asyncpg.Connection,
+    *,
+    day: date,
+    after: str | None,
+    limit: int,
+    level: str | None,
+    online_level: str | None,
 ) -> list[asyncpg.Record]:
+    """The procedures in force on ``day``, each at its version in force, by code."""
     return await conn.fetch(
-        f"SELECT {_PROCEDURE_COLUMNS} FROM procedures p JOIN units u ON u.code = p.unit_code"
-        " WHERE p.is_current AND ($1::text IS NULL OR p.code > $1)"
-        " AND ($2::text IS NULL OR p.level = $2) AND ($3::text IS NULL OR p.online_level = $3)"
-        " ORDER BY p.code LIMIT $4",
+        f"SELECT * FROM (SELECT DISTINCT ON (p.code) {_PROCEDURE_COLUMNS} FROM {_PROCEDURES} WHERE {_IN_FORCE}"
+        " ORDER BY p.code, p.version DESC) c"
+        " WHERE ($2::text IS NULL OR c.code > $2) AND ($3::text IS NULL OR c.level = $3)"
+        " AND ($4::text IS NULL OR c.online_level = $4) ORDER BY c.code LIMIT $5",
+        day,
         after,
         level,
         online_level,
@@ -26,11 +43,138 @@ async def list_procedures(
     )
 
 
-async def get_current_procedure(conn: asyncpg.Connection, code: str) -> asyncpg.Record | None:
+async def get_current_procedure(conn: asyncpg.Connection, code: str, day: date) -> asyncpg.Record | None:
+    """The version of ``code`` in force on ``day`` (a dossier's receipt date, or today for the catalogue)."""
     return await conn.fetchrow(
-        f"SELECT {_PROCEDURE_COLUMNS} FROM procedures p JOIN units u ON u.code = p.unit_code"
-        " WHERE p.code = $1 AND p.is_current",
+        f"SELECT {_PROCEDURE_COLUMNS} FROM {_PROCEDURES} WHERE {_IN_FORCE} AND p.code = $2"
+        " ORDER BY p.version DESC LIMIT 1",
+        day,
         code,
+    )
+
+
+async def get_procedure_version(conn: asyncpg.Connection, code: str, version: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {_PROCEDURE_COLUMNS} FROM {_PROCEDURES} WHERE p.code = $1 AND p.version = $2", code, version
+    )
+
+
+async def list_procedure_versions(
+    conn: asyncpg.Connection, code: str, *, after: int | None, limit: int
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"SELECT {_PROCEDURE_COLUMNS} FROM {_PROCEDURES} WHERE p.code = $1 AND p.definition IS NOT NULL"
+        " AND ($2::integer IS NULL OR p.version > $2) ORDER BY p.version LIMIT $3",
+        code,
+        after,
+        limit,
+    )
+
+
+async def lock_procedure_code(conn: asyncpg.Connection, code: str) -> None:
+    """Serialize publications of one procedure code until the end of the transaction (two operators publishing at
+    once get versions n+1 and n+2, never the same number)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(727003, hashtext($1))", code)
+
+
+async def latest_version(conn: asyncpg.Connection, code: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {_PROCEDURE_COLUMNS} FROM {_PROCEDURES} WHERE p.code = $1 ORDER BY p.version DESC LIMIT 1", code
+    )
+
+
+async def latest_definitions(conn: asyncpg.Connection, codes: list[str]) -> dict[str, Any]:
+    """The definition of the latest version of each code that has one."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT ON (code) code, definition FROM procedures WHERE code = ANY($1::text[])"
+        " AND definition IS NOT NULL ORDER BY code, version DESC",
+        codes,
+    )
+    return {r["code"]: r["definition"] for r in rows}
+
+
+_VERSION_FIELDS = (
+    "code, version, name, field, level, unit_code, processing_days, fee_vnd, fee_online_vnd, fee_note, online_level,"
+    " components, legal_basis, effective_from, effective_to, definition, published_by, source"
+)
+
+
+def _version_args(row: dict[str, Any]) -> list[Any]:
+    return [row[f.strip()] for f in _VERSION_FIELDS.split(",")]
+
+
+async def insert_procedure_version(conn: asyncpg.Connection, row: dict[str, Any]) -> datetime:
+    return await conn.fetchval(
+        f"INSERT INTO procedures ({_VERSION_FIELDS}, published_at) VALUES"
+        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, now())"
+        " RETURNING published_at",
+        *_version_args(row),
+    )
+
+
+async def fill_seeded_version(conn: asyncpg.Connection, row: dict[str, Any]) -> datetime | None:
+    """Give a row seeded before definitions existed (migration 0002, ``definition IS NULL``) its shipped
+    definition; None if the row already had one."""
+    return await conn.fetchval(
+        "UPDATE procedures SET name = $3, field = $4, level = $5, unit_code = $6, processing_days = $7,"
+        " fee_vnd = $8, fee_online_vnd = $9, fee_note = $10, online_level = $11, components = $12,"
+        " legal_basis = $13, effective_from = $14, effective_to = $15, definition = $16, published_by = $17,"
+        " source = $18, published_at = now() WHERE code = $1 AND version = $2 AND definition IS NULL"
+        " RETURNING published_at",
+        *_version_args(row),
+    )
+
+
+async def close_earlier_versions(conn: asyncpg.Connection, code: str, version: int, effective_from: date) -> None:
+    """End the windows of the earlier versions of ``code`` the day before ``effective_from`` (a version that had
+    not come into force by then never does)."""
+    await conn.execute(
+        "UPDATE procedures SET effective_to = $3::date - 1 WHERE code = $1 AND version < $2"
+        " AND (effective_to IS NULL OR effective_to >= $3::date)",
+        code,
+        version,
+        effective_from,
+    )
+
+
+# --- Units -------------------------------------------------------------------------------------------------
+
+
+async def get_unit(conn: asyncpg.Connection, code: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT code, name, level, province_code, ward_code FROM units WHERE code = $1", code)
+
+
+async def assigned_unit(conn: asyncpg.Connection, procedure_code: str) -> asyncpg.Record | None:
+    """The unit the province assigned the procedure to (procedure_units)."""
+    return await conn.fetchrow(
+        "SELECT u.code, u.name, u.level, u.province_code, u.ward_code FROM procedure_units a"
+        " JOIN units u ON u.code = a.unit_code WHERE a.procedure_code = $1",
+        procedure_code,
+    )
+
+
+async def assign_unit(conn: asyncpg.Connection, procedure_code: str, unit_code: str) -> None:
+    await conn.execute(
+        "INSERT INTO procedure_units (procedure_code, unit_code) VALUES ($1, $2)"
+        " ON CONFLICT (procedure_code) DO UPDATE SET unit_code = EXCLUDED.unit_code",
+        procedure_code,
+        unit_code,
+    )
+
+
+async def unit_in_area(
+    conn: asyncpg.Connection, level: str, province_code: int | None, ward_code: int | None
+) -> asyncpg.Record | None:
+    """The unit of ``level`` in an area: the same province, and for commune-level units the same ward or commune
+    (the first by code if several)."""
+    commune = level in ("commune", "commune_police")
+    return await conn.fetchrow(
+        "SELECT code, name, level FROM units WHERE level = $1 AND province_code IS NOT DISTINCT FROM $2"
+        " AND (NOT $4 OR ward_code IS NOT DISTINCT FROM $3) ORDER BY code LIMIT 1",
+        level,
+        province_code,
+        ward_code,
+        commune,
     )
 
 
@@ -63,8 +207,10 @@ async def insert_dossier(conn: asyncpg.Connection, row: dict[str, Any]) -> async
         "INSERT INTO dossiers (id, code, procedure_code, procedure_version, procedure_snapshot, unit_code,"
         " channel, applicant_personal_id, applicant, form_data, components, notify_channels, submitted_at,"
         " received_at, appointment_at, idempotency_key, request_hash, applicant_kind, applicant_subject,"
-        " applicant_tax_code, submitter_kind, submitter_subject, on_behalf_via, receiving_unit_code, field_origins)"
-        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25)"
+        " applicant_tax_code, submitter_kind, submitter_subject, on_behalf_via, receiving_unit_code, field_origins,"
+        " fee_vnd, budget, bundle_id, bundle_code, bundle_version)"
+        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,"
+        " $26,$27,$28,$29,$30)"
         " ON CONFLICT (submitter_kind, submitter_subject, idempotency_key) DO NOTHING RETURNING *",
         row["id"],
         row["code"],
@@ -91,6 +237,11 @@ async def insert_dossier(conn: asyncpg.Connection, row: dict[str, Any]) -> async
         row["on_behalf_via"],
         row["receiving_unit_code"],
         row["field_origins"],
+        row["fee_vnd"],
+        row["budget"],
+        row["bundle_id"],
+        row["bundle_code"],
+        row["bundle_version"],
     )
 
 
@@ -99,6 +250,10 @@ _DOSSIER_SELECT = """SELECT d.*, u.name AS unit_name FROM dossiers d JOIN units 
 
 async def get_dossier(conn: asyncpg.Connection, code: str) -> asyncpg.Record | None:
     return await conn.fetchrow(f"{_DOSSIER_SELECT} WHERE d.code = $1", code)
+
+
+async def bundle_dossiers(conn: asyncpg.Connection, bundle_id: UUID) -> list[asyncpg.Record]:
+    return await conn.fetch(f"{_DOSSIER_SELECT} WHERE d.bundle_id = $1 ORDER BY d.code", bundle_id)
 
 
 async def get_dossier_by_id(conn: asyncpg.Connection, dossier_id: UUID) -> asyncpg.Record | None:

@@ -1,15 +1,17 @@
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 from uuid import UUID
 
-from fastapi import APIRouter, File, Form, Header, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Header, Path, Query, Request, Response, UploadFile
 
 from motcua_common.auth import CurrentCitizen, CurrentPrincipal
 from motcua_common.db import Conn
 from motcua_common.pagination import Cursor, Limit
 from motcua_common.problems import PROBLEM_RESPONSES
+from motcua_common.procedures import ProcedureCodeStr
 
-from . import service
+from . import service, versions
 from .schemas import (
     Correction,
     CorrectionCreate,
@@ -23,7 +25,10 @@ from .schemas import (
     OnceOnlyScore,
     PreviewRequest,
     ProcedureDetail,
+    ProcedureDraft,
     ProcedurePage,
+    ProcedureVersion,
+    ProcedureVersionPage,
     PublicDossier,
 )
 
@@ -35,6 +40,11 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: PROBLEM_RESPONSES[400] | {"description": "Not allowed for this caller"},
 }
 REGISTRY_RESPONSES = AUTH_RESPONSES | {503: PROBLEM_RESPONSES[409] | {"description": "Registry unavailable"}}
+
+
+def today(request: Request) -> date:
+    """The date in the service's time zone (Asia/Ho_Chi_Minh): which versions are in force."""
+    return datetime.now(request.app.state.clock.tz).date()
 
 
 @router.get(
@@ -50,8 +60,12 @@ async def list_procedures(
     cursor: Cursor = None,
     level: Literal["province", "commune", "commune_police", "delegated"] | None = None,
     online_level: Literal["full", "partial"] | None = None,
+    *,
+    request: Request,
 ) -> ProcedurePage:
-    return await service.list_procedures(conn, cursor=cursor, limit=limit, level=level, online_level=online_level)
+    return await service.list_procedures(
+        conn, today=today(request), cursor=cursor, limit=limit, level=level, online_level=online_level
+    )
 
 
 @router.get(
@@ -61,8 +75,83 @@ async def list_procedures(
     operation_id="intake_get_procedure",
     summary="One procedure with its required components",
 )
-async def get_procedure(code: str, conn: Conn) -> ProcedureDetail:
-    return await service.get_procedure(conn, code)
+async def get_procedure(code: str, conn: Conn, request: Request) -> ProcedureDetail:
+    return await service.get_procedure(conn, code, today(request))
+
+
+@router.post(
+    "/procedures/{code}/versions",
+    status_code=201,
+    response_model=ProcedureVersion,
+    tags=["Catalogue"],
+    operation_id="intake_publish_procedure_version",
+    summary="Publish a new version of a procedure (provincial operator)",
+    responses=AUTH_RESPONSES
+    | {
+        200: {
+            "model": ProcedureVersion,
+            "description": "The same definition as the latest version: that version, nothing published",
+        }
+    },
+    description="Only an officer with the `provincial_operator` role (403 for anyone else, 401 without a token). "
+    "The body is a procedure definition without `version`: intake assigns the last version + 1, announces it "
+    "(`vn.motcua.procedure.version_published.v1` on the catalogue topic) and it becomes the version dossiers are "
+    "received under from `effective_from` (not in the past, not before the latest version's); the earlier "
+    "versions end the day before. Dossiers already received keep their version. 422 when the definition is "
+    "invalid: steps leading nowhere, step budgets that do not add up to the overall budget, bundle members not in "
+    "the catalogue, a competent unit of another level. `unit_code` names the competent unit (required for a "
+    "procedure new to the catalogue; otherwise the province's current assignment).",
+)
+async def publish_version(
+    code: Annotated[ProcedureCodeStr, Path()],
+    body: ProcedureDraft,
+    principal: CurrentPrincipal,
+    conn: Conn,
+    request: Request,
+    response: Response,
+    unit_code: Annotated[
+        str | None, Query(max_length=64, description="the competent unit of this and later versions")
+    ] = None,
+) -> ProcedureVersion:
+    version, created = await versions.publish(
+        conn,
+        principal,
+        code,
+        body,
+        unit_code=unit_code,
+        topic=request.app.state.settings.catalogue_topic,
+        today=today(request),
+    )
+    response.headers["Location"] = f"/api/v1/procedures/{code}/versions/{version.version}"
+    if not created:
+        response.status_code = 200
+    return version
+
+
+@router.get(
+    "/procedures/{code}/versions",
+    response_model=ProcedureVersionPage,
+    tags=["Catalogue"],
+    operation_id="intake_list_procedure_versions",
+    summary="Every version of a procedure, oldest first, with its definition and window",
+)
+async def list_versions(
+    code: str, conn: Conn, request: Request, limit: Limit = 20, cursor: Cursor = None
+) -> ProcedureVersionPage:
+    return await versions.list_versions(conn, code, cursor=cursor, limit=limit, today=today(request))
+
+
+@router.get(
+    "/procedures/{code}/versions/{version}",
+    response_model=ProcedureVersion,
+    tags=["Catalogue"],
+    operation_id="intake_get_procedure_version",
+    summary="One version of a procedure: the definition dossiers received under it follow",
+)
+async def get_version(
+    code: str, version: Annotated[int, Path(ge=1, le=2_147_483_647)], conn: Conn, request: Request
+) -> ProcedureVersion:
+    return await versions.get_version(conn, code, version, today(request))
 
 
 @router.get(
@@ -94,6 +183,7 @@ async def preview_dossier(body: PreviewRequest, principal: CurrentPrincipal, req
     return await service.preview(
         state.pool,
         state.registry,
+        state.clock,
         principal=principal,
         body=body,
         request_id=getattr(request.state, "request_id", None),

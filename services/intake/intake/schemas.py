@@ -4,6 +4,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, model_validator
 
+from motcua_common.procedures import ProcedureCodeStr, ProcedureDefinition, TimeBudget
+
 PersonalId = Annotated[
     str, Field(pattern=r"^\d{12}$", description="12-digit personal id number", examples=["001090001234"])
 ]
@@ -17,7 +19,9 @@ class UnitRef(BaseModel):
     name: str
 
 
-class Component(BaseModel):
+class ProcedureComponent(BaseModel):
+    """A document the procedure requires (thành phần hồ sơ)."""
+
     code: str
     name: str
     required: bool
@@ -38,13 +42,47 @@ class ProcedureSummary(BaseModel):
 
 class ProcedureDetail(ProcedureSummary):
     fee_note: str | None
-    components: list[Component]
+    components: list[ProcedureComponent]
     legal_basis: str | None
     effective_from: date
 
 
 class ProcedurePage(BaseModel):
     items: list[ProcedureSummary]
+    next_cursor: str | None
+
+
+class ProcedureDraft(ProcedureDefinition):
+    """A procedure version to publish: the definition without ``version`` (intake assigns the last version + 1).
+    ``code`` may be left out (the path names it) or must equal the path's."""
+
+    code: ProcedureCodeStr | None = None  # type: ignore[assignment]  # optional here: the path names the procedure
+    version: None = Field(None, description="assigned by intake (the last version + 1): leave it out")  # type: ignore[assignment]
+
+
+class ProcedureVersion(BaseModel):
+    """One version of a procedure as the catalogue holds it: the definition as published, the unit that processes
+    it, and the window in which it is the version dossiers are received under."""
+
+    code: str
+    version: int
+    name: str
+    unit: UnitRef = Field(description="the competent unit of this version's dossiers")
+    effective_from: date
+    effective_to: date | None = Field(
+        description="the last day in force: the definition's own end, or the day before a later version comes into "
+        "force (before effective_from: superseded before it came into force)"
+    )
+    in_force: bool = Field(description="whether dossiers received today are received under this version")
+    published_at: datetime
+    source: Literal["shipped", "operator"] = Field(
+        description="shipped with the code (services/intake/intake/catalogue/) or published by an operator"
+    )
+    definition: ProcedureDefinition
+
+
+class ProcedureVersionPage(BaseModel):
+    items: list[ProcedureVersion] = Field(description="Oldest version first")
     next_cursor: str | None
 
 
@@ -137,6 +175,26 @@ class ProcedureRef(BaseModel):
     version: int | None = None
 
 
+class BundleDossier(BaseModel):
+    id: UUID
+    code: str
+    procedure: ProcedureRef
+    unit: UnitRef
+    appointment_at: datetime
+    fee_vnd: int
+
+
+class BundleReceipt(BaseModel):
+    """A bundle submission (Project 06 groups): one linked dossier per member procedure, all due within the
+    bundle's legal time. The receipt above is the first member's."""
+
+    id: UUID
+    procedure: ProcedureRef = Field(description="the bundle procedure")
+    due_at: datetime = Field(description="the bundle's due date: every member is due by then")
+    fee_vnd: int = Field(description="the members' fees together")
+    dossiers: list[BundleDossier]
+
+
 class DossierReceipt(BaseModel):
     """The electronic receipt and appointment (form 01), for the one who submitted."""
 
@@ -156,9 +214,11 @@ class DossierReceipt(BaseModel):
     submitted_at: datetime
     received_at: datetime = Field(description="when the legal clock starts (15:00 rule applied)")
     appointment_at: datetime = Field(description="when the result is due")
-    processing_days: int
-    fee_vnd: int
+    processing_days: int = Field(description="the legal time in whole working days (an hour budget rounded up)")
+    fee_vnd: int = Field(description="the fee for this dossier's channel (the online discount applied)")
     message: str
+    budget: TimeBudget | None = Field(None, description="the legal time as the procedure states it (days or hours)")
+    bundle: BundleReceipt | None = Field(None, description="the linked dossiers, when a bundle was submitted")
 
 
 class PreviewField(BaseModel):

@@ -5,7 +5,8 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -15,19 +16,24 @@ from motcua_common.auth import Principal, forbidden
 from motcua_common.contracts import (
     Actor,
     ApplicantRef,
+    BundleRef,
     DossierContact,
     DossierSubmitted,
     RegistryCorrectionRequested,
 )
-from motcua_common.legal_clock import LegalClock, TimeBudget
+from motcua_common.contracts import UnitRef as EventUnitRef
+from motcua_common.legal_clock import LegalClock
 from motcua_common.outbox import enqueue
 from motcua_common.pagination import decode_cursor, decode_keyset, encode_cursor, encode_keyset
 from motcua_common.problems import FieldError, ProblemError
+from motcua_common.procedures import ProcedureDefinition, TimeBudget
 
-from . import repository
+from . import legal_time, repository
 from .clients import TYPED_FIELDS, ApplicantQuery, CitizenRegistry, RegistryAnswer
 from .domain import (
+    EVENT_SOURCE,
     DossierParties,
+    bundle_message,
     can_read_application,
     can_track,
     dossier_code,
@@ -39,7 +45,8 @@ from .domain import (
 from .schemas import (
     Applicant,
     ApplicantIn,
-    Component,
+    BundleDossier,
+    BundleReceipt,
     ComponentIn,
     ComponentOut,
     ComponentShare,
@@ -57,6 +64,7 @@ from .schemas import (
     Origin,
     PreviewField,
     PreviewRequest,
+    ProcedureComponent,
     ProcedureDetail,
     ProcedurePage,
     ProcedureRef,
@@ -67,8 +75,9 @@ from .schemas import (
     UnitRef,
 )
 from .settings import Settings
+from .versions import InForce, in_force, performer_units
 
-SOURCE = "/motcua/intake"
+SOURCE = EVENT_SOURCE
 SUBMITTED_LABEL = "Đã nộp, chờ tiếp nhận"
 RECEIVE_STEP_NAME = "Tiếp nhận hồ sơ"
 
@@ -80,7 +89,7 @@ def _summary(row: asyncpg.Record) -> dict[str, Any]:
         "name": row["name"],
         "field": row["field"],
         "level": row["level"],
-        "unit": UnitRef(code=row["unit_code"], name=row["unit_name"]),
+        "unit": _unit_of(row),
         "processing_days": row["processing_days"],
         "fee_vnd": row["fee_vnd"],
         "fee_online_vnd": row["fee_online_vnd"],
@@ -94,21 +103,30 @@ def _detail(row: asyncpg.Record) -> ProcedureDetail:
         fee_note=row["fee_note"],
         legal_basis=row["legal_basis"],
         effective_from=row["effective_from"],
-        components=[Component(**c) for c in row["components"]],
+        components=[ProcedureComponent(**c) for c in row["components"]],
     )
 
 
 async def list_procedures(
-    conn: asyncpg.Connection, *, cursor: str | None, limit: int, level: str | None, online_level: str | None
+    conn: asyncpg.Connection,
+    *,
+    today: date,
+    cursor: str | None,
+    limit: int,
+    level: str | None,
+    online_level: str | None,
 ) -> ProcedurePage:
+    """The catalogue as it stands today: each procedure at its version in force."""
     after = decode_cursor(cursor, 1)[0] if cursor else None
-    rows = await repository.list_procedures(conn, after=after, limit=limit + 1, level=level, online_level=online_level)
+    rows = await repository.list_procedures(
+        conn, day=today, after=after, limit=limit + 1, level=level, online_level=online_level
+    )
     items = [ProcedureSummary(**_summary(r)) for r in rows[:limit]]
     return ProcedurePage(items=items, next_cursor=encode_cursor(items[-1].code) if len(rows) > limit else None)
 
 
-async def get_procedure(conn: asyncpg.Connection, code: str) -> ProcedureDetail:
-    row = await repository.get_current_procedure(conn, code)
+async def get_procedure(conn: asyncpg.Connection, code: str, today: date) -> ProcedureDetail:
+    row = await repository.get_current_procedure(conn, code, today)
     if row is None:
         raise _procedure_not_found(code)
     return _detail(row)
@@ -175,28 +193,48 @@ def _build_applicant(
     return applicant, origins
 
 
-def _procedure_missing(code: str) -> ProblemError:
+def _procedure_missing(code: str, day: date) -> ProblemError:
     return ProblemError(
         422,
         "procedure-not-found",
         "Không tìm thấy thủ tục hành chính",
-        f"No procedure with code {code!r} in the catalogue.",
+        f"No procedure with code {code!r} in force on {day.isoformat()} in the catalogue.",
         [FieldError(field="procedure_code", message="unknown procedure code")],
     )
 
 
+CHANNEL_NAMES = {
+    "online": "trực tuyến",
+    "counter": "tại bộ phận một cửa",
+    "service_centre": "tại Trung tâm Phục vụ hành chính công",
+    "post": "qua dịch vụ bưu chính công ích",
+}
+
+
+def _channel_refused(definition: ProcedureDefinition, channel: str) -> ProblemError:
+    allowed = ", ".join(CHANNEL_NAMES[c] for c in definition.channels)
+    return ProblemError(
+        422,
+        "channel-not-allowed",
+        f"Thủ tục này không tiếp nhận hồ sơ {CHANNEL_NAMES[channel]}; chỉ tiếp nhận: {allowed}",
+        f"Procedure {definition.code} (version {definition.version}) accepts dossiers on the channels "
+        f"{list(definition.channels)}, not {channel!r}.",
+        [FieldError(field="channel", message=f"not one of {list(definition.channels)}")],
+    )
+
+
 async def _components(
-    conn: asyncpg.Connection, principal: Principal, procedure: asyncpg.Record, components: list[ComponentIn]
+    conn: asyncpg.Connection, principal: Principal, definition: ProcedureDefinition, components: list[ComponentIn]
 ) -> list[dict[str, Any]]:
     """The components to store: codes of the procedure, vault documents the submitter owns."""
-    known = {c["code"] for c in procedure["components"]}
+    known = {c.code for c in definition.components}
     unknown = [c.code for c in components if c.code not in known]
     if unknown:
         raise ProblemError(
             422,
             "unknown-component",
             "Thành phần hồ sơ không thuộc thủ tục này",
-            f"Components {unknown} are not part of procedure {procedure['code']}.",
+            f"Components {unknown} are not part of procedure {definition.code}.",
             [FieldError(field="components", message=f"unknown code {c}") for c in unknown],
         )
     wanted = [c.document_id for c in components if c.document_id is not None]
@@ -265,6 +303,145 @@ def _contact(
     }
 
 
+@dataclass
+class _Dossier:
+    """One dossier a submission will store: a procedure version in force, when it is due, what it costs."""
+
+    procedure: InForce
+    budget: TimeBudget  # the legal time it runs on (a bundle member's capped by the bundle's)
+    appointment_at: datetime
+    fee_vnd: int
+    units: dict[str, EventUnitRef]  # inter-agency performers' units
+    id: UUID = field(default_factory=uuid.uuid4)
+    code: str = ""
+
+    @property
+    def definition(self) -> ProcedureDefinition:
+        return self.procedure.definition
+
+    @property
+    def unit_code(self) -> str:
+        return str(self.procedure.row["unit_code"])
+
+
+@dataclass
+class _Submission:
+    """What a submission stores: one dossier, or one per member of a bundle (``bundle`` is then the bundle)."""
+
+    received_at: datetime
+    due_at: datetime
+    dossiers: list[_Dossier]
+    bundle: InForce | None = None
+    bundle_id: UUID | None = None
+
+
+async def _version_on_receipt(
+    conn: asyncpg.Connection, clock: LegalClock, code: str, submitted_at: datetime
+) -> tuple[InForce, datetime]:
+    """The version a dossier submitted at ``submitted_at`` is received under: the one in force on its receipt date
+    (the next working day when it arrives after the cut-off or on a day off), and the legal receipt time. A version
+    that comes into force on that later day wins; if the procedure ends before it, the version in force at
+    submission stays."""
+    day = submitted_at.astimezone(clock.tz).date()
+    procedure = await in_force(conn, code, day)
+    if procedure is None:
+        raise _procedure_missing(code, day)
+    received = legal_time.received_at(clock, submitted_at, procedure.definition.budget)
+    if received.date() != day:
+        later = await in_force(conn, code, received.date())
+        if later is not None and later.definition.version != procedure.definition.version:
+            procedure = later
+            received = max(received, legal_time.received_at(clock, submitted_at, later.definition.budget))
+    return procedure, received
+
+
+async def _dossier(
+    conn: asyncpg.Connection, clock: LegalClock, procedure: InForce, channel: str, received: datetime
+) -> _Dossier:
+    definition = procedure.definition
+    return _Dossier(
+        procedure=procedure,
+        budget=definition.budget,
+        appointment_at=legal_time.due_at(clock, received, definition.budget),
+        fee_vnd=definition.fee_for(channel),
+        units={
+            level: EventUnitRef(code=u.code, name=u.name)
+            for level, u in (await performer_units(conn, definition, procedure.row)).items()
+        },
+    )
+
+
+async def _plan(
+    conn: asyncpg.Connection, clock: LegalClock, body: DossierCreate, submitted_at: datetime
+) -> _Submission:
+    """Resolve what to store: the procedure's version in force on the receipt date, the channel it accepts, and
+    for a bundle each member's version in force, every member due by the bundle's due date at the latest."""
+    procedure, received = await _version_on_receipt(conn, clock, body.procedure_code, submitted_at)
+    definition = procedure.definition
+    if body.channel not in definition.channels:
+        raise _channel_refused(definition, body.channel)
+    if definition.bundle is None:
+        single = await _dossier(conn, clock, procedure, body.channel, received)
+        return _Submission(received, single.appointment_at, [single])
+    due = legal_time.due_at(clock, received, definition.bundle.budget)
+    members = []
+    for code in definition.bundle.members:
+        member = await in_force(conn, code, received.date())
+        if member is None or member.definition.bundle is not None:
+            raise ProblemError(
+                422,
+                "bundle-member-unavailable",
+                "Một thủ tục thành phần của nhóm liên thông hiện không tiếp nhận hồ sơ",
+                f"Member {code!r} of bundle {definition.code} has no version in force on {received.date()}.",
+                [FieldError(field="procedure_code", message=f"member {code} not in force")],
+            )
+        # one receipt time for the group (the bundle's), but each member's own cut-off decides when its clock
+        # starts (a same-day member submitted after 15:00 is due the next working day), capped by the bundle's time
+        own_start = legal_time.received_at(clock, submitted_at, member.definition.budget)
+        planned = await _dossier(conn, clock, member, body.channel, own_start)
+        if planned.appointment_at > due:
+            planned.appointment_at, planned.budget = due, definition.bundle.budget
+        members.append(planned)
+    return _Submission(received, due, members, bundle=procedure, bundle_id=uuid.uuid4())
+
+
+def _submitted_event(
+    s: _Submission,
+    d: _Dossier,
+    body: DossierCreate,
+    principal: Principal,
+    applicant: Applicant,
+    submitted_at: datetime,
+    receiving_unit: str | None,
+) -> DossierSubmitted:
+    bundle = None
+    if s.bundle is not None and s.bundle_id is not None:
+        b = s.bundle.definition
+        bundle = BundleRef(code=b.code, version=b.version, id=s.bundle_id, dossier_ids=[m.id for m in s.dossiers])
+    event = DossierSubmitted(
+        dossier_id=d.id,
+        dossier_code=d.code,
+        occurred_at=submitted_at,
+        procedure_code=d.definition.code,
+        procedure_name=d.definition.name,
+        procedure_version=d.definition.version,
+        processing_days=legal_time.processing_days(d.budget),
+        channel=body.channel,
+        receiving_unit_code=receiving_unit,
+        unit_code=d.unit_code,
+        unit_name=d.procedure.row["unit_name"],
+        applicant=ApplicantRef(kind=applicant.kind, subject=applicant.subject, tax_code=applicant.tax_code),
+        submitted_by=Actor(kind=principal.kind, subject=principal.subject),  # type: ignore[arg-type]  # services are refused by submission_refusal
+        submitted_at=submitted_at,
+        received_at=s.received_at,
+        appointment_at=d.appointment_at,
+        fee_vnd=d.fee_vnd,
+        bundle=bundle,
+        performer_units=d.units or None,
+    )
+    return event.in_sequence(1)  # the dossier's first event; processing numbers the next ones (docs/events.md)
+
+
 async def submit(
     pool: asyncpg.Pool,
     registry: CitizenRegistry,
@@ -276,9 +453,9 @@ async def submit(
     idempotency_key: str,
     request_id: str | None,
 ) -> tuple[DossierReceipt, bool]:
-    """Submit a dossier: refuse the clear cases, ask the registry (no connection held meanwhile), then store the
-    dossier and its two events in one transaction. Returns the receipt and whether it replays an earlier request
-    of the same submitter with the same key."""
+    """Submit a dossier (or, for a bundle procedure, one linked dossier per member): refuse the clear cases, ask the
+    registry (no connection held meanwhile), then store the dossiers and their events in one transaction. Returns
+    the receipt and whether it replays an earlier request of the same submitter with the same key."""
     query = _authorize_submission(principal, body)
     digest = request_hash(body)
     submitted_at = datetime.now(UTC)
@@ -286,93 +463,83 @@ async def submit(
     async with pool.acquire() as conn:
         existing = await repository.find_by_idempotency_key(conn, principal.kind, principal.subject, idempotency_key)
         if existing is not None:
-            return _replay(existing, digest, clock), True
-        procedure = await repository.get_current_procedure(conn, body.procedure_code)
-        if procedure is None:
-            raise _procedure_missing(body.procedure_code)
-        components = await _components(conn, principal, procedure, body.components)
-        sequence = await repository.next_sequence(conn, procedure["unit_code"], local_day)
-    code = dossier_code(procedure["unit_code"], local_day, sequence)
-    dossier_id = uuid.uuid4()
+            return await _replay(conn, existing, digest, clock), True
+        plan = await _plan(conn, clock, body, submitted_at)
+        submitted = plan.bundle or plan.dossiers[0].procedure
+        components = await _components(conn, principal, submitted.definition, body.components)
+        for d in plan.dossiers:
+            d.code = dossier_code(d.unit_code, local_day, await repository.next_sequence(conn, d.unit_code, local_day))
 
-    answer = await registry.prefill(principal, query, f"dossier:{code}", request_id)
+    first = plan.dossiers[0]
+    answer = await registry.prefill(principal, query, f"dossier:{first.code}", request_id)
     applicant, origins = _build_applicant(principal, query, answer, body.applicant)
     contact = _contact(principal, applicant, answer, origins, notify=body.notify_channels)
 
-    days = procedure["processing_days"]
-    budget = TimeBudget(working_days=days)
-    received_at = clock.received_at(submitted_at, budget)
-    appointment_at = clock.due_at(received_at, budget)
     receiving_unit = principal.unit_code if principal.kind == "officer" else None
+    stored_rows = []
     async with pool.acquire() as conn, conn.transaction():
-        stored = await repository.insert_dossier(
-            conn,
-            {
-                "id": dossier_id,
-                "code": code,
-                "procedure_code": procedure["code"],
-                "procedure_version": procedure["version"],
-                "procedure_snapshot": _detail(procedure).model_dump(mode="json"),
-                "unit_code": procedure["unit_code"],
-                "channel": body.channel,
-                "applicant": applicant.model_dump(mode="json"),
-                "form_data": body.form_data,
-                "components": components,
-                "notify_channels": body.notify_channels,
-                "submitted_at": submitted_at,
-                "received_at": received_at,
-                "appointment_at": appointment_at,
-                "idempotency_key": idempotency_key,
-                "request_hash": digest,
-                "submitter_kind": principal.kind,
-                "submitter_subject": principal.subject,
-                "on_behalf_via": answer.on_behalf_via,
-                "receiving_unit_code": receiving_unit,
-                "field_origins": origins,
-            },
-        )
-        if stored is None:  # a concurrent request of the same submitter with the same key won the race
-            existing = await repository.find_by_idempotency_key(
-                conn, principal.kind, principal.subject, idempotency_key
+        for d in plan.dossiers:
+            stored = await repository.insert_dossier(
+                conn,
+                {
+                    "id": d.id,
+                    "code": d.code,
+                    "procedure_code": d.definition.code,
+                    "procedure_version": d.definition.version,
+                    "procedure_snapshot": d.definition.model_dump(mode="json"),
+                    "unit_code": d.unit_code,
+                    "channel": body.channel,
+                    "applicant": applicant.model_dump(mode="json"),
+                    "form_data": body.form_data,
+                    "components": components,
+                    "notify_channels": body.notify_channels,
+                    "submitted_at": submitted_at,
+                    "received_at": plan.received_at,
+                    "appointment_at": d.appointment_at,
+                    # the key is the first dossier's: a bundle's other dossiers are found through it
+                    "idempotency_key": idempotency_key if d is first else None,
+                    "request_hash": digest,
+                    "submitter_kind": principal.kind,
+                    "submitter_subject": principal.subject,
+                    "on_behalf_via": answer.on_behalf_via,
+                    "receiving_unit_code": receiving_unit,
+                    "field_origins": origins,
+                    "fee_vnd": d.fee_vnd,
+                    "budget": d.budget.model_dump(mode="json", exclude_none=True),
+                    "bundle_id": plan.bundle_id,
+                    "bundle_code": plan.bundle.definition.code if plan.bundle else None,
+                    "bundle_version": plan.bundle.definition.version if plan.bundle else None,
+                },
             )
-            return _replay(existing, digest, clock), True
+            if stored is None:  # a concurrent request of the same submitter with the same key won the race
+                existing = await repository.find_by_idempotency_key(
+                    conn, principal.kind, principal.subject, idempotency_key
+                )
+                return await _replay(conn, existing, digest, clock), True
+            stored_rows.append({**stored, "unit_name": d.procedure.row["unit_name"]})
 
-        submitted = DossierSubmitted(
-            dossier_id=dossier_id,
-            dossier_code=code,
-            occurred_at=submitted_at,
-            procedure_code=procedure["code"],
-            procedure_name=procedure["name"],
-            procedure_version=procedure["version"],
-            processing_days=days,
-            channel=body.channel,
-            receiving_unit_code=receiving_unit,
-            unit_code=procedure["unit_code"],
-            unit_name=procedure["unit_name"],
-            applicant=ApplicantRef(kind=applicant.kind, subject=applicant.subject, tax_code=applicant.tax_code),
-            submitted_by=Actor(kind=principal.kind, subject=principal.subject),  # type: ignore[arg-type]  # services are refused by submission_refusal
-            submitted_at=submitted_at,
-            received_at=received_at,
-            appointment_at=appointment_at,
-        )
-        key = str(dossier_id)
-        submitted.in_sequence(1)  # the dossier's first event; processing numbers the next ones (docs/events.md)
-        await enqueue(conn, submitted, topic=settings.dossier_topic, key=key, source=SOURCE, subject=code)
-        if contact is not None:
-            event = DossierContact(
-                dossier_id=dossier_id,
-                dossier_code=code,
-                occurred_at=submitted_at,
-                procedure_name=procedure["name"],
-                **contact,
-            )
-            await enqueue(conn, event, topic=settings.personal_topic, key=key, source=SOURCE, subject=code)
-    return _receipt({**stored, "unit_name": procedure["unit_name"]}, clock), False
+            key = str(d.id)
+            event = _submitted_event(plan, d, body, principal, applicant, submitted_at, receiving_unit)
+            await enqueue(conn, event, topic=settings.dossier_topic, key=key, source=SOURCE, subject=d.code)
+            if contact is not None:
+                contact_event = DossierContact(
+                    dossier_id=d.id,
+                    dossier_code=d.code,
+                    occurred_at=submitted_at,
+                    procedure_name=d.definition.name,
+                    **contact,
+                )
+                await enqueue(
+                    conn, contact_event, topic=settings.personal_topic, key=key, source=SOURCE, subject=d.code
+                )
+    bundle = _bundle_receipt(stored_rows, plan.bundle.definition, plan.due_at) if plan.bundle else None
+    return _receipt(stored_rows[0], clock, bundle), False
 
 
 async def preview(
     pool: asyncpg.Pool,
     registry: CitizenRegistry,
+    clock: LegalClock,
     *,
     principal: Principal,
     body: PreviewRequest,
@@ -380,10 +547,11 @@ async def preview(
 ) -> DossierPreview:
     """What a submission would prefill, field by field with its origin; nothing is stored."""
     query = _authorize_submission(principal, body)
+    today = datetime.now(clock.tz).date()
     async with pool.acquire() as conn:
-        procedure = await repository.get_current_procedure(conn, body.procedure_code)
+        procedure = await repository.get_current_procedure(conn, body.procedure_code, today)
     if procedure is None:
-        raise _procedure_missing(body.procedure_code)
+        raise _procedure_missing(body.procedure_code, today)
     answer = await registry.preview(principal, query, procedure["code"], request_id)
     applicant, origins = _build_applicant(principal, query, answer, body.applicant)
     return DossierPreview(
@@ -394,7 +562,7 @@ async def preview(
     )
 
 
-def _replay(row: asyncpg.Record, digest: str, clock: LegalClock) -> DossierReceipt:
+async def _replay(conn: asyncpg.Connection, row: asyncpg.Record, digest: str, clock: LegalClock) -> DossierReceipt:
     if row["request_hash"] != digest:
         raise ProblemError(
             422,
@@ -402,7 +570,14 @@ def _replay(row: asyncpg.Record, digest: str, clock: LegalClock) -> DossierRecei
             "Khóa Idempotency-Key đã được dùng cho yêu cầu khác",
             "This Idempotency-Key was used with a different request body; use a new key.",
         )
-    return _receipt(row, clock)
+    bundle = None
+    if row["bundle_id"] is not None:
+        version = await repository.get_procedure_version(conn, row["bundle_code"], row["bundle_version"])
+        assert version is not None  # a dossier's procedure versions are never deleted
+        definition = ProcedureDefinition.model_validate(version["definition"])
+        members = await repository.bundle_dossiers(conn, row["bundle_id"])
+        bundle = _bundle_receipt(members, definition, legal_time.due_at(clock, row["received_at"], definition.budget))
+    return _receipt(row, clock, bundle)
 
 
 def _applicant(row: Mapping[str, Any]) -> Applicant:
@@ -421,17 +596,55 @@ def _component_out(c: dict[str, Any]) -> ComponentOut:
     )
 
 
-def _receipt(row: Mapping[str, Any], clock: LegalClock) -> DossierReceipt:
+def _procedure_of(row: Mapping[str, Any]) -> ProcedureRef:
+    """The procedure and version a stored dossier was received under."""
+    return ProcedureRef(
+        code=row["procedure_code"], name=row["procedure_snapshot"]["name"], version=row["procedure_version"]
+    )
+
+
+def _unit_of(row: Mapping[str, Any]) -> UnitRef:
+    return UnitRef(code=row["unit_code"], name=row["unit_name"])
+
+
+def _bundle_receipt(rows: Sequence[Mapping[str, Any]], bundle: ProcedureDefinition, due_at: datetime) -> BundleReceipt:
+    """The linked dossiers of a bundle submission, in the order of the bundle's members."""
+    members = bundle.bundle.members if bundle.bundle is not None else ()
+    rows = sorted(rows, key=lambda r: members.index(r["procedure_code"]) if r["procedure_code"] in members else 0)
+    return BundleReceipt(
+        id=rows[0]["bundle_id"],
+        procedure=ProcedureRef(code=bundle.code, name=bundle.name, version=bundle.version),
+        due_at=due_at,
+        fee_vnd=sum(r["fee_vnd"] for r in rows),
+        dossiers=[
+            BundleDossier(
+                id=r["id"],
+                code=r["code"],
+                procedure=_procedure_of(r),
+                unit=_unit_of(r),
+                appointment_at=r["appointment_at"],
+                fee_vnd=r["fee_vnd"],
+            )
+            for r in rows
+        ],
+    )
+
+
+def _receipt(row: Mapping[str, Any], clock: LegalClock, bundle: BundleReceipt | None = None) -> DossierReceipt:
     snapshot = row["procedure_snapshot"]
     submitter = _submitter(row)
     assert submitter is not None  # a receipt is for a dossier submitted since submitters are recorded
+    budget = TimeBudget.model_validate(row["budget"])
+    message = receipt_message(row["code"], snapshot["name"], row["appointment_at"], clock.tz)
+    if bundle is not None:
+        message = bundle_message(bundle.procedure.name, [d.code for d in bundle.dossiers], bundle.due_at, clock.tz)
     return DossierReceipt(
         id=row["id"],
         code=row["code"],
         status="submitted",
         status_label=SUBMITTED_LABEL,
-        procedure=ProcedureRef(code=row["procedure_code"], name=snapshot["name"], version=row["procedure_version"]),
-        unit=UnitRef(code=row["unit_code"], name=row["unit_name"]),
+        procedure=_procedure_of(row),
+        unit=_unit_of(row),
         channel=row["channel"],
         receiving_unit_code=row["receiving_unit_code"],
         submitted_by=submitter,
@@ -442,11 +655,11 @@ def _receipt(row: Mapping[str, Any], clock: LegalClock) -> DossierReceipt:
         submitted_at=row["submitted_at"],
         received_at=row["received_at"],
         appointment_at=row["appointment_at"],
-        processing_days=snapshot["processing_days"],
-        fee_vnd=snapshot["fee_online_vnd"]
-        if row["channel"] == "online" and snapshot["fee_online_vnd"] is not None
-        else snapshot["fee_vnd"],
-        message=receipt_message(row["code"], snapshot["name"], row["appointment_at"], clock.tz),
+        processing_days=legal_time.processing_days(budget),
+        fee_vnd=row["fee_vnd"],
+        message=message,
+        budget=budget,
+        bundle=bundle,
     )
 
 
@@ -480,17 +693,13 @@ async def get_tracking(conn: asyncpg.Connection, principal: Principal, code: str
     """The dossier as intake knows it: received, waiting for the unit to accept it. Processing serves the
     full timeline once it has opened the case; the gateway asks it first."""
     row = await _readable(conn, code, lambda d: can_track(principal, d))
-    unit = UnitRef(code=row["unit_code"], name=row["unit_name"])
+    unit = _unit_of(row)
     return DossierTracking(
         id=row["id"],
         code=row["code"],
         status="submitted",
         status_label=SUBMITTED_LABEL,
-        procedure=ProcedureRef(
-            code=row["procedure_code"],
-            name=row["procedure_snapshot"]["name"],
-            version=row["procedure_version"],
-        ),
+        procedure=_procedure_of(row),
         unit=unit,
         current_step="receive",
         current_handler=None,
@@ -525,7 +734,7 @@ async def get_public(conn: asyncpg.Connection, code: str) -> PublicDossier:
         status="submitted",
         status_label=SUBMITTED_LABEL,
         current_step_name=RECEIVE_STEP_NAME,
-        unit=UnitRef(code=row["unit_code"], name=row["unit_name"]),
+        unit=_unit_of(row),
         due_at=row["appointment_at"],
     )
 
@@ -547,10 +756,8 @@ async def get_application(conn: asyncpg.Connection, principal: Principal, code: 
     return DossierApplication(
         id=row["id"],
         code=row["code"],
-        procedure=ProcedureRef(
-            code=row["procedure_code"], name=row["procedure_snapshot"]["name"], version=row["procedure_version"]
-        ),
-        unit=UnitRef(code=row["unit_code"], name=row["unit_name"]),
+        procedure=_procedure_of(row),
+        unit=_unit_of(row),
         channel=row["channel"],
         receiving_unit_code=row["receiving_unit_code"],
         submitted_by=_submitter(row),
@@ -709,7 +916,7 @@ async def document_content(conn: asyncpg.Connection, principal: Principal, doc_i
 
 
 async def once_only(conn: asyncpg.Connection, code: str) -> OnceOnlyScore:
-    if await repository.get_current_procedure(conn, code) is None:
+    if await repository.latest_version(conn, code) is None:
         raise _procedure_not_found(code)
     c = await repository.once_only_counts(conn, code)
     fields_total, components_total = c["fields_total"], c["components_total"]

@@ -1,7 +1,11 @@
+from pathlib import Path
+
 from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from motcua_common.settings import ServiceSettings
+
+PACKAGE_DIR = Path(__file__).parent
 
 
 class Settings(ServiceSettings):
@@ -12,6 +16,8 @@ class Settings(ServiceSettings):
     database: str = "motcua_intake"
     citizen_id_url: str = "http://127.0.0.1:8103"
     citizen_id_timeout: float = 3.0
+    # The shipped procedure versions, one JSON file per version (loaded by `make migrate`).
+    catalogue_dir: Path = PACKAGE_DIR / "catalogue"
 
     # Intake's own client credentials at the identity provider (service-to-service calls to citizen-id).
     client_id: str = "intake"

@@ -1,20 +1,33 @@
+import asyncio
 import base64
 import hashlib
 import json
 import types
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from intake.clients import CitizenRegistry
-from intake.main import MIGRATIONS, create_app
+from intake.main import create_app, prepare_database
 from intake.settings import Settings
 from motcua_common.auth import ServiceCredentials
+from motcua_common.events import CloudEvent
+from motcua_common.kafka import client_options
 from motcua_common.problems import ProblemError
-from motcua_common.testing import RUN_ID, create_database, create_topics, delete_topics, drop_database, per_run_settings
+from motcua_common.testing import (
+    RUN_ID,
+    create_database,
+    create_topics,
+    delete_topics,
+    drop_database,
+    kafka_admin_settings,
+    per_run_settings,
+)
 from motcua_common.testing_auth import TestIssuer
 
 ISSUER = TestIssuer()
@@ -228,6 +241,12 @@ class Callers:
             ISSUER.officer("000.00.01.H29", "provincial_operator", sub="quan.vanhanh", ttl=3600)
         )
     )
+    # a second provincial operator (publishing procedure versions is theirs), in another unit of the province
+    thu: dict = field(
+        default_factory=lambda: ISSUER.bearer(
+            ISSUER.officer("000.10.00.H29", "provincial_operator", sub="thu.vanhanh", ttl=3600)
+        )
+    )
     post: dict = field(
         default_factory=lambda: ISSUER.bearer(ISSUER.partner("vietnam-post", "dossiers:submit-post", ttl=3600))
     )
@@ -251,7 +270,8 @@ def who() -> Callers:
 async def intake_settings(kafka_topics):
     settings = per_run_settings(Settings, "intake", personal_topic=f"test.{RUN_ID}.personal.events")
     await create_topics(settings.kafka_bootstrap, settings.personal_topic)
-    await create_database(settings, MIGRATIONS)  # migrations are a step before any app starts
+    await create_database(settings)
+    await prepare_database(settings)  # migrations and the shipped catalogue are a step before any app starts
     yield settings
     await drop_database(settings)
     await delete_topics(settings.kafka_bootstrap, settings.personal_topic)
@@ -319,6 +339,27 @@ class Api:
         resp = await self.submit(headers, body)
         assert resp.status_code == 201, resp.text
         return resp.json()
+
+    async def kafka_record(
+        self, topic: str, match: Callable[[CloudEvent], bool], wait_s: float = 20.0
+    ) -> tuple[ConsumerRecord, CloudEvent]:
+        """The first record of ``topic`` (read from the beginning as the broker's admin) whose event matches."""
+        consumer = AIOKafkaConsumer(
+            topic,
+            **client_options(kafka_admin_settings(self.app.state.settings.kafka_bootstrap)),
+            group_id=f"intake-test-{uuid.uuid4().hex[:6]}",
+            auto_offset_reset="earliest",
+        )
+        await consumer.start()
+        try:
+            async with asyncio.timeout(wait_s):
+                async for record in consumer:
+                    event = CloudEvent.model_validate(json.loads(record.value))
+                    if match(event):
+                        return record, event
+        finally:
+            await consumer.stop()
+        raise AssertionError("unreachable")
 
     async def outbox(self, code: str) -> list[dict]:
         async with self.app.state.pool.acquire() as conn:

@@ -16,7 +16,7 @@ from motcua_common.auth import make_verifier
 from motcua_common.runtime import Loop
 from motcua_common.telemetry import configure_logging
 
-from . import handlers, service
+from . import forms_routes, handlers, service
 from .deadlines import Clock
 from .routes import router
 from .settings import Settings
@@ -73,10 +73,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         readiness=READINESS,
         max_body_bytes=settings.max_body_bytes,
         description="Dossier workflow after intake: procedure versions run by one engine, officer actions, "
-        "supplements, extensions, deadlines, work queue, tracking.",
+        "supplements, extensions, deadlines, work queue, tracking, official forms (PDF).",
     )
     app.state.settings = settings
     app.state.clock = clock
     app.include_router(router)
+    app.include_router(forms_routes.router)
     instrument_app(app)
     return app

@@ -1,5 +1,7 @@
 """The processing service's settings (env prefix ``PROCESSING_``; shared ones come from ``MOTCUA_*``)."""
 
+from pathlib import Path
+
 from pydantic_settings import SettingsConfigDict
 
 from motcua_common.settings import ServiceSettings
@@ -22,6 +24,8 @@ class Settings(ServiceSettings):
     deadline_interval_seconds: float = 30.0
     deadline_batch_size: int = 200
     due_soon_working_days: float = 1.0
+    # Where the official forms' font files are (Liberation Serif 2: Debian's fonts-liberation2; see forms.py).
+    forms_font_dir: Path = Path("/usr/share/fonts/truetype/liberation2")
 
     @property
     def dossier_state_topic(self) -> str:

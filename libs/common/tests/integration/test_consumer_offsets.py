@@ -6,63 +6,13 @@ import asyncio
 import uuid
 
 import asyncpg
-import pytest
-from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
 from motcua_common.consumer import EventConsumer, consumer_lag_gauge
-from motcua_common.db import migrate
-from motcua_common.events import CLOUDEVENTS_CONTENT_TYPE, CloudEvent
-from motcua_common.kafka import client_options, make_producer
-from motcua_common.settings import ServiceSettings
-from motcua_common.testing import (
-    RUN_ID,
-    create_database,
-    create_topics,
-    drop_database,
-    kafka_admin_settings,
-    per_run_settings,
-)
+from motcua_common.kafka import make_producer
+from motcua_common.testing import RUN_ID
 
-EVENT_TYPE = "vn.motcua.test.offsets.v1"
-EVENTS = 40
-
-
-@pytest.fixture
-async def db_settings():
-    settings = per_run_settings(ServiceSettings, "consumer-offsets", service_name="processing")
-    await create_database(settings)
-    await migrate(settings.dsn)  # the common migrations: outbox and inbox
-    try:
-        yield settings
-    finally:
-        await drop_database(settings)
-
-
-@pytest.fixture
-async def topic(db_settings):
-    name = f"test.{RUN_ID}.consumer-offsets.{uuid.uuid4().hex[:8]}"
-    await create_topics(db_settings.kafka_bootstrap, name, f"{name}.dlq", partitions=3)
-    return name
-
-
-async def _publish(settings: ServiceSettings, topic: str, count: int) -> list[str]:
-    producer = AIOKafkaProducer(**client_options(kafka_admin_settings(settings.kafka_bootstrap)))
-    await producer.start()
-    ids = []
-    try:
-        for i in range(count):
-            event = CloudEvent(source="/test", type=EVENT_TYPE, subject=f"D-{i}", data={"n": i})
-            await producer.send_and_wait(
-                topic,
-                event.model_dump_json().encode(),
-                key=f"dossier-{i % 7}".encode(),
-                headers=[("content-type", CLOUDEVENTS_CONTENT_TYPE.encode())],
-            )
-            ids.append(event.id)
-    finally:
-        await producer.stop()
-    return ids
+from .conftest import EVENT_TYPE, EVENTS, _publish
 
 
 def _lag(registry: CollectorRegistry, group: str, topic: str) -> dict[int, float]:

@@ -19,6 +19,7 @@ BARE = {
     "PG_HOST": "192.0.2.1",
     "DOSSIER_TOPIC": "x",
     "KAFKA_BOOTSTRAP": "192.0.2.1:1",
+    "KAFKA_PORT": "1",
     "ISSUER": "http://192.0.2.1",
     "AUDIENCE": "x",
     "JWKS_URL": "http://192.0.2.1/jwks",
@@ -52,3 +53,14 @@ def test_documented_variables_and_keywords_still_work(monkeypatch):
     kw = IntakeSettings(pg_port=7777, dossier_topic="kw.events", issuer="http://127.0.0.1:1")
     assert (kw.pg_port, kw.dossier_topic, kw.issuer) == (7777, "kw.events", "http://127.0.0.1:1")
     assert "7777" in kw.dsn
+
+
+def test_the_broker_follows_the_port_the_infrastructure_was_started_on(monkeypatch):
+    monkeypatch.delenv("MOTCUA_KAFKA_BOOTSTRAP", raising=False)
+    monkeypatch.delenv("MOTCUA_KAFKA_PORT", raising=False)
+    assert IntakeSettings().kafka_bootstrap == "127.0.0.1:59092"
+    monkeypatch.setenv("MOTCUA_KAFKA_PORT", "59112")  # as `MOTCUA_KAFKA_PORT=59112 make test` starts it
+    assert IntakeSettings().kafka_bootstrap == ServiceSettings().kafka_bootstrap == "127.0.0.1:59112"
+    monkeypatch.setenv("MOTCUA_KAFKA_BOOTSTRAP", "127.0.0.1:7000")
+    assert IntakeSettings().kafka_bootstrap == "127.0.0.1:7000"
+    assert IntakeSettings(kafka_bootstrap="127.0.0.1:7001").kafka_bootstrap == "127.0.0.1:7001"

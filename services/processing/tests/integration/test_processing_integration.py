@@ -414,7 +414,7 @@ async def test_tracking_unknown_dossier_is_404(client, tok):
 async def test_openapi_documents_routes(app):
     spec = app.openapi()
     ops = [op for path in spec["paths"].values() for op in path.values()]
-    assert len(ops) == 13
+    assert len(ops) == 14  # 9 + actions, allowed actions, supplements, extensions + the official forms
     for op in ops:
         assert op["operationId"].startswith("processing_") and op["summary"] and op["description"]
         assert op["tags"] in (["Processing"], ["Tracking"])

@@ -1,0 +1,84 @@
+"""EventConsumer through an outage of its database (real PostgreSQL and Kafka): the database stops taking
+connections and every session of it is ended while events are being handled, for longer than the handler-failure
+retries last. Nothing is dead-lettered and every event is handled once when the database is back: an outage is not
+the event's fault (found by `make chaos`: a dossier without a case after a PostgreSQL restart)."""
+
+import asyncio
+import uuid
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer
+
+from motcua_common.consumer import EventConsumer
+from motcua_common.db import create_pool
+from motcua_common.kafka import client_options, make_producer
+from motcua_common.testing import RUN_ID, kafka_admin_settings
+
+from .conftest import EVENT_TYPE, _publish
+
+EVENTS = 10
+OUTAGE_SECONDS = 4.0  # longer than the 5 attempts x 0.2 s back-off a failing handler gets
+
+
+async def _dead_letters(settings, dlq: str) -> int:
+    consumer = AIOKafkaConsumer(
+        dlq, **client_options(kafka_admin_settings(settings.kafka_bootstrap)), auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        batches = await consumer.getmany(timeout_ms=2000)
+        return sum(len(records) for records in batches.values())
+    finally:
+        await consumer.stop()
+
+
+async def test_an_outage_of_the_database_dead_letters_nothing_and_loses_nothing(db_settings, topic):
+    ids = await _publish(db_settings, topic, EVENTS)
+    group = f"test-{RUN_ID}-processing-outage-{uuid.uuid4().hex[:6]}"
+    admin = await asyncpg.connect(db_settings.model_copy(update={"database": "postgres"}).dsn)
+    pool = await create_pool(db_settings.dsn, min_size=1, max_size=4, acquire_timeout=1.0)
+    producer = make_producer(db_settings)
+    await producer.start()
+    handled: list[str] = []
+    stop = asyncio.Event()
+    outage: asyncio.Task | None = None
+
+    async def take_the_database_away() -> None:
+        name = db_settings.database
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            name,
+        )
+        await asyncio.sleep(OUTAGE_SECONDS)
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+    async def handle(conn, event):
+        nonlocal outage
+        if outage is None:  # the first event: the database goes away under this very transaction
+            outage = asyncio.create_task(take_the_database_away())
+            await asyncio.sleep(0.5)
+        handled.append(event.id)
+        if len(set(handled)) >= EVENTS:
+            stop.set()
+
+    consumer = EventConsumer(
+        group, pool, settings=db_settings, topics=[topic], handlers={EVENT_TYPE: handle}, producer=producer
+    )
+    try:
+        try:
+            async with asyncio.timeout(60):
+                await consumer.run(stop)
+        except TimeoutError:
+            pass  # the assertions say what happened
+        assert outage is not None and outage.done()
+        assert await _dead_letters(db_settings, consumer.dlq_topic(topic)) == 0, "an outage dead-lettered events"
+        assert await pool.fetchval("SELECT count(*) FROM inbox WHERE consumer = $1", group) == EVENTS
+        assert set(handled) == set(ids)
+    finally:
+        if outage is not None and not outage.done():
+            outage.cancel()
+        await admin.execute(f'ALTER DATABASE "{db_settings.database}" ALLOW_CONNECTIONS true')
+        await admin.close()
+        await producer.stop()
+        await pool.close()
