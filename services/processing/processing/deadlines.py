@@ -1,7 +1,9 @@
 """Every date the engine needs, computed by the one legal clock (:mod:`motcua_common.legal_clock`): when the clock
 starts, a step's and the dossier's due date, the due date after a supplement pause or restart, whether a new
-appointment is acceptable, whether a dossier is due soon. Pure: no I/O, no working-day arithmetic of its own."""
+appointment is acceptable, whether a dossier is due soon, how much office time a dossier took and when it is likely
+to be done. Pure: no I/O, no working-day arithmetic of its own."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -57,3 +59,41 @@ class Clock:
         """When a dossier due at ``due_at`` becomes due soon: ``window_working_days`` of office time before."""
         seconds = window_working_days * self.legal.office_hours.seconds_per_day
         return self.legal.due_soon_at(due_at, timedelta(seconds=seconds))
+
+    def due_soon_horizon(self, now: datetime, window_working_days: float) -> datetime:
+        """An instant after the due date of every dossier that is due soon at ``now``: one office second more than
+        the window after ``now``. (``due_soon_at <= now`` leaves at most the window of office time until ``due_at``.)
+        The queue's due-soon filter uses it to bound its index range."""
+        seconds = window_working_days * self.legal.office_hours.seconds_per_day
+        return self.legal.add_working_seconds(now, seconds + 1)
+
+    def office_seconds(self, start: datetime, end: datetime, pauses: Iterable[tuple[datetime, datetime]]) -> float:
+        """Office time from ``start`` to ``end`` without the office time of ``pauses`` (the applicant's supplement
+        waits, each (requested, supplemented)), clipped to [start, end]."""
+        total = self.legal.working_seconds_between(start, end)
+        for paused, resumed in pauses:
+            a, b = max(paused, start), min(resumed, end)
+            if a < b:
+                total -= self.legal.working_seconds_between(a, b)
+        return max(total, 0.0)
+
+    def predicted_completion(
+        self,
+        started: datetime,
+        pauses: Iterable[tuple[datetime, datetime]],
+        now: datetime,
+        typical_seconds: float,
+    ) -> tuple[datetime, bool]:
+        """(When a dossier started at ``started`` is likely to be done, whether that is already past at ``now``):
+        ``typical_seconds`` of office time after ``started``, plus the office time of its supplement waits so far (a
+        wait still open counts until ``now``). The answer moves only while the dossier waits for the applicant."""
+        waited = 0.0
+        for paused, resumed in pauses:
+            a, b = max(paused, started), min(resumed, now)
+            if a < b:
+                waited += self.legal.working_seconds_between(a, b)
+        at = self.legal.add_working_seconds(started, typical_seconds + waited)
+        return at, at < now
+    def working_days(self, seconds: float) -> float:
+        """Office time as working days (a working day is one day's office hours)."""
+        return seconds / self.legal.office_hours.seconds_per_day

@@ -35,6 +35,7 @@ async def test_upgrade_from_v1_drops_applicant_personal_data(tmp_path):
                 "0002_identity.sql",
                 "0003_event_sequence.sql",
                 "0004_engine.sql",
+                "0005_work_queue.sql",
             ]
             columns = {
                 r[0]
