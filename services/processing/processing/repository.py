@@ -246,7 +246,36 @@ async def work_queue(
 
     ``overdue_at``: only those past their due date at that instant; ``due_soon_at`` = (now, horizon): only those
     in their due-soon window at ``now`` (``horizon`` bounds the range, :meth:`Clock.due_soon_horizon`); both leave
-    out the dossiers waiting for a supplement (their clock is suspended).
+    out the dossiers waiting for a supplement (their clock is suspended). The SQL: :func:`work_queue_query`."""
+    if roles is not None and not roles:
+        return []
+    sql, args = work_queue_query(
+        unit_code=unit_code,
+        roles=roles,
+        status=status,
+        procedure_code=procedure_code,
+        step=step,
+        overdue_at=overdue_at,
+        due_soon_at=due_soon_at,
+        limit=limit,
+        after=after,
+    )
+    return await conn.fetch(sql, *args)
+
+
+def work_queue_query(
+    *,
+    unit_code: str | None,
+    roles: frozenset[str] | None,
+    status: str | None = None,
+    procedure_code: str | None = None,
+    step: str | None = None,
+    overdue_at: datetime | None = None,
+    due_soon_at: tuple[datetime, datetime] | None = None,
+    limit: int,
+    after: tuple[datetime, UUID] | None,
+) -> tuple[str, list[Any]]:
+    """The queue's SQL and parameters (the plan tests EXPLAIN exactly this).
 
     Each condition is one the queue's partial indexes (0004, 0005) answer as a range in (due_at, id) order: the
     status list and the role containment are written as literals so the planner can prove the indexes' predicates.
@@ -273,24 +302,21 @@ async def work_queue(
     if after is not None:
         where.append(f"(due_at, id) > ({arg(after[0])}, {arg(after[1])})")
     lim = arg(limit)
-    if roles is not None and not roles:
-        return []
-    if roles is None or len(roles) == 1:
-        if roles is not None:
-            where.append(_has_role(next(iter(roles))))
-        return await conn.fetch(
+    if roles is None or len(roles) <= 1:
+        where += [_has_role(role) for role in roles or ()]
+        return (
             f"SELECT {_QUEUE_COLUMNS} FROM dossiers d WHERE {' AND '.join(where)} ORDER BY due_at, id LIMIT {lim}",
-            *args,
+            args,
         )
     branches = [
         f"(SELECT id, due_at FROM dossiers WHERE {' AND '.join([*where, _has_role(role)])}"
         f" ORDER BY due_at, id LIMIT {lim})"
         for role in sorted(roles)
     ]
-    return await conn.fetch(
+    return (
         f"SELECT {_QUEUE_COLUMNS} FROM ({' UNION '.join(branches)}) q JOIN dossiers d ON d.id = q.id"
         f" ORDER BY q.due_at, q.id LIMIT {lim}",
-        *args,
+        args,
     )
 
 

@@ -889,13 +889,19 @@ async def publish_state(conn: asyncpg.Connection, settings: Settings, row: async
 
 
 async def view(
-    conn: asyncpg.Connection, settings: Settings, clock: Clock, ref: str, principal: Principal
+    conn: asyncpg.Connection,
+    settings: Settings,
+    clock: Clock,
+    ref: str,
+    principal: Principal,
+    *,
+    now: datetime | None = None,
 ) -> DossierView:
     """The full tracking of a dossier, for those :func:`domain.may_read` admits; 404 for anyone else."""
     row = await repository.get_dossier(conn, ref)
     if row is None or not domain.may_read(principal, row):
         raise dossier_not_found(ref)
-    return await _full_view(conn, settings, clock, row, datetime.now(UTC))
+    return await _full_view(conn, settings, clock, row, now or datetime.now(UTC))
 
 
 async def public_view(conn: asyncpg.Connection, ref: str) -> PublicDossierView:

@@ -1,0 +1,137 @@
+"""Work queues and the predicted completion date, as pure rules: whose queue an officer may read, the flags of an
+item, the due-soon range bound, office time without the supplement waits, the prediction and its Vietnamese label.
+7–17 December 2026 have no public holiday, so each vector can be counted by hand."""
+
+import typing
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from motcua_common.legal_clock import LegalClock, WorkingCalendar
+from motcua_common.principal import (
+    APPROVER,
+    OFFICER_ROLES,
+    PROVINCIAL_OPERATOR,
+    RECEIVING_OFFICER,
+    SPECIALIST,
+    UNIT_HEAD,
+    Principal,
+)
+from processing import domain, routes
+from processing.deadlines import Clock
+
+HN = ZoneInfo("Asia/Ho_Chi_Minh")
+CLOCK = Clock(LegalClock(WorkingCalendar.default()))
+
+
+def hn(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 12, day, hour, minute, tzinfo=HN)
+
+
+def officer(unit: str, *roles: str) -> Principal:
+    return Principal(
+        kind="officer", subject=f"{unit}-{'-'.join(roles)}", client_id="t", unit_code=unit, roles=frozenset(roles)
+    )
+
+
+def test_an_officer_reads_the_steps_of_their_own_unit_and_roles():
+    assert domain.queue_scope(officer("U1", SPECIALIST), None, None) == domain.QueueScope("U1", frozenset({SPECIALIST}))
+    assert domain.queue_scope(officer("U1", SPECIALIST, APPROVER), "U1", None) == domain.QueueScope(
+        "U1", frozenset({SPECIALIST, APPROVER})
+    )
+    assert domain.queue_scope(officer("U1", SPECIALIST), None, SPECIALIST).roles == frozenset({SPECIALIST})
+    with pytest.raises(domain.NotAllowed):
+        domain.queue_scope(officer("U1", SPECIALIST), "U2", None)
+    with pytest.raises(domain.NotAllowed):
+        domain.queue_scope(officer("U1", SPECIALIST), None, APPROVER)
+    # Roles outside the vocabulary are ignored; none left: an empty queue, not an error.
+    assert domain.queue_scope(officer("U1", "mayor"), None, None) == domain.QueueScope("U1", frozenset())
+
+
+def test_a_unit_head_and_an_operator_read_the_whole_unit():
+    assert domain.queue_scope(officer("U1", UNIT_HEAD), None, None) == domain.QueueScope("U1", None)
+    assert domain.queue_scope(officer("U1", UNIT_HEAD, SPECIALIST), None, None).roles is None
+    assert domain.queue_scope(officer("U1", UNIT_HEAD), None, RECEIVING_OFFICER).roles == {RECEIVING_OFFICER}
+    with pytest.raises(domain.NotAllowed):
+        domain.queue_scope(officer("U1", UNIT_HEAD), "U2", None)
+    operator = officer("C", PROVINCIAL_OPERATOR)
+    assert domain.queue_scope(operator, None, None) == domain.QueueScope(None, None)  # the whole province
+    assert domain.queue_scope(operator, "U2", APPROVER) == domain.QueueScope("U2", frozenset({APPROVER}))
+
+
+def test_only_officers_have_a_queue():
+    for kind in ("citizen", "partner", "service"):
+        with pytest.raises(domain.NotAllowed):
+            domain.queue_scope(Principal(kind=kind, subject="x", client_id="x", unit_code="U1"), "U1", None)  # type: ignore[arg-type]
+
+
+def test_the_route_offers_exactly_the_roles_a_step_can_name():
+    assert (
+        set(typing.get_args(routes.QueueRole)) == set(domain.STEP_ROLES) == set(OFFICER_ROLES) - {PROVINCIAL_OPERATOR}
+    )
+
+
+def test_flags_of_a_queue_item():
+    now = hn(9, 10)
+
+    def flags(status: str, due: datetime, due_soon_at: datetime | None) -> tuple[bool, bool, bool]:
+        f = domain.queue_flags({"status": status, "due_at": due, "due_soon_at": due_soon_at}, now)
+        return f.overdue, f.due_soon, f.paused
+
+    assert flags("processing", hn(8, 17), hn(7, 17)) == (True, False, False)
+    assert flags("processing", hn(9, 17), hn(8, 17)) == (False, True, False)
+    assert flags("processing", now, hn(8, 17)) == (False, True, False)  # due this instant: not yet overdue
+    assert flags("processing", hn(11, 17), hn(10, 17)) == (False, False, False)
+    assert flags("processing", hn(11, 17), None) == (False, False, False)
+    assert flags("supplement_requested", hn(8, 17), hn(7, 17)) == (False, False, True)  # the clock is suspended
+
+
+def test_the_due_soon_horizon_bounds_every_due_soon_dossier():
+    window = 1.0
+    # Within office hours, after closing, on a Saturday, a minute before closing.
+    for now in (hn(9, 10), hn(9, 17, 30), hn(12, 11), hn(11, 16, 59)):
+        horizon = CLOCK.due_soon_horizon(now, window)
+        for due in (now + timedelta(minutes=15 * k) for k in range(4 * 24 * 5)):
+            if CLOCK.due_soon_at(due, window) <= now:
+                assert due < horizon, (now, due)
+        assert CLOCK.due_soon_at(horizon - timedelta(seconds=1), window) <= now  # the bound is tight
+        assert CLOCK.due_soon_at(horizon + timedelta(minutes=1), window) > now
+    # Wednesday 10:00 + 8 office hours + 1 s: Thursday 10:00:01.
+    assert CLOCK.due_soon_horizon(hn(9, 10), window) == hn(10, 10) + timedelta(seconds=1)
+
+
+def test_office_time_leaves_out_the_supplement_waits():
+    # Monday 7 08:00 to Wednesday 9 12:00: 8 + 8 + 4 = 20 office hours; a wait Monday 15:00 to Tuesday 10:00 holds
+    # 2 + 2 = 4 of them, and a wait starting before the start counts only from the start.
+    assert CLOCK.office_seconds(hn(7, 8), hn(9, 12), []) == 20 * 3600
+    assert CLOCK.office_seconds(hn(7, 8), hn(9, 12), [(hn(7, 15), hn(8, 10))]) == 16 * 3600
+    assert CLOCK.office_seconds(hn(7, 8), hn(9, 12), [(hn(4, 8), hn(7, 9))]) == 19 * 3600
+    assert CLOCK.office_seconds(hn(7, 8), hn(7, 9), [(hn(7, 8), hn(7, 17))]) == 0
+
+
+def test_the_prediction_counts_office_time_from_receipt_plus_the_waits():
+    # 12 office hours from Monday 7 10:00: Monday 2 + 4 = 6, Tuesday 4 (10) then 13:00 + 2 h = 15:00.
+    at, beyond = CLOCK.predicted_completion(hn(7, 10), [], hn(7, 11), 12 * 3600)
+    assert (at, beyond) == (hn(8, 15), False)
+    # A wait Monday 13:00–15:00 adds its 2 office hours; a wait still open at now (Monday 14:00) counts until now.
+    assert CLOCK.predicted_completion(hn(7, 10), [(hn(7, 13), hn(7, 15))], hn(8, 9), 12 * 3600)[0] == hn(8, 17)
+    assert CLOCK.predicted_completion(hn(7, 10), [(hn(7, 13), hn(9, 8))], hn(7, 14), 12 * 3600)[0] == hn(8, 16)
+    # Past it and still open: beyond the typical time, the instant unchanged.
+    assert CLOCK.predicted_completion(hn(7, 10), [], hn(9, 8), 12 * 3600) == (hn(8, 15), True)
+    assert CLOCK.working_days(12 * 3600) == 1.5
+
+
+def test_the_label_a_citizen_reads():
+    at = hn(8, 14, 5)
+    assert domain.prediction_label(at, 1.5, 37, paused=False, beyond_typical=False) == (
+        "Dự kiến có kết quả trước 14:05 ngày 08/12/2026 (80% trong 37 hồ sơ cùng thủ tục gần đây tại đơn vị được "
+        "giải quyết trong 1,5 ngày làm việc)."
+    )
+    assert domain.prediction_label(at, 2.0, 5, paused=True, beyond_typical=False).startswith(
+        "Dự kiến có kết quả trước 14:05 ngày 08/12/2026 nếu hồ sơ được bổ sung ngay (80% trong 5 hồ sơ"
+    )
+    assert domain.prediction_label(at, 0.3, 9, paused=False, beyond_typical=True) == (
+        "Hồ sơ đã quá thời gian giải quyết thường thấy (80% trong 9 hồ sơ cùng thủ tục gần đây tại đơn vị được "
+        "giải quyết trong 0,3 ngày làm việc)."
+    )
