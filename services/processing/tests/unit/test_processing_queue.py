@@ -16,6 +16,7 @@ from motcua_common.principal import (
     RECEIVING_OFFICER,
     SPECIALIST,
     UNIT_HEAD,
+    Kind,
     Principal,
 )
 from processing import domain, routes
@@ -52,7 +53,7 @@ def test_an_officer_reads_the_steps_of_their_own_unit_and_roles():
 def test_a_unit_head_and_an_operator_read_the_whole_unit():
     assert domain.queue_scope(officer("U1", UNIT_HEAD), None, None) == domain.QueueScope("U1", None)
     assert domain.queue_scope(officer("U1", UNIT_HEAD, SPECIALIST), None, None).roles is None
-    assert domain.queue_scope(officer("U1", UNIT_HEAD), None, RECEIVING_OFFICER).roles == {RECEIVING_OFFICER}
+    assert domain.queue_scope(officer("U1", UNIT_HEAD), None, RECEIVING_OFFICER).roles == frozenset({RECEIVING_OFFICER})
     with pytest.raises(domain.NotAllowed):
         domain.queue_scope(officer("U1", UNIT_HEAD), "U2", None)
     operator = officer("C", PROVINCIAL_OPERATOR)
@@ -61,9 +62,10 @@ def test_a_unit_head_and_an_operator_read_the_whole_unit():
 
 
 def test_only_officers_have_a_queue():
-    for kind in ("citizen", "partner", "service"):
+    kinds: tuple[Kind, ...] = ("citizen", "partner", "service")
+    for kind in kinds:
         with pytest.raises(domain.NotAllowed):
-            domain.queue_scope(Principal(kind=kind, subject="x", client_id="x", unit_code="U1"), "U1", None)  # type: ignore[arg-type]
+            domain.queue_scope(Principal(kind=kind, subject="x", client_id="x", unit_code="U1"), "U1", None)
 
 
 def test_the_route_offers_exactly_the_roles_a_step_can_name():
