@@ -53,6 +53,8 @@ DOSSIER_COLUMNS = (
     "involved_units",
     "timeliness",
     "completed_at",
+    "overdue_notified_at",
+    "due_soon_notified_at",
 )
 PARTY_COLUMNS = ("subject", "dossier_id", "received_at", "applicant", "submitter")
 
@@ -75,13 +77,26 @@ class Province:
     centres: list[Unit]  # Public Administration Service Centres: receive at the counter for any unit
 
     @classmethod
-    def build(cls, communes: int, departments: int = 4, centres: int = 3, skew: float = 1.0) -> "Province":
-        """``communes`` commune units whose sizes follow Zipf weights ``1 / rank ** skew``."""
+    def build(
+        cls,
+        communes: int,
+        departments: int = 4,
+        centres: int = 3,
+        skew: float = 1.0,
+        busiest: tuple[Unit, Unit] | None = None,
+    ) -> "Province":
+        """``communes`` commune units whose sizes follow Zipf weights ``1 / rank ** skew``; ``busiest`` names the
+        largest commune and its police (e.g. the demo accounts' units, so their officers can log in)."""
         units = [Unit(f"X{i:04d}.H29", f"UBND xã số {i}") for i in range(1, communes + 1)]
+        police = {u.code: Unit(f"CA{u.code[1:]}", f"Công an xã số {i}") for i, u in enumerate(units, start=1)}
+        if busiest is not None:
+            del police[units[0].code]
+            units[0] = busiest[0]
+            police[busiest[0].code] = busiest[1]
         return cls(
             communes=units,
             commune_weights=[1 / rank**skew for rank in range(1, communes + 1)],
-            police={u.code: Unit(f"CA{u.code[1:]}", f"Công an xã số {i}") for i, u in enumerate(units, start=1)},
+            police=police,
             departments=[Unit(f"S{i:02d}.H29", f"Sở số {i}") for i in range(1, departments + 1)],
             delegated=[Unit("VCCI.HN", "VCCI Hà Nội")],
             centres=[
@@ -116,11 +131,12 @@ class _Generator:
         now: datetime,
         subjects: Sequence[str],
         heavy_subjects: Sequence[str],
+        heavy_share: float,
         rng: random.Random,
     ):
         self.definitions, self.province, self.clock, self.now, self.rng = definitions, province, clock, now, rng
         self.weights = _weights(definitions)
-        self.subjects, self.heavy = subjects, heavy_subjects
+        self.subjects, self.heavy, self.heavy_share = subjects, heavy_subjects, heavy_share
         self.due_soon_window = timedelta(seconds=clock.legal.office_hours.seconds_per_day)
 
     def competent(self, definition: ProcedureDefinition, commune: Unit) -> Unit:
@@ -148,8 +164,9 @@ class _Generator:
         return competent
 
     def subject(self) -> str:
-        # A few citizens (the benchmark's logged-in ones) file many dossiers; the rest one or two each.
-        if self.heavy and self.rng.random() < 0.02:
+        # A few citizens (the benchmark's logged-in ones) file many dossiers (``heavy_share`` of all between them); the
+        # rest one or a few each.
+        if self.heavy and self.rng.random() < self.heavy_share:
             return self.rng.choice(self.heavy)
         return self.rng.choice(self.subjects)
 
@@ -201,6 +218,12 @@ class _Generator:
                 None,
                 None,
             )
+            due_soon_at = values[4]
+            # Announced already, as a running system's detector would have (so a started service has no backlog).
+            values += (
+                self.now if due < self.now and paused is None else None,
+                self.now if due_soon_at <= self.now and paused is None else None,
+            )
         else:
             received = self.now - timedelta(seconds=rng.uniform(20 * 86400, 720 * 86400))
             due = received + timedelta(days=rng.uniform(0.3, 20))
@@ -225,6 +248,8 @@ class _Generator:
                 sorted({competent.code, holder.code}),
                 timeliness,
                 done,
+                None,
+                None,
             )
         dossier_id = uuid.UUID(int=rng.getrandbits(128), version=4)
         code = f"{competent.code}-{received:%y%m%d}-{n:07d}"
@@ -285,23 +310,29 @@ async def seed_dossiers(
     open_count: int,
     subjects: Sequence[str],
     heavy_subjects: Sequence[str] = (),
+    heavy_share: float = 0.02,
     now: datetime,
     seed: int = 20251121,
     chunk: int = 50_000,
+    rebuild_indexes: bool = False,
     progress: bool = False,
 ) -> SeedSummary:
     """COPY ``total`` dossiers, ``open_count`` of them open, and one party row each (the applicant, who submitted
-    it), onto a database with processing's schema; then ANALYZE. Deterministic for a given ``seed`` and ``now``."""
+    it), onto a database with processing's schema; then ANALYZE. Deterministic for a given ``seed`` and ``now``.
+
+    ``rebuild_indexes``: drop the secondary indexes of the two tables before loading and build them again after
+    (the same definitions, read from ``pg_indexes``): much faster for a large load into empty tables."""
     if not 0 <= open_count <= total:
         raise ValueError("open_count must be between 0 and total")
     if not subjects:
         raise ValueError("give at least one citizen subject")
-    gen = _Generator(definitions, province, clock, now, subjects, heavy_subjects, random.Random(seed))
+    gen = _Generator(definitions, province, clock, now, subjects, heavy_subjects, heavy_share, random.Random(seed))
     await store_definitions(conn, definitions, now)
     await conn.executemany(
         "INSERT INTO units (code, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         [(u.code, u.name) for u in province.all_units()],
     )
+    rebuild = await _drop_secondary_indexes(conn) if rebuild_indexes else []
     summary = SeedSummary()
     for dossiers, parties, per_unit in gen.chunks(total, open_count, chunk):
         async with conn.transaction():
@@ -314,6 +345,23 @@ async def seed_dossiers(
         if progress:
             print(f"    {summary.dossiers:,} / {total:,} dossiers", flush=True)
     summary.open = sum(summary.open_by_unit.values())
+    for definition in rebuild:
+        if progress:
+            print(f"    {definition}", flush=True)
+        await conn.execute(definition)
     await conn.execute("ANALYZE dossiers")
     await conn.execute("ANALYZE dossier_parties")
     return summary
+
+
+async def _drop_secondary_indexes(conn: asyncpg.Connection) -> list[str]:
+    """Drop every index of ``dossiers`` and ``dossier_parties`` that backs no constraint; return their definitions."""
+    rows = await conn.fetch(
+        """SELECT i.indexname, i.indexdef FROM pg_indexes i
+           WHERE i.schemaname = current_schema() AND i.tablename IN ('dossiers', 'dossier_parties')
+             AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)
+           ORDER BY i.indexname"""
+    )
+    for r in rows:
+        await conn.execute(f'DROP INDEX "{r["indexname"]}"')
+    return [r["indexdef"] for r in rows]
