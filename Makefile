@@ -40,10 +40,10 @@ test-e2e: setup ## Only the cross-service end-to-end tests (tests/e2e)
 
 bench: setup ## Measure submissions (gateway vs intake), then work queues at 1,000,000 dossiers (bench-queue)
 	@$(UV) python scripts/bench.py
-	@$(UV) python scripts/bench_queue.py
+	@MOTCUA_BENCH_COMMAND="make bench" $(UV) python scripts/bench_queue.py
 
 bench-queue: setup ## Only the work-queue benchmark: 1,000,000 dossiers (100,000 open) seeded, queries vs a PK read
-	@$(UV) python scripts/bench_queue.py
+	@MOTCUA_BENCH_COMMAND="make bench-queue" $(UV) python scripts/bench_queue.py
 
 contracts: ## Regenerate event JSON Schemas and the AsyncAPI catalogue from the pydantic models
 	@$(UV) python scripts/gen_contracts.py

@@ -329,7 +329,7 @@ async def plan_of(conn: asyncpg.Connection, case: Case, clock: Clock, settings: 
 
 def command_line(argv: list[str]) -> str:
     if not argv and os.environ.get("MAKELEVEL"):
-        return "make bench"
+        return os.environ.get("MOTCUA_BENCH_COMMAND") or "make bench"
     return " ".join(["uv run --frozen python scripts/bench_queue.py", *map(shlex.quote, argv)])
 
 
