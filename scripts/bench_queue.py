@@ -19,8 +19,6 @@ import json
 import os
 import random
 import shlex
-import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -35,17 +33,17 @@ import asyncpg
 import httpx
 from bench import (
     BENCH_PASSWORD,
-    ROOT,
     Service,
+    add_output_options,
     append_markdown,
     applicants_with_passwords,
     free_port,
     git_revision,
     machine,
     rss_mib,
+    run_benchmark,
     say,
     start_service,
-    stop_services,
     wait_ready,
 )
 
@@ -290,19 +288,16 @@ async def plan_of(conn: asyncpg.Connection, case: Case, clock: Clock, settings: 
     else:
         scope = domain.queue_scope(principal_of(OFFICER_ACCOUNTS[case.who]), None, None)
         p = case.params
-        sql, args = repository.work_queue_query(
+        query = repository.QueueQuery(
             unit_code=scope.unit_code,
             roles=scope.roles,
             status=p.get("status"),
             procedure_code=p.get("procedure_code"),
             step=p.get("step"),
             overdue_at=now if p.get("overdue") else None,
-            due_soon_at=(now, clock.due_soon_horizon(now, settings.due_soon_working_days))
-            if p.get("due_soon")
-            else None,
-            limit=LIMIT + 1,
-            after=None,
+            due_soon=(now, clock.due_soon_until(now, settings.due_soon_working_days)) if p.get("due_soon") else None,
         )
+        sql, args = repository.work_queue_query(query, limit=LIMIT + 1, after=None)
     (plan,) = json.loads(await conn.fetchval("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, *args))
     nodes, stack = [], [plan["Plan"]]
     while stack:
@@ -536,14 +531,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight (default 8)")
     parser.add_argument("--depth", type=int, default=200, help="pages of 100 walked for deep cursors (default 200)")
     parser.add_argument("--only", nargs="*", default=[], help="only the queries whose name contains one of these")
-    out = parser.add_mutually_exclusive_group()
-    out.add_argument(
-        "--output",
-        type=Path,
-        default=ROOT / "docs" / "benchmarks.md",
-        help="markdown file the results are appended to (default docs/benchmarks.md)",
-    )
-    out.add_argument("--no-write", dest="output", action="store_const", const=None, help="only print the results")
+    add_output_options(parser)
     args = parser.parse_args(argv)
     for name in ("dossiers", "requests", "rounds", "concurrency", "communes", "depth"):
         if getattr(args, name) < 1:
@@ -555,26 +543,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = parse_args(argv)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops the servers like Ctrl-C does
-    services: list[Service] = []
-    code = 1
-    try:
-        code = asyncio.run(bench(args, argv, services))
-    except KeyboardInterrupt:
-        say("\n==> Interrupted")
-        code = 130
-    except (RuntimeError, OSError, asyncpg.PostgresError) as exc:
-        say(f"\n==> Benchmark failed: {exc}")
-    finally:
-        if services:
-            say("==> Stopping " + ", ".join(svc.name for svc in reversed(services)))
-            stop_services(services)
-            if code == 0:
-                shutil.rmtree(services[0].log.parent, ignore_errors=True)
-            else:
-                say(f"    server logs kept in {services[0].log.parent}")
-    return code
+    return run_benchmark(bench, parse_args(argv), argv)
 
 
 if __name__ == "__main__":

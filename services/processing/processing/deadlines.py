@@ -60,12 +60,15 @@ class Clock:
         seconds = window_working_days * self.legal.office_hours.seconds_per_day
         return self.legal.due_soon_at(due_at, timedelta(seconds=seconds))
 
-    def due_soon_horizon(self, now: datetime, window_working_days: float) -> datetime:
-        """An instant after the due date of every dossier that is due soon at ``now``: one office second more than
-        the window after ``now``. (``due_soon_at <= now`` leaves at most the window of office time until ``due_at``.)
-        The queue's due-soon filter uses it to bound its index range."""
+    def due_soon_until(self, now: datetime, window_working_days: float) -> datetime:
+        """The latest due date that is due soon at ``now``: a dossier due at ``d >= now`` is due soon exactly when
+        ``d <= due_soon_until(now)``, the same rule as ``due_soon_at(d) <= now`` (at most the window of office time
+        left), turned into a range of due dates an index reads. It is the instant the window's office time runs out
+        after ``now``, or, when that falls at the end of an office period, the start of the next one (a due date in
+        the break in between still has only the window left)."""
         seconds = window_working_days * self.legal.office_hours.seconds_per_day
-        return self.legal.add_working_seconds(now, seconds + 1)
+        tick = timedelta(microseconds=1)  # timestamps' resolution
+        return self.legal.add_working_seconds(now, seconds + tick.total_seconds()) - tick
 
     def office_seconds(self, start: datetime, end: datetime, pauses: Iterable[tuple[datetime, datetime]]) -> float:
         """Office time from ``start`` to ``end`` without the office time of ``pauses`` (the applicant's supplement
@@ -94,6 +97,7 @@ class Clock:
                 waited += self.legal.working_seconds_between(a, b)
         at = self.legal.add_working_seconds(started, typical_seconds + waited)
         return at, at < now
+
     def working_days(self, seconds: float) -> float:
         """Office time as working days (a working day is one day's office hours)."""
         return seconds / self.legal.office_hours.seconds_per_day

@@ -527,16 +527,17 @@ def queue_scope(principal: Principal, unit_code: str | None, role: str | None) -
 @dataclass(frozen=True)
 class QueueFlags:
     overdue: bool  # past its due date, the clock running
-    due_soon: bool  # within the due-soon window before its due date (the engine's due_soon_at), not yet overdue
+    due_soon: bool  # within the due-soon window before its due date, not yet overdue
     paused: bool  # waiting for the applicant's supplement: the clock is suspended, neither flag applies
 
 
-def queue_flags(row: Mapping, now: datetime) -> QueueFlags:
-    """The flags of a queue item, as the queue's ``overdue`` and ``due_soon`` filters select them."""
+def queue_flags(row: Mapping, now: datetime, due_soon_until: datetime) -> QueueFlags:
+    """The flags of a queue item, as the queue's ``overdue`` and ``due_soon`` filters select them: overdue before
+    ``now``; due soon from ``now`` to ``due_soon_until`` (:meth:`~processing.deadlines.Clock.due_soon_until`, the
+    engine's due-soon rule as a range of due dates)."""
     paused = row["status"] == Status.SUPPLEMENT_REQUESTED
     overdue = not paused and row["due_at"] < now
-    due_soon_at = row.get("due_soon_at")
-    due_soon = not paused and not overdue and due_soon_at is not None and due_soon_at <= now
+    due_soon = not paused and now <= row["due_at"] <= due_soon_until
     return QueueFlags(overdue=overdue, due_soon=due_soon, paused=paused)
 
 

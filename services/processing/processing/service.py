@@ -1075,6 +1075,7 @@ async def work_queue(
     except domain.NotAllowed as exc:
         raise forbidden(str(exc)) from None
     now = now or datetime.now(UTC)
+    due_soon_until = clock.due_soon_until(now, settings.due_soon_working_days)
     filters: dict[str, Any] = {"status": status, "procedure_code": procedure_code, "step": step}
     bound = filter_scope(
         unit=scope.unit_code,
@@ -1084,21 +1085,19 @@ async def work_queue(
         **filters,
     )
     after = decode_keyset(cursor, UUID, scope=bound) if cursor else None
-    rows = await repository.work_queue(
-        conn,
+    query = repository.QueueQuery(
         unit_code=scope.unit_code,
         roles=scope.roles,
         **filters,
         overdue_at=now if overdue else None,
-        due_soon_at=(now, clock.due_soon_horizon(now, settings.due_soon_working_days)) if due_soon else None,
-        limit=limit + 1,
-        after=after,
+        due_soon=(now, due_soon_until) if due_soon else None,
     )
+    rows = await repository.work_queue(conn, query, limit=limit + 1, after=after)
     page, more = rows[:limit], len(rows) > limit
     items = []
     for r in page:
         definition = await _definition_for(conn, r)
-        flags = domain.queue_flags(r, now)
+        flags = domain.queue_flags(r, now, due_soon_until)
         items.append(
             WorkItem(
                 code=r["code"],

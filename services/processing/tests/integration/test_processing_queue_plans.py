@@ -120,58 +120,47 @@ async def test_queue_queries_are_index_ranges_of_about_a_page(seeded):
     big = max(summary.open_by_unit, key=summary.open_by_unit.__getitem__)
     big_open = summary.open_by_unit[big]
     assert big_open > 0.1 * OPEN
-    horizon = CLOCK.due_soon_horizon(now, 1.0)
-    # Deep pages: a third of the way into the unit's queue and into its specialists' queue (near the very end of a
-    # queue the planner may rightly read the few remaining rows in one bitmap scan and sort them).
-    deep = await conn.fetchrow(
-        "SELECT due_at, id FROM dossiers WHERE current_unit_code = $1 AND current_step IS NOT NULL"
-        " ORDER BY due_at, id OFFSET $2 LIMIT 1",
-        big,
-        big_open // 3,
-    )
-    specialists = await conn.fetchval(
-        "SELECT count(*) FROM dossiers WHERE current_unit_code = $1 AND current_roles @> '{specialist}'", big
-    )
-    deep_role = await conn.fetchrow(
-        "SELECT due_at, id FROM dossiers WHERE current_unit_code = $1 AND current_roles @> '{specialist}'"
-        " AND current_step IS NOT NULL ORDER BY due_at, id OFFSET $2 LIMIT 1",
-        big,
-        specialists // 3,
-    )
-    rare = await conn.fetchval(
-        "SELECT procedure_code FROM dossiers WHERE current_unit_code = $1 AND current_step IS NOT NULL"
-        " GROUP BY 1 ORDER BY count(*) LIMIT 1",
-        big,
-    )
+    until = CLOCK.due_soon_until(now, 1.0)
     one = frozenset({SPECIALIST})
 
-    async def in_unit(condition: str, *args: Any) -> int:
-        """How many open dossiers of the big unit meet ``condition`` (the size of an index range)."""
-        return await conn.fetchval(
-            f"SELECT count(*) FROM dossiers WHERE current_unit_code = $1 AND current_step IS NOT NULL AND {condition}",
+    async def in_unit(condition: str, *args: Any, what: str = "count(*)", tail: str = "") -> Any:
+        """``what`` of the big unit's open dossiers that meet ``condition`` (e.g. the size of an index range)."""
+        return await conn.fetchrow(
+            f"SELECT {what} FROM dossiers WHERE current_unit_code = $1 AND current_step IS NOT NULL AND {condition}"
+            f" {tail}",
             big,
             *args,
         )
 
+    async def third_of_the_way(condition: str) -> tuple:
+        """(due_at, id) a third of the way into the big unit's queue of ``condition``: a deep page's cursor. (Near the
+        very end of a queue the planner may rightly read the few remaining rows in one bitmap scan and sort them.)"""
+        size = (await in_unit(condition))[0]
+        row = await in_unit(condition, size // 3, what="due_at, id", tail="ORDER BY due_at, id OFFSET $2 LIMIT 1")
+        return row["due_at"], row["id"]
+
+    deep, deep_role = await third_of_the_way("true"), await third_of_the_way("current_roles @> '{specialist}'")
+    rare = (await in_unit("true", what="procedure_code", tail="GROUP BY 1 ORDER BY count(*) LIMIT 1"))[0]
+    own_queue = (await in_unit("current_roles @> '{specialist}'"))[0]
+    soon_range = (await in_unit("due_at >= $2 AND due_at <= $3", now, until))[0]
+    receivers = (await in_unit("current_roles @> '{receiving_officer}'"))[0]
+    paused = (await in_unit("status = 'supplement_requested'"))[0]
     # A filter a page's worth of rows does not satisfy reads at most its own range of the unit's queue, or the
     # officer's own queue (the planner picks which from its statistics); the others about a page.
-    soon_range = await in_unit("due_at >= $2 AND due_at < $3", now, horizon)
-    own_queue = specialists
-    receivers = await in_unit("current_roles @> '{receiving_officer}'")
-    paused = await in_unit("status = 'supplement_requested'")
     assert max(soon_range, own_queue, receivers, paused) < big_open < OPEN
+    assert soon_range > 2 * LIMIT  # more due soon than a page or two
     # name: (query, at most this many rows examined: those the scans return plus those their filters remove)
     cases: dict[str, tuple[dict, int]] = {
         "whole unit": ({"unit_code": big, "roles": None}, 2 * LIMIT),
         "one role": ({"unit_code": big, "roles": one}, 2 * LIMIT),
         "two roles": ({"unit_code": big, "roles": frozenset({SPECIALIST, APPROVER})}, 4 * LIMIT),
-        "deep page": ({"unit_code": big, "roles": None, "after": (deep["due_at"], deep["id"])}, 2 * LIMIT),
+        "deep page": ({"unit_code": big, "roles": None, "after": deep}, 2 * LIMIT),
         "deep page, one role": (
-            {"unit_code": big, "roles": one, "after": (deep_role["due_at"], deep_role["id"])},
+            {"unit_code": big, "roles": one, "after": deep_role},
             2 * LIMIT,
         ),
         "overdue": ({"unit_code": big, "roles": one, "overdue_at": now}, 3 * LIMIT),
-        "due soon": ({"unit_code": big, "roles": None, "due_soon_at": (now, horizon)}, max(soon_range, LIMIT)),
+        "due soon": ({"unit_code": big, "roles": None, "due_soon": (now, until)}, soon_range),
         "procedure": ({"unit_code": big, "roles": None, "procedure_code": "1.004222"}, 2 * LIMIT),
         "rare procedure, one role": ({"unit_code": big, "roles": one, "procedure_code": rare}, own_queue),
         "step": ({"unit_code": big, "roles": None, "step": "appraise"}, 2 * LIMIT),
@@ -184,7 +173,8 @@ async def test_queue_queries_are_index_ranges_of_about_a_page(seeded):
         "province, overdue": ({"unit_code": None, "roles": None, "overdue_at": now}, 3 * LIMIT),
     }
     for name, (query, bound) in cases.items():
-        sql, args = repository.work_queue_query(limit=LIMIT, after=query.pop("after", None), **query)
+        after = query.pop("after", None)
+        sql, args = repository.work_queue_query(repository.QueueQuery(**query), limit=LIMIT, after=after)
         plan, nodes = await _explain(conn, sql, *args)
         what = f"{name}: {json.dumps(plan['Plan'])[:3000]}"
         assert not [n for n in nodes if n["Node Type"] == "Seq Scan"], what
@@ -199,7 +189,7 @@ async def test_queue_queries_are_index_ranges_of_about_a_page(seeded):
         assert examined <= bound, f"{name}: {examined} rows examined, more than {bound}; {what}"
         assert plan["Execution Time"] < 250, what  # a loose ceiling for a shared test machine
     # The role indexes are the ones a role's queue reads.
-    sql, args = repository.work_queue_query(unit_code=big, roles=one, limit=LIMIT, after=None)
+    sql, args = repository.work_queue_query(repository.QueueQuery(big, one), limit=LIMIT, after=None)
     _, nodes = await _explain(conn, sql, *args)
     assert "dossiers_queue_specialist" in {n.get("Index Name") for n in nodes}
 

@@ -16,22 +16,12 @@ from motcua_common.auth import (
     SPECIALIST,
     UNIT_HEAD,
 )
-from motcua_common.problems import PROBLEM_JSON
+
+from .test_processing_lifecycle import _ok, _unit
 
 pytestmark = pytest.mark.integration
 
 QUEUE = "/api/v1/work-queue"
-
-
-def _unit(prefix: str = "WQ") -> str:
-    return f"{prefix}{uuid.uuid4().hex[:6]}.H29"
-
-
-def _ok(resp, expected: int, what: str) -> dict:
-    assert resp.status_code == expected, f"{what}: expected {expected}, got {resp.status_code} {resp.text}"
-    if expected >= 400:
-        assert resp.headers["content-type"].startswith(PROBLEM_JSON), what
-    return resp.json()
 
 
 async def _walk(client, headers: dict, params: dict, limit: int = 2) -> list[dict]:
@@ -59,7 +49,7 @@ async def _act(client, code: str, headers: dict, action: str, **body) -> dict:
 
 
 async def test_each_officer_sees_the_steps_of_their_unit_and_roles(app, client, make_submission, open_case, issuer):
-    unit, other, centre = _unit(), _unit(), _unit("TT")
+    unit, other, centre = _unit("WQ"), _unit("WQ"), _unit("TT")
 
     def officer(*roles: str, at: str = unit, n: int = 1) -> dict:
         return issuer.bearer(issuer.officer(at, *roles, sub=f"{'-'.join(roles)}-{at}-{n}"))
@@ -158,7 +148,7 @@ async def test_each_officer_sees_the_steps_of_their_unit_and_roles(app, client, 
 
 
 async def test_filters_order_and_pages(app, client, make_submission, open_case, issuer):
-    unit = _unit()
+    unit = _unit("WQ")
     head = issuer.bearer(issuer.officer(unit, UNIT_HEAD, sub=f"head-{unit}"))
     receiver = issuer.bearer(issuer.officer(unit, RECEIVING_OFFICER, sub=f"recv-{unit}"))
     clock = app.state.clock

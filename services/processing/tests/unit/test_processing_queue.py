@@ -75,32 +75,35 @@ def test_the_route_offers_exactly_the_roles_a_step_can_name():
 
 
 def test_flags_of_a_queue_item():
-    now = hn(9, 10)
+    now, until = hn(9, 10), hn(10, 10)
 
-    def flags(status: str, due: datetime, due_soon_at: datetime | None) -> tuple[bool, bool, bool]:
-        f = domain.queue_flags({"status": status, "due_at": due, "due_soon_at": due_soon_at}, now)
+    def flags(status: str, due: datetime) -> tuple[bool, bool, bool]:
+        f = domain.queue_flags({"status": status, "due_at": due}, now, until)
         return f.overdue, f.due_soon, f.paused
 
-    assert flags("processing", hn(8, 17), hn(7, 17)) == (True, False, False)
-    assert flags("processing", hn(9, 17), hn(8, 17)) == (False, True, False)
-    assert flags("processing", now, hn(8, 17)) == (False, True, False)  # due this instant: not yet overdue
-    assert flags("processing", hn(11, 17), hn(10, 17)) == (False, False, False)
-    assert flags("processing", hn(11, 17), None) == (False, False, False)
-    assert flags("supplement_requested", hn(8, 17), hn(7, 17)) == (False, False, True)  # the clock is suspended
+    assert flags("processing", hn(8, 17)) == (True, False, False)
+    assert flags("processing", hn(9, 17)) == (False, True, False)
+    assert flags("processing", now) == (False, True, False)  # due this instant: not yet overdue
+    assert flags("processing", until) == (False, True, False)
+    assert flags("processing", until + timedelta(microseconds=1)) == (False, False, False)
+    assert flags("supplement_requested", hn(8, 17)) == (False, False, True)  # the clock is suspended
+    assert flags("supplement_requested", hn(9, 17)) == (False, False, True)
 
 
-def test_the_due_soon_horizon_bounds_every_due_soon_dossier():
-    window = 1.0
-    # Within office hours, after closing, on a Saturday, a minute before closing.
-    for now in (hn(9, 10), hn(9, 17, 30), hn(12, 11), hn(11, 16, 59)):
-        horizon = CLOCK.due_soon_horizon(now, window)
-        for due in (now + timedelta(minutes=15 * k) for k in range(4 * 24 * 5)):
-            if CLOCK.due_soon_at(due, window) <= now:
-                assert due < horizon, (now, due)
-        assert CLOCK.due_soon_at(horizon - timedelta(seconds=1), window) <= now  # the bound is tight
-        assert CLOCK.due_soon_at(horizon + timedelta(minutes=1), window) > now
-    # Wednesday 10:00 + 8 office hours + 1 s: Thursday 10:00:01.
-    assert CLOCK.due_soon_horizon(hn(9, 10), window) == hn(10, 10) + timedelta(seconds=1)
+@pytest.mark.parametrize("window", [1.0, 0.5, 2.0])
+def test_the_due_soon_range_is_the_engines_due_soon_rule(window):
+    """From now to due_soon_until(now) are exactly the due dates whose due_soon_at (the engine's, from the legal
+    clock) has come: within office hours, after closing, at the lunch break, a minute before closing, on a Saturday."""
+    for now in (hn(9, 10), hn(9, 17, 30), hn(9, 12, 30), hn(11, 16, 59), hn(12, 11)):
+        until = CLOCK.due_soon_until(now, window)
+        dues = [now + timedelta(minutes=10 * k) for k in range(6 * 24 * 5)]
+        dues += [until, until - timedelta(microseconds=1), until + timedelta(microseconds=1)]
+        for due in dues:
+            assert (CLOCK.due_soon_at(due, window) <= now) == (due <= until), (now, due)
+    # Wednesday 10:00 + 8 office hours: Thursday 10:00. Wednesday 13:00 + 4 h ends at closing: a due date in the night
+    # (or at Thursday 08:00) still has only those 4 hours left, one at 08:00:00.000001 more.
+    assert CLOCK.due_soon_until(hn(9, 10), 1.0) == hn(10, 10)
+    assert CLOCK.due_soon_until(hn(9, 13), 0.5) == hn(10, 8)
 
 
 def test_office_time_leaves_out_the_supplement_waits():
