@@ -4,7 +4,7 @@ export PATH := $(HOME)/.local/bin:$(PATH)
 UV := uv run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: help run test test-unit test-integration test-e2e setup migrate infra-up infra-down bench contracts lint format demo fuzz clean
+.PHONY: help run test test-unit test-integration test-e2e setup migrate infra-up infra-down bench bench-queue contracts lint format demo fuzz clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -38,8 +38,12 @@ test-integration: setup ## Only the integration tier (*/tests/integration/, test
 test-e2e: setup ## Only the cross-service end-to-end tests (tests/e2e)
 	@$(UV) pytest -m e2e $(PYTEST_ARGS)
 
-bench: setup ## Measure submissions through the gateway against straight to intake
+bench: setup ## Measure submissions (gateway vs intake), then work queues at 1,000,000 dossiers (bench-queue)
 	@$(UV) python scripts/bench.py
+	@MOTCUA_BENCH_COMMAND="make bench" $(UV) python scripts/bench_queue.py
+
+bench-queue: setup ## Only the work-queue benchmark: 1,000,000 dossiers (100,000 open) seeded, queries vs a PK read
+	@MOTCUA_BENCH_COMMAND="make bench-queue" $(UV) python scripts/bench_queue.py
 
 contracts: ## Regenerate event JSON Schemas and the AsyncAPI catalogue from the pydantic models
 	@$(UV) python scripts/gen_contracts.py

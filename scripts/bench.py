@@ -24,9 +24,11 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -644,6 +646,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight (default 16)")
     parser.add_argument("--rounds", type=int, default=3, help="measured rounds per target (default 3)")
     parser.add_argument("--warmup", type=int, default=100, help="warm-up requests per target (default 100)")
+    add_output_options(parser)
+    args = parser.parse_args(argv)
+    for name in ("requests", "concurrency", "rounds", "warmup"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    return args
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """``--output FILE`` (default docs/benchmarks.md) or ``--no-write``: where a run's section goes."""
     out = parser.add_mutually_exclusive_group()
     out.add_argument(
         "--output",
@@ -652,21 +664,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="markdown file the results are appended to (default docs/benchmarks.md)",
     )
     out.add_argument("--no-write", dest="output", action="store_const", const=None, help="only print the results")
-    args = parser.parse_args(argv)
-    for name in ("requests", "concurrency", "rounds", "warmup"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name} must be at least 1")
-    return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    args = parse_args(argv)
+def run_benchmark(
+    run: Callable[[argparse.Namespace, list[str], list[Service]], Coroutine[Any, Any, int]],
+    args: argparse.Namespace,
+    argv: list[str],
+) -> int:
+    """Run a benchmark that starts servers into ``services``; stop them whatever happens (Ctrl-C and ``kill``
+    included), keeping their logs when the run failed."""
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops the servers like Ctrl-C does
     services: list[Service] = []
     code = 1
     try:
-        code = asyncio.run(bench(args, argv, services))
+        code = asyncio.run(run(args, argv, services))
     except KeyboardInterrupt:
         say("\n==> Interrupted")
         code = 130
@@ -681,6 +692,11 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 say(f"    server logs kept in {services[0].log.parent}")
     return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    return run_benchmark(bench, parse_args(argv), argv)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-ProcedureCodeStr = Annotated[str, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z.\-]{0,39}$", examples=["1.001193"])]
-StepKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$", examples=["appraise"])]
+PROCEDURE_CODE_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z.\-]{0,39}$"
+STEP_KEY_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
+ProcedureCodeStr = Annotated[str, Field(pattern=PROCEDURE_CODE_PATTERN, examples=["1.001193"])]
+StepKey = Annotated[str, Field(pattern=STEP_KEY_PATTERN, examples=["appraise"])]
 
 UnitLevel = Literal["province", "commune", "commune_police", "delegated"]
 Channel = Literal["online", "counter", "service_centre", "post"]

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from motcua_common.principal import (
     APPROVER,
+    OFFICER_ROLES,
     PROVINCIAL_OPERATOR,
     RECEIVING_OFFICER,
     SCOPE_DOSSIERS_READ,
@@ -477,6 +478,93 @@ def authorize_extension(principal: Principal, dossier: Mapping) -> None:
     authorize_officer(principal, dossier, EXTENSION_ROLES)
     if dossier["status"] not in RUNNING_STATUSES:
         raise InvalidTransition("extend", dossier["current_step"], dossier["status"], [])
+
+
+# ---------------------------------------------------------------------------------------------- work queues
+
+# Who sees the whole queue of a unit (every step of every dossier it holds): its head, and a provincial operator
+# (of any unit, or of the whole province). Other officers see the steps one of their roles may take.
+WHOLE_QUEUE_ROLES = frozenset({UNIT_HEAD, PROVINCIAL_OPERATOR})
+# The roles a step can name (a provincial operator takes no step).
+STEP_ROLES = tuple(r for r in OFFICER_ROLES if r != PROVINCIAL_OPERATOR)
+
+
+@dataclass(frozen=True)
+class QueueScope:
+    """Whose queue: the unit holding the current step (None: every unit of the province) and the roles the current
+    step must name one of (None: any step)."""
+
+    unit_code: str | None
+    roles: frozenset[str] | None
+
+
+def queue_scope(principal: Principal, unit_code: str | None, role: str | None) -> QueueScope:
+    """The queue an officer may read (:class:`NotAllowed` otherwise, a 403: a queue is not an object whose existence
+    is secret).
+
+    - the unit: their own; a provincial operator may name any unit, or none for the whole province;
+    - the steps: a unit head or a provincial operator sees every step, or the steps of ``role`` if they name one;
+      any other officer sees the steps that name one of their roles, or of ``role`` if they hold it.
+    """
+    if principal.kind != "officer":
+        raise NotAllowed("Only officers have a work queue.")
+    if principal.has_role(PROVINCIAL_OPERATOR):
+        unit = unit_code
+    elif unit_code is not None and unit_code != principal.unit_code:
+        raise NotAllowed("Officers see their own unit's work queue only.")
+    else:
+        unit = principal.unit_code
+    whole = bool(principal.roles & WHOLE_QUEUE_ROLES)
+    if role is not None:
+        if not whole and role not in principal.roles:
+            raise NotAllowed(f"Only the unit head sees the queue of a role the officer does not hold ('{role}').")
+        return QueueScope(unit, frozenset({role}))
+    if whole:
+        return QueueScope(unit, None)
+    return QueueScope(unit, frozenset(r for r in principal.roles if r in STEP_ROLES))
+
+
+@dataclass(frozen=True)
+class QueueFlags:
+    overdue: bool  # past its due date, the clock running
+    due_soon: bool  # within the due-soon window before its due date, not yet overdue
+    paused: bool  # waiting for the applicant's supplement: the clock is suspended, neither flag applies
+
+
+def queue_flags(row: Mapping, now: datetime, due_soon_until: datetime) -> QueueFlags:
+    """The flags of a queue item, as the queue's ``overdue`` and ``due_soon`` filters select them: overdue before
+    ``now``; due soon from ``now`` to ``due_soon_until`` (:meth:`~processing.deadlines.Clock.due_soon_until`, the
+    engine's due-soon rule as a range of due dates)."""
+    paused = row["status"] == Status.SUPPLEMENT_REQUESTED
+    overdue = not paused and row["due_at"] < now
+    due_soon = not paused and now <= row["due_at"] <= due_soon_until
+    return QueueFlags(overdue=overdue, due_soon=due_soon, paused=paused)
+
+
+# ---------------------------------------------------------------------------------------------- predicted completion
+
+PREDICTION_PERCENTILE = 80  # the share of past dossiers done within the time the prediction counts
+
+
+def _vn_number(value: float) -> str:
+    return f"{value:.1f}".replace(".", ",")
+
+
+def prediction_label(
+    at: datetime, typical_working_days: float, sample_size: int, *, paused: bool, beyond_typical: bool
+) -> str:
+    """What the citizen reads beside the legal due date (Vietnamese)."""
+    basis = (
+        f"{PREDICTION_PERCENTILE}% trong {sample_size} hồ sơ cùng thủ tục gần đây tại đơn vị được giải quyết trong "
+        f"{_vn_number(typical_working_days)} ngày làm việc"
+    )
+    if beyond_typical:
+        return f"Hồ sơ đã quá thời gian giải quyết thường thấy ({basis})."
+    local = at.astimezone(VN_TZ)
+    when = f"Dự kiến có kết quả trước {local:%H:%M} ngày {local:%d/%m/%Y}"
+    if paused:
+        when += " nếu hồ sơ được bổ sung ngay"
+    return f"{when} ({basis})."
 
 
 # ---------------------------------------------------------------------------------------------- timeliness

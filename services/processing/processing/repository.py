@@ -1,10 +1,13 @@
 """All SQL of the processing service."""
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
+
+from motcua_common.principal import OFFICER_ROLES
 
 from .domain import OPEN_STATUSES, RUNNING_STATUSES
 
@@ -21,9 +24,9 @@ async def insert_dossier(conn: asyncpg.Connection, d: dict) -> bool:
                                  submitter_subject, receiving_unit_code, unit_code, unit_name, status,
                                  received_at, due_at, current_step, current_handler, current_unit_code,
                                  current_unit_name, legal_due_at, involved_units, bundle, fee_vnd, due_soon_at,
-                                 agency_units)
+                                 agency_units, current_roles)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, NULL, $19, $20,
-                   $17, $21, $22, $23, $24, $25)
+                   $17, $21, $22, $23, $24, $25, $26)
            ON CONFLICT DO NOTHING RETURNING true""",
         d["id"],
         d["code"],
@@ -50,6 +53,7 @@ async def insert_dossier(conn: asyncpg.Connection, d: dict) -> bool:
         d.get("fee_vnd"),
         d.get("due_soon_at"),
         d.get("agency_units") or {},
+        list(d.get("current_roles") or ()),
     )
     return bool(inserted)
 
@@ -208,35 +212,157 @@ async def list_steps(conn: asyncpg.Connection, dossier_id: UUID) -> list[asyncpg
     return await conn.fetch("SELECT * FROM steps WHERE dossier_id = $1 ORDER BY seq", dossier_id)
 
 
+# Roles with a partial index of their own (0005_work_queue.sql: current_roles @> '{<role>}'); the queue of another
+# role is read through the unit's index with the role as a filter.
+ROLE_INDEXED = ("receiving_officer", "specialist", "approver")
+_QUEUE_COLUMNS = (
+    "d.id, d.code, d.status, d.procedure_code, d.procedure_name, d.procedure_version,"
+    " d.current_unit_code AS unit_code, d.current_unit_name AS unit_name, d.channel, d.received_at, d.due_at,"
+    " d.due_soon_at, d.legal_due_at, d.paused_at, d.current_step, d.current_roles"
+)
+
+
+def _has_role(role: str) -> str:
+    """The current step names ``role``: a literal (as the partial indexes' predicates), so only a known role."""
+    if role not in OFFICER_ROLES:
+        raise ValueError(f"unknown role {role!r}")
+    return f"current_roles @> '{{{role}}}'::text[]"
+
+
+@dataclass(frozen=True)
+class QueueQuery:
+    """Which open dossiers a queue lists: held by ``unit_code`` (None: any unit), whose current step names one of
+    ``roles`` (None: any step; empty: nothing), with the filters given. ``overdue_at``: only those past their due
+    date at that instant; ``due_soon`` = (now, until): only those due from ``now`` to ``until``, the due dates that
+    are due soon at ``now`` (:meth:`Clock.due_soon_until`); both leave out the dossiers waiting for a supplement
+    (their clock is suspended)."""
+
+    unit_code: str | None
+    roles: frozenset[str] | None
+    status: str | None = None
+    procedure_code: str | None = None
+    step: str | None = None
+    overdue_at: datetime | None = None
+    due_soon: tuple[datetime, datetime] | None = None
+
+
 async def work_queue(
+    conn: asyncpg.Connection, query: QueueQuery, *, limit: int, after: tuple[datetime, UUID] | None
+) -> list[asyncpg.Record]:
+    """A page of a queue, by due date then id (keyset pagination: ``after`` is the last row seen)."""
+    if query.roles is not None and not query.roles:
+        return []
+    sql, args = work_queue_query(query, limit=limit, after=after)
+    return await conn.fetch(sql, *args)
+
+
+def work_queue_query(query: QueueQuery, *, limit: int, after: tuple[datetime, UUID] | None) -> tuple[str, list[Any]]:
+    """The queue's SQL and parameters (the plan tests and the benchmark EXPLAIN exactly this).
+
+    Each condition is one the queue's partial indexes (0004, 0005) answer as a range in (due_at, id) order: the
+    status list and the role containment are written as literals so the planner can prove the indexes' predicates.
+    An officer with several roles gets one ordered, limited scan per role, merged (a step naming two of their roles
+    is one row)."""
+    args: list[Any] = []  # query parameters of mixed types
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    where = [f"status IN ({_OPEN_SQL})"]
+    if query.unit_code is not None:
+        where.append(f"current_unit_code = {arg(query.unit_code)}")
+    filters = (("status", query.status), ("procedure_code", query.procedure_code), ("current_step", query.step))
+    for column, value in filters:
+        if value is not None:
+            where.append(f"{column} = {arg(value)}")
+    if query.overdue_at is not None:
+        where += [f"due_at < {arg(query.overdue_at)}", "status <> 'supplement_requested'"]
+    if query.due_soon is not None:
+        # A range of due dates (not "due_soon_at <= now": the planner, counting the closed dossiers' NULLs in that
+        # column, would expect about one row and read the whole range in a bitmap scan instead of one page in order).
+        where += [f"due_at >= {arg(query.due_soon[0])}", f"due_at <= {arg(query.due_soon[1])}"]
+        where.append("status <> 'supplement_requested'")
+    if after is not None:
+        where.append(f"(due_at, id) > ({arg(after[0])}, {arg(after[1])})")
+    lim = arg(limit)
+    roles = query.roles
+    if roles is None or len(roles) <= 1:
+        where += [_has_role(role) for role in roles or ()]
+        return (
+            f"SELECT {_QUEUE_COLUMNS} FROM dossiers d WHERE {' AND '.join(where)} ORDER BY due_at, id LIMIT {lim}",
+            args,
+        )
+    branches = [
+        f"(SELECT id, due_at FROM dossiers WHERE {' AND '.join([*where, _has_role(role)])}"
+        f" ORDER BY due_at, id LIMIT {lim})"
+        for role in sorted(roles)
+    ]
+    return (
+        f"SELECT {_QUEUE_COLUMNS} FROM ({' UNION '.join(branches)}) q JOIN dossiers d ON d.id = q.id"
+        f" ORDER BY q.due_at, q.id LIMIT {lim}",
+        args,
+    )
+
+
+# ------------------------------------------------------------------------------------------- completion times
+
+
+async def record_completion(
     conn: asyncpg.Connection,
     *,
-    unit_code: str | None,
-    status: str | None,
-    limit: int,
-    after: tuple[datetime, UUID] | None,
-) -> list[asyncpg.Record]:
-    """Open dossiers by due date then id (keyset pagination: ``after`` is the last row seen).
+    dossier_id: UUID,
+    procedure_code: str,
+    unit_code: str,
+    completed_at: datetime,
+    working_seconds: float,
+    window: int,
+) -> None:
+    """Keep how long a dossier took, and recompute its procedure and unit's summary over the ``window`` most recent
+    samples. The summary row is locked first, so concurrent completions of the same procedure and unit recompute one
+    after the other, each seeing the samples committed before it (READ COMMITTED: a statement's snapshot is taken
+    after the lock was granted)."""
+    await conn.execute(
+        "INSERT INTO completion_stats (procedure_code, unit_code) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        procedure_code,
+        unit_code,
+    )
+    await conn.execute(
+        "SELECT 1 FROM completion_stats WHERE procedure_code = $1 AND unit_code = $2 FOR UPDATE",
+        procedure_code,
+        unit_code,
+    )
+    await conn.execute(
+        """INSERT INTO completion_samples (dossier_id, procedure_code, unit_code, completed_at, working_seconds)
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dossier_id) DO NOTHING""",
+        dossier_id,
+        procedure_code,
+        unit_code,
+        completed_at,
+        working_seconds,
+    )
+    await conn.execute(
+        """UPDATE completion_stats s
+           SET sample_size = r.n, median_seconds = r.median, p80_seconds = r.p80, updated_at = now()
+           FROM (SELECT count(*) AS n,
+                        percentile_cont(0.5) WITHIN GROUP (ORDER BY working_seconds) AS median,
+                        percentile_cont(0.8) WITHIN GROUP (ORDER BY working_seconds) AS p80
+                 FROM (SELECT working_seconds FROM completion_samples
+                       WHERE procedure_code = $1 AND unit_code = $2
+                       ORDER BY completed_at DESC, dossier_id DESC LIMIT $3) recent) r
+           WHERE s.procedure_code = $1 AND s.unit_code = $2""",
+        procedure_code,
+        unit_code,
+        window,
+    )
 
-    Filters are added only when given, so the planner can use the partial queue indexes.
-    """
-    args: list[Any]  # query parameters of mixed types
-    where, args = [f"status IN ({_OPEN_SQL})"], []
-    if status is not None:
-        args.append(status)
-        where.append(f"status = ${len(args)}")
-    if unit_code is not None:
-        args.append(unit_code)
-        where.append(f"current_unit_code = ${len(args)}")
-    if after is not None:
-        args += [after[0], after[1]]
-        where.append(f"(due_at, id) > (${len(args) - 1}, ${len(args)})")
-    args.append(limit)
-    return await conn.fetch(
-        "SELECT id, code, status, procedure_code, procedure_name, current_unit_code AS unit_code,"
-        " current_unit_name AS unit_name, channel, received_at, due_at, current_step FROM dossiers"
-        f" WHERE {' AND '.join(where)} ORDER BY due_at, id LIMIT ${len(args)}",
-        *args,
+
+async def completion_stats(conn: asyncpg.Connection, procedure_code: str, unit_code: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT sample_size, median_seconds, p80_seconds FROM completion_stats"
+        " WHERE procedure_code = $1 AND unit_code = $2",
+        procedure_code,
+        unit_code,
     )
 
 

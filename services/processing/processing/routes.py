@@ -4,7 +4,7 @@ Every caller is identified by the bearer access token (verified here with the pr
 no identity header is trusted."""
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.types import DecoratedCallable
@@ -15,6 +15,7 @@ from motcua_common.contracts import OpenStatus
 from motcua_common.db import Conn
 from motcua_common.pagination import Cursor, Limit
 from motcua_common.problems import PROBLEM_JSON, PROBLEM_RESPONSES, Problem, ProblemError
+from motcua_common.procedures import PROCEDURE_CODE_PATTERN, STEP_KEY_PATTERN
 
 from . import repository, service
 from .deadlines import Clock
@@ -361,8 +362,15 @@ async def return_result(
         "Anyone else gets 404, exactly as for an unknown code."
     ),
 )
-async def get_dossier(code: DossierCode, principal: CurrentPrincipal, conn: Conn, response: Response) -> DossierView:
-    found = await service.view(conn, code, principal)
+async def get_dossier(
+    code: DossierCode,
+    principal: CurrentPrincipal,
+    conn: Conn,
+    settings: CurrentSettings,
+    clock: CurrentClock,
+    response: Response,
+) -> DossierView:
+    found = await service.view(conn, settings, clock, code, principal)
     response.headers["ETag"] = f'"{found.version}"'
     return found
 
@@ -401,6 +409,9 @@ async def my_dossiers(citizen: CurrentCitizen, conn: Conn, limit: Limit = 20, cu
     return await service.my_dossiers(conn, citizen, limit=limit, cursor=cursor)
 
 
+QueueRole = Literal["receiving_officer", "specialist", "approver", "unit_head"]
+
+
 @router.get(
     "/work-queue",
     response_model=WorkQueuePage,
@@ -409,16 +420,48 @@ async def my_dossiers(citizen: CurrentCitizen, conn: Conn, limit: Limit = 20, cu
     operation_id="processing_work_queue",
     responses=OFFICER_RESPONSES,
     description=(
-        "Officers only. The queue of the officer's own unit; `unit_code` may name only that unit (403 "
-        "otherwise). A provincial operator may pass any `unit_code`, or none for every unit of the province."
+        "Officers only (403 for other callers). The open dossiers whose current step is held by the officer's "
+        "unit and names one of the officer's roles in the procedure's definition; the `unit_head` and a "
+        "`provincial_operator` see every step of the unit, and may narrow it to one `role`. `unit_code` may name "
+        "only the officer's own unit (403 otherwise); a provincial operator may name any unit, or none for every "
+        "unit of the province. Ordered by due date then id.\n\n"
+        "Filters: `overdue=true` (past the due date), `due_soon=true` (within the due-soon window before the due "
+        "date, not yet overdue; not with `overdue`), both leaving out dossiers waiting for a supplement (their "
+        "clock is suspended); `procedure_code`; `step` (the step key in the definition, e.g. `appraise`); "
+        "`status`; `role` (an officer may name one of their own roles only). Cursor pagination: pass a page's "
+        "`next_cursor` as `cursor` **with the same filters**: a cursor issued for other filters is a 400 "
+        "`invalid-cursor`. Each item carries no personal data."
     ),
 )
 async def work_queue(
     officer: CurrentOfficer,
     conn: Conn,
+    settings: CurrentSettings,
+    clock: CurrentClock,
     unit_code: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     status: OpenStatus | None = None,
     limit: Limit = 20,
     cursor: Cursor = None,
+    role: Annotated[QueueRole | None, Query(description="only the steps naming this role")] = None,
+    procedure_code: Annotated[
+        str | None, Query(pattern=PROCEDURE_CODE_PATTERN, max_length=40, description="e.g. 1.001193")
+    ] = None,
+    step: Annotated[str | None, Query(pattern=STEP_KEY_PATTERN, max_length=40, description="e.g. appraise")] = None,
+    overdue: Annotated[bool, Query(description="true: only dossiers past their due date")] = False,
+    due_soon: Annotated[bool, Query(description="true: only dossiers due soon, not yet overdue")] = False,
 ) -> WorkQueuePage:
-    return await service.work_queue(conn, officer, unit_code=unit_code, status=status, limit=limit, cursor=cursor)
+    return await service.work_queue(
+        conn,
+        settings,
+        clock,
+        officer,
+        unit_code=unit_code,
+        role=role,
+        status=status,
+        procedure_code=procedure_code,
+        step=step,
+        overdue=overdue,
+        due_soon=due_soon,
+        limit=limit,
+        cursor=cursor,
+    )

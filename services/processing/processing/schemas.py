@@ -169,6 +169,19 @@ class TimelineStep(BaseModel):
     note: str | None
 
 
+class PredictedCompletion(BaseModel):
+    """When the dossier is likely to have its result, from how long past dossiers of the same procedure and
+    competent unit took (shown beside the legal due date, which it does not change)."""
+
+    at: datetime = Field(description="the predicted instant: the office time past dossiers took, counted from receipt")
+    percentile: int = Field(description="the share (%) of the past dossiers that took at most that office time")
+    typical_working_days: float = Field(description="that office time, in working days")
+    median_working_days: float = Field(description="the median office time of the past dossiers, in working days")
+    sample_size: int = Field(description="how many past dossiers (the most recent ones) the prediction rests on")
+    beyond_typical: bool = Field(description="the dossier has already taken longer than that office time")
+    label: str = Field(description="what the citizen reads (Vietnamese)")
+
+
 class DossierView(BaseModel):
     id: UUID
     code: str
@@ -192,6 +205,11 @@ class DossierView(BaseModel):
         None,
         description="the legal due date (moved by supplement pauses, not by extensions): timeliness is judged on it",
     )
+    predicted_completion: PredictedCompletion | None = Field(
+        None,
+        description="the likely date of the result, from past dossiers of the same procedure and unit; null once the "
+        "result is issued, or while fewer than 5 past dossiers (PROCESSING_PREDICTION_MIN_SAMPLES) are known",
+    )
     paused_at: datetime | None = Field(None, description="while the applicant supplements: since when")
     due_history: list[DueChange] = Field([], description="every change of the due date with its reason")
     supplement_requests: list[SupplementRequestView] = []
@@ -212,11 +230,20 @@ class WorkItem(BaseModel):
     received_at: datetime
     due_at: datetime
     current_step: str | None
+    current_step_name: str | None = Field(None, description="Vietnamese name of the current step")
+    current_step_roles: list[str] = Field([], description="the officer roles the procedure gives the current step")
+    legal_due_at: datetime | None = Field(None, description="the legal due date timeliness is judged on")
+    overdue: bool = Field(False, description="past its due date (never while paused)")
+    due_soon: bool = Field(False, description="within the due-soon window before its due date, not yet overdue")
+    paused: bool = Field(False, description="waiting for the applicant's supplement: the legal clock is suspended")
+    paused_at: datetime | None = Field(None, description="while paused: since when")
 
 
 class WorkQueuePage(BaseModel):
     items: list[WorkItem]
-    next_cursor: str | None
+    next_cursor: str | None = Field(
+        description="pass as `cursor`, with the same filters, for the next page; null on the last"
+    )
 
 
 class PublicDossierView(BaseModel):

@@ -13,7 +13,7 @@ from uuid import UUID
 import asyncpg
 from pydantic import BaseModel
 
-from motcua_common.auth import PROVINCIAL_OPERATOR, Principal, forbidden
+from motcua_common.auth import Principal, forbidden
 from motcua_common.contracts import (
     Actor,
     ApplicantRef,
@@ -36,7 +36,7 @@ from motcua_common.contracts import (
     ProcedureVersionPublished,
 )
 from motcua_common.outbox import enqueue
-from motcua_common.pagination import decode_keyset, encode_keyset
+from motcua_common.pagination import decode_keyset, encode_keyset, filter_scope
 from motcua_common.problems import FieldError, ProblemError
 from motcua_common.procedures import ProcedureDefinition
 
@@ -51,6 +51,7 @@ from .schemas import (
     ExtensionView,
     MyDossier,
     MyDossierPage,
+    PredictedCompletion,
     PublicDossierView,
     Ref,
     SupplementRequestView,
@@ -206,6 +207,7 @@ async def _open(
             "received_at": data.received_at,
             "due_at": data.appointment_at,
             "current_step": first.key,
+            "current_roles": first.roles,
             "current_unit_code": unit_code,
             "current_unit_name": unit_name,
             "bundle": data.bundle.model_dump(mode="json") if data.bundle else None,
@@ -305,7 +307,7 @@ async def act(
         raise _problem(exc, ref) from None
     _check_version(row, if_match)
     await _apply(conn, settings, clock, row, definition, move, request, officer, now)
-    return await _settled(conn, settings, row["id"], now, officer)
+    return await _settled(conn, settings, clock, row["id"], now, officer)
 
 
 async def _apply(
@@ -416,6 +418,7 @@ async def _apply(
         involved = sorted(set(row["involved_units"] or ()) | {move.to_unit_code})
         fields.update(
             current_step=next_step.key,
+            current_roles=list(next_step.roles),
             current_handler=officer.subject if same_unit else None,
             current_unit_code=move.to_unit_code,
             current_unit_name=unit_name,
@@ -441,9 +444,11 @@ async def _apply(
         )
         fields["current_handler"] = None
     else:
-        fields.update(current_step=None, current_handler=None, completed_at=now)
+        fields.update(current_step=None, current_roles=[], current_handler=None, completed_at=now)
     if "due_at" not in fields:
         fields["due_at"] = due_at
+    if "timeliness" in fields:  # the dossier has its result: a sample for the predicted completion date
+        await _record_completion(conn, settings, clock, row, now)
     await _commit(conn, settings, row, fields, _event_for(row, move, request, officer, now, fields, definition))
 
 
@@ -482,12 +487,17 @@ async def _enqueue(
 
 
 async def _settled(
-    conn: asyncpg.Connection, settings: Settings, dossier_id: UUID, now: datetime, principal: Principal
+    conn: asyncpg.Connection,
+    settings: Settings,
+    clock: Clock,
+    dossier_id: UUID,
+    now: datetime,
+    principal: Principal,
 ) -> DossierView:
     """After a change: publish the dossier's new state and answer with its sheet."""
     updated = await repository.get_dossier(conn, str(dossier_id))
     await publish_state(conn, settings, updated, now)
-    return await _full_view(conn, updated, principal)
+    return await _full_view(conn, settings, clock, updated, now)
 
 
 async def _due_changed(
@@ -576,6 +586,65 @@ def _event_for(
         case "transfer":
             return DossierTransferred(**moved, **status)
     return DossierStepForwarded(**moved, **status)
+
+
+# ---------------------------------------------------------------------------------------------- completion times
+
+
+async def _pauses(conn: asyncpg.Connection, dossier_id: UUID, now: datetime) -> list[tuple[datetime, datetime]]:
+    """The dossier's supplement waits, (requested, supplemented), the open one until ``now``."""
+    return [
+        (r["requested_at"], r["supplemented_at"] or now) for r in await repository.supplement_requests(conn, dossier_id)
+    ]
+
+
+async def _record_completion(
+    conn: asyncpg.Connection, settings: Settings, clock: Clock, row: asyncpg.Record, now: datetime
+) -> None:
+    """Keep how much office time the dossier took from receipt to its result, its supplement waits left out, in its
+    procedure and competent unit's summary (the predicted completion date of the next dossiers)."""
+    started = row["clock_started_at"]
+    if started is None:  # never received: a result needs a receipt first, but do not guess
+        return
+    seconds = clock.office_seconds(started, now, await _pauses(conn, row["id"], now))
+    await repository.record_completion(
+        conn,
+        dossier_id=row["id"],
+        procedure_code=row["procedure_code"],
+        unit_code=row["unit_code"],
+        completed_at=now,
+        working_seconds=seconds,
+        window=settings.prediction_window,
+    )
+
+
+async def _prediction(
+    conn: asyncpg.Connection, settings: Settings, clock: Clock, row: asyncpg.Record, now: datetime
+) -> PredictedCompletion | None:
+    """When the dossier is likely to have its result, from the office time past dossiers of its procedure and
+    competent unit took from receipt to result (their 80th percentile), counted from its own receipt; None once it
+    has its result or is final, or with too few past dossiers."""
+    if row["status"] in domain.FINAL_STATUSES or row["timeliness"] is not None:
+        return None
+    stats = await repository.completion_stats(conn, row["procedure_code"], row["unit_code"])
+    if stats is None or stats["sample_size"] < settings.prediction_min_samples or stats["p80_seconds"] is None:
+        return None
+    typical = stats["p80_seconds"]
+    # Not received yet: counted from the submission, as if received then.
+    started = row["clock_started_at"] or row["received_at"]
+    at, beyond = clock.predicted_completion(started, await _pauses(conn, row["id"], now), now, typical)
+    typical_days = round(clock.working_days(typical), 1)
+    return PredictedCompletion(
+        at=at,
+        percentile=domain.PREDICTION_PERCENTILE,
+        typical_working_days=typical_days,
+        median_working_days=round(clock.working_days(stats["median_seconds"]), 1),
+        sample_size=stats["sample_size"],
+        beyond_typical=beyond,
+        label=domain.prediction_label(
+            at, typical_days, stats["sample_size"], paused=row["paused_at"] is not None, beyond_typical=beyond
+        ),
+    )
 
 
 # ---------------------------------------------------------------------------------------------- supplements
@@ -671,7 +740,7 @@ async def supplement(
         due_at=due_at,
     )
     await _commit(conn, settings, row, fields, event)
-    return await _settled(conn, settings, row["id"], now, principal)
+    return await _settled(conn, settings, clock, row["id"], now, principal)
 
 
 # ---------------------------------------------------------------------------------------------- extensions
@@ -729,7 +798,7 @@ async def extend(
         due_at=new_due_at,
     )
     await _commit(conn, settings, row, fields, event)
-    return await _settled(conn, settings, row["id"], now, officer)
+    return await _settled(conn, settings, clock, row["id"], now, officer)
 
 
 # ---------------------------------------------------------------------------------------------- deadlines
@@ -819,12 +888,20 @@ async def publish_state(conn: asyncpg.Connection, settings: Settings, row: async
     await _enqueue(conn, settings, row, state, row["event_sequence"], settings.dossier_state_topic)
 
 
-async def view(conn: asyncpg.Connection, ref: str, principal: Principal) -> DossierView:
+async def view(
+    conn: asyncpg.Connection,
+    settings: Settings,
+    clock: Clock,
+    ref: str,
+    principal: Principal,
+    *,
+    now: datetime | None = None,
+) -> DossierView:
     """The full tracking of a dossier, for those :func:`domain.may_read` admits; 404 for anyone else."""
     row = await repository.get_dossier(conn, ref)
     if row is None or not domain.may_read(principal, row):
         raise dossier_not_found(ref)
-    return await _full_view(conn, row, principal)
+    return await _full_view(conn, settings, clock, row, now or datetime.now(UTC))
 
 
 async def public_view(conn: asyncpg.Connection, ref: str) -> PublicDossierView:
@@ -847,9 +924,12 @@ async def public_view(conn: asyncpg.Connection, ref: str) -> PublicDossierView:
     )
 
 
-async def _full_view(conn: asyncpg.Connection, row: asyncpg.Record, principal: Principal) -> DossierView:
+async def _full_view(
+    conn: asyncpg.Connection, settings: Settings, clock: Clock, row: asyncpg.Record, now: datetime
+) -> DossierView:
     """The process control sheet (form 05): every step with its unit, handler, entered, left and due; the current
-    due date with the reason of every change; the supplement requests and extensions."""
+    due date with the reason of every change; the supplement requests and extensions; the predicted completion
+    date beside the legal due date."""
     steps = await repository.list_steps(conn, row["id"])
     definition = await _definition_for(conn, row)
     step = row["current_step"]
@@ -868,6 +948,7 @@ async def _full_view(conn: asyncpg.Connection, row: asyncpg.Record, principal: P
         received_at=row["received_at"],
         due_at=row["due_at"],
         legal_due_at=row["legal_due_at"],
+        predicted_completion=await _prediction(conn, settings, clock, row, now),
         paused_at=row["paused_at"],
         completed_at=row["completed_at"],
         timeliness=row["timeliness"],
@@ -967,31 +1048,57 @@ async def idempotent(
 # ---------------------------------------------------------------------------------------------- queues, lists
 
 
-def queue_unit(officer: Principal, unit_code: str | None) -> str | None:
-    """The unit whose queue an officer may see: their own; a provincial operator may name any unit, or
-    none for the whole province."""
-    if officer.has_role(PROVINCIAL_OPERATOR):
-        return unit_code
-    if unit_code is not None and unit_code != officer.unit_code:
-        raise forbidden("Officers see their own unit's work queue only.")
-    return officer.unit_code
-
-
 async def work_queue(
     conn: asyncpg.Connection,
+    settings: Settings,
+    clock: Clock,
     officer: Principal,
     *,
-    unit_code: str | None,
-    status: str | None,
+    unit_code: str | None = None,
+    role: str | None = None,
+    status: str | None = None,
+    procedure_code: str | None = None,
+    step: str | None = None,
+    overdue: bool = False,
+    due_soon: bool = False,
     limit: int,
     cursor: str | None,
+    now: datetime | None = None,
 ) -> WorkQueuePage:
-    unit_code = queue_unit(officer, unit_code)
-    after = decode_keyset(cursor, UUID) if cursor else None
-    rows = await repository.work_queue(conn, unit_code=unit_code, status=status, limit=limit + 1, after=after)
+    """The open dossiers whose current step the officer's unit holds and one of their roles may take (the whole
+    unit for its head or a provincial operator: :func:`domain.queue_scope`), soonest due first, filtered. The
+    cursor is bound to the scope and the filters: one issued for another list is a 400."""
+    if overdue and due_soon:
+        raise _invalid("due_soon", "Filter by overdue or by due soon, not both: a dossier is never both.")
+    try:
+        scope = domain.queue_scope(officer, unit_code, role)
+    except domain.NotAllowed as exc:
+        raise forbidden(str(exc)) from None
+    now = now or datetime.now(UTC)
+    due_soon_until = clock.due_soon_until(now, settings.due_soon_working_days)
+    filters: dict[str, Any] = {"status": status, "procedure_code": procedure_code, "step": step}
+    bound = filter_scope(
+        unit=scope.unit_code,
+        roles=sorted(scope.roles) if scope.roles is not None else None,
+        overdue=overdue,
+        due_soon=due_soon,
+        **filters,
+    )
+    after = decode_keyset(cursor, UUID, scope=bound) if cursor else None
+    query = repository.QueueQuery(
+        unit_code=scope.unit_code,
+        roles=scope.roles,
+        **filters,
+        overdue_at=now if overdue else None,
+        due_soon=(now, due_soon_until) if due_soon else None,
+    )
+    rows = await repository.work_queue(conn, query, limit=limit + 1, after=after)
     page, more = rows[:limit], len(rows) > limit
-    return WorkQueuePage(
-        items=[
+    items = []
+    for r in page:
+        definition = await _definition_for(conn, r)
+        flags = domain.queue_flags(r, now, due_soon_until)
+        items.append(
             WorkItem(
                 code=r["code"],
                 status=r["status"],
@@ -1001,11 +1108,19 @@ async def work_queue(
                 channel=r["channel"],
                 received_at=r["received_at"],
                 due_at=r["due_at"],
+                legal_due_at=r["legal_due_at"],
                 current_step=r["current_step"],
+                current_step_name=definition.step(r["current_step"]).name if r["current_step"] else None,
+                current_step_roles=list(r["current_roles"]),
+                overdue=flags.overdue,
+                due_soon=flags.due_soon,
+                paused=flags.paused,
+                paused_at=r["paused_at"],
             )
-            for r in page
-        ],
-        next_cursor=encode_keyset(page[-1]["due_at"], page[-1]["id"]) if more else None,
+        )
+    return WorkQueuePage(
+        items=items,
+        next_cursor=encode_keyset(page[-1]["due_at"], page[-1]["id"], scope=bound) if more else None,
     )
 
 

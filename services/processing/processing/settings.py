@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from motcua_common.settings import ServiceSettings
@@ -24,6 +25,10 @@ class Settings(ServiceSettings):
     deadline_interval_seconds: float = 30.0
     deadline_batch_size: int = 200
     due_soon_working_days: float = 1.0
+    # The predicted completion date (tracking): from the most recent `prediction_window` dossiers of the same
+    # procedure and competent unit that got their result; none below `prediction_min_samples` of them.
+    prediction_window: int = Field(200, ge=1, le=10_000)
+    prediction_min_samples: int = Field(5, ge=1)
     # Where the official forms' font files are (Liberation Serif 2: Debian's fonts-liberation2; see forms.py).
     forms_font_dir: Path = Path("/usr/share/fonts/truetype/liberation2")
 

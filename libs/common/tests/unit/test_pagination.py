@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from motcua_common.pagination import decode_cursor, decode_keyset, encode_cursor, encode_keyset
+from motcua_common.pagination import decode_cursor, decode_keyset, encode_cursor, encode_keyset, filter_scope
 from motcua_common.problems import ProblemError
 
 STAMP = datetime(2025, 7, 1, 8, 30, 15, 123456, tzinfo=UTC)
@@ -37,3 +37,18 @@ def test_plain_cursor_checks_its_arity():
     assert decode_cursor(encode_cursor("1.001193"), 1) == ["1.001193"]
     with pytest.raises(ProblemError):
         decode_cursor(encode_cursor("a", "b"), 1)
+
+
+def test_a_scoped_cursor_is_accepted_only_for_its_filters():
+    key = uuid.uuid4()
+    mine, other = filter_scope(unit="U1", overdue=True), filter_scope(unit="U1", overdue=False)
+    assert mine == filter_scope(overdue=True, unit="U1") and mine != other  # order of the filters does not matter
+    cursor = encode_keyset(STAMP, key, scope=mine)
+    assert decode_keyset(cursor, uuid.UUID, scope=mine) == (STAMP, key)
+    for scope, bad in ((other, cursor), (mine, encode_keyset(STAMP, key)), (None, cursor)):
+        with pytest.raises(ProblemError) as info:
+            decode_keyset(bad, uuid.UUID, scope=scope)
+        assert (info.value.status, info.value.slug) == (400, "invalid-cursor")
+    with pytest.raises(ProblemError) as info:
+        decode_keyset(cursor, uuid.UUID, scope=other)
+    assert "other filters" in str(info.value.detail)

@@ -331,12 +331,14 @@ async def test_work_queue_own_unit_only(client, make_submission, open_case, worl
     def codes(resp) -> list[str]:
         return [i["code"] for i in _status(resp, 200, "queue")["items"]]
 
-    specialist = world.officer(SPECIALIST)
-    assert codes(await client.get("/api/v1/work-queue", headers=specialist)) == [mine.dossier_code]
+    # The dossiers wait at reception: a receiving officer's queue (test_processing_work_queue.py has the roles).
+    receiver = world.officer(RECEIVING_OFFICER)
+    assert codes(await client.get("/api/v1/work-queue", headers=receiver)) == [mine.dossier_code]
     params = {"unit_code": world.unit}
-    assert codes(await client.get("/api/v1/work-queue", params=params, headers=specialist)) == [mine.dossier_code]
+    assert codes(await client.get("/api/v1/work-queue", params=params, headers=receiver)) == [mine.dossier_code]
+    assert codes(await client.get("/api/v1/work-queue", headers=world.officer(SPECIALIST))) == []
     body = _status(
-        await client.get("/api/v1/work-queue", params={"unit_code": world.other_unit}, headers=specialist),
+        await client.get("/api/v1/work-queue", params={"unit_code": world.other_unit}, headers=receiver),
         403,
         "an officer asks for another unit's queue",
     )

@@ -14,7 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
 from motcua_common.auth import APPROVER as APPROVER_ROLE
-from motcua_common.auth import RECEIVING_OFFICER
+from motcua_common.auth import RECEIVING_OFFICER, UNIT_HEAD
 from motcua_common.contracts import DOSSIER_EVENTS
 from motcua_common.events import CLOUDEVENTS_CONTENT_TYPE, CloudEvent
 from motcua_common.kafka import client_options
@@ -337,7 +337,7 @@ async def test_concurrent_accepts_serialise(app, client, make_submission, open_c
 
 async def test_work_queue_pages_by_due_date(app, client, make_submission, open_case, issuer):
     unit = f"UNIT-{uuid.uuid4().hex[:8]}"
-    officer = issuer.bearer(issuer.officer(unit, RECEIVING_OFFICER))
+    officer = issuer.bearer(issuer.officer(unit, UNIT_HEAD))  # the unit head sees every step of the unit
     dossiers = []
     for days in (5, 1, 3, 3, 2):
         data, event = make_submission(unit_code=unit, due_in=timedelta(days=days))
@@ -382,7 +382,14 @@ async def test_work_queue_pages_by_due_date(app, client, make_submission, open_c
         "channel",
         "received_at",
         "due_at",
+        "legal_due_at",
         "current_step",
+        "current_step_name",
+        "current_step_roles",
+        "overdue",
+        "due_soon",
+        "paused",
+        "paused_at",
     }  # no applicant name, id or subject
 
     # Without unit_code the officer gets their own unit's queue, the same one.

@@ -1,4 +1,4 @@
-"""The 0002 migration upgrades a database that already holds v1 cases (forward-only)."""
+"""The migrations upgrade a database that already holds cases (forward-only): 0002 from v1 cases, 0005 from 0004."""
 
 import shutil
 import uuid
@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
-from motcua_common import testing
+from motcua_common import sample_procedures, testing
 from motcua_common.db import migrate
 from processing.main import MIGRATIONS
 from processing.settings import Settings
@@ -35,6 +35,7 @@ async def test_upgrade_from_v1_drops_applicant_personal_data(tmp_path):
                 "0002_identity.sql",
                 "0003_event_sequence.sql",
                 "0004_engine.sql",
+                "0005_work_queue.sql",
             ]
             columns = {
                 r[0]
@@ -51,6 +52,46 @@ async def test_upgrade_from_v1_drops_applicant_personal_data(tmp_path):
             row = await conn.fetchrow("SELECT * FROM dossiers WHERE code = 'C-1'")
             assert (row["current_unit_code"], row["current_unit_name"], row["involved_units"]) == ("U", "Unit", ["U"])
             assert row["legal_due_at"] == row["due_at"] and row["paused_at"] is None
+        finally:
+            await conn.close()
+    finally:
+        await testing.drop_database(settings)
+
+
+async def test_0005_gives_open_dossiers_the_roles_of_their_step(tmp_path):
+    settings = testing.per_run_settings(Settings, "processing-migrations-0005")
+    for name in ("0001_cases.sql", "0002_identity.sql", "0003_event_sequence.sql", "0004_engine.sql"):
+        shutil.copy(MIGRATIONS / name, tmp_path)
+    await testing.create_database(settings, tmp_path)
+    try:
+        conn = await asyncpg.connect(settings.dsn)
+        try:
+            definition = sample_procedures.standard()
+            now = datetime.now(UTC)
+            await conn.execute(
+                "INSERT INTO procedure_versions (code, version, definition, published_at)"
+                " VALUES ($1, $2, $3::jsonb, $4)",
+                definition.code,
+                definition.version,
+                definition.model_dump_json(),
+                now,
+            )
+            for code, status, step in (("C-1", "processing", "appraise"), ("C-2", "completed", None)):
+                await conn.execute(
+                    "INSERT INTO dossiers (id, code, procedure_code, procedure_name, procedure_version, channel,"
+                    " unit_code, unit_name, status, received_at, due_at, current_step, current_unit_code,"
+                    " current_unit_name, legal_due_at)"
+                    " VALUES ($1, $2, $3, 'P', 1, 'online', 'U', 'Unit', $4, $5, $5, $6, 'U', 'Unit', $5)",
+                    uuid.uuid4(),
+                    code,
+                    definition.code,
+                    status,
+                    now,
+                    step,
+                )
+            assert await migrate(settings.dsn, MIGRATIONS) == ["0005_work_queue.sql"]
+            roles = dict(await conn.fetch("SELECT code, current_roles FROM dossiers ORDER BY code"))
+            assert roles == {"C-1": list(definition.step("appraise").roles), "C-2": []}
         finally:
             await conn.close()
     finally:
