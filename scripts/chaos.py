@@ -69,15 +69,17 @@ EVENT_PREFIX = "vn.motcua.dossier."
 SUBMITTED = "vn.motcua.dossier.submitted.v2"
 CONTACT = "vn.motcua.dossier.contact.v1"
 RESULT_ISSUED = "vn.motcua.dossier.result_issued.v1"
-# The officer path: (action, officer, body, the status it leads to, the step it completes, the event it publishes)
+# The officer path of 1.004873 as shipped (POST …/actions): (action kind, officer, body, the status it leads to,
+# the step it completes, the event it publishes)
 OFFICER_PATH = [
-    ("accept", "hoa.tiepnhan", {"note": "chaos"}, "processing", "receive", "vn.motcua.dossier.accepted.v1"),
-    ("approve", "tuan.lanhdao", {}, "approved", "appraise", "vn.motcua.dossier.approved.v1"),
-    ("issue-result", "lan.chuyenvien", {}, "result_issued", "issue", RESULT_ISSUED),
+    ("receive", "hoa.tiepnhan", {"note": "chaos"}, "processing", "receive", "vn.motcua.dossier.accepted.v1"),
+    ("forward", "lan.chuyenvien", {}, "processing", "appraise", "vn.motcua.dossier.step_forwarded.v1"),
+    ("approve", "tuan.lanhdao", {}, "approved", "approve", "vn.motcua.dossier.approved.v1"),
+    ("issue_result", "lan.chuyenvien", {}, "result_issued", "issue", RESULT_ISSUED),
     (
-        "return-result",
+        "return_result",
         "hoa.tiepnhan",
-        {"method": "online"},
+        {"return_method": "online"},
         "completed",
         "return",
         "vn.motcua.dossier.result_returned.v1",
@@ -717,10 +719,14 @@ class Chaos:
             uncertain = False  # an earlier attempt may have been applied without our hearing of it
             deadline = time.perf_counter() + self.args.request_deadline
             outcome = None
+            # One key per action: a retry of an attempt that was applied unheard gets its answer again.
+            key = {"Idempotency-Key": f"chaos-{code}-{action}"}
             for attempt in range(1, self.args.max_attempts + 1):
                 try:
                     resp = await api.post(
-                        f"/api/v1/dossiers/{code}/actions/{action}", json=body, headers=officers[officer]
+                        f"/api/v1/dossiers/{code}/actions",
+                        json={"action": action, **body},
+                        headers={**officers[officer], **key},
                     )
                 except httpx.HTTPError as exc:
                     self.stats.answers[f"action {type(exc).__name__}"] += 1

@@ -57,11 +57,12 @@ async def main(gateway: str) -> None:
         code = receipt["code"]
         show("Public lookup by code (no personal data)", await api.get(f"/api/v1/public/dossiers/{code}"))
 
-        officers = {
-            "accept": ("hoa.tiepnhan", {"note": "Hồ sơ đầy đủ"}),
+        officers = {  # the steps of 1.004873 as shipped, through POST …/actions
+            "receive": ("hoa.tiepnhan", {"note": "Hồ sơ đầy đủ"}),
+            "forward": ("lan.chuyenvien", {}),
             "approve": ("tuan.lanhdao", {}),
-            "issue-result": ("lan.chuyenvien", {}),
-            "return-result": ("hoa.tiepnhan", {"method": "online"}),
+            "issue_result": ("lan.chuyenvien", {}),
+            "return_result": ("hoa.tiepnhan", {"return_method": "online"}),
         }
         tokens = {u: (await login(api, u, PASSWORD, account="officer")).headers for u, _ in officers.values()}
         print(f"\n--- Officers logged in: {', '.join(tokens)}")
@@ -71,7 +72,9 @@ async def main(gateway: str) -> None:
                 break
             await asyncio.sleep(0.1)
         for action, (username, body) in officers.items():
-            resp = await api.post(f"/api/v1/dossiers/{code}/actions/{action}", json=body, headers=tokens[username])
+            resp = await api.post(
+                f"/api/v1/dossiers/{code}/actions", json={"action": action, **body}, headers=tokens[username]
+            )
             print(f"{username} {action}: {resp.status_code} -> {resp.json().get('status_label')}")
         show("Tracking (the citizen's view)", await api.get(f"/api/v1/dossiers/{code}", headers=an), 2500)
         print("\n--- The official forms (PDF), as the citizen downloads them:")

@@ -79,6 +79,7 @@ PRODUCERS = {
 CONSUMERS = {
     "vn.motcua.dossier.submitted.v2": "processing, notify",
     "vn.motcua.dossier.result_issued.v1": "notify, intake (vault)",
+    "vn.motcua.dossier.result_returned.v1": "notify; the post (`vietnam-post`) when `notify_post` (Decision 45/2016)",
     "vn.motcua.dossier.contact.v1": "notify",
     "vn.motcua.registry.correction_requested.v1": "citizen-id",
     "vn.motcua.dossier.state.v1": "partners (provincial-system) joining late",

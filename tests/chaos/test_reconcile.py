@@ -15,7 +15,7 @@ sys.modules["motcua_chaos"] = chaos  # dataclasses look their module up while th
 _spec.loader.exec_module(chaos)
 
 D1, D2 = "11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222"
-ACCEPTED = chaos.ACTION_EVENT["accept"]
+ACCEPTED = chaos.ACTION_EVENT["receive"]
 
 
 def clean_run() -> dict:
@@ -37,7 +37,7 @@ def clean_run() -> dict:
             {"key": "k1", "submitter": "s1", "dossier_id": D1, "code": "C1"},
             {"key": "k2", "submitter": "s2", "dossier_id": D2, "code": "C2"},
         ],
-        "actions": [{"dossier_id": D2, "action": "accept"}],
+        "actions": [{"dossier_id": D2, "action": "receive"}],
         "intake_dossiers": [
             {"id": D1, "code": "C1", "idempotency_key": "k1", "submitter": "s1", "email": None},
             {"id": D2, "code": "C2", "idempotency_key": "k2", "submitter": "s2", "email": "b@example.vn"},
@@ -79,7 +79,7 @@ def _drop(run: dict, store: str, pred) -> dict:
         ("personal_events", lambda r: r["id"] == "c2", "contact event on the personal topic"),
         ("cases", lambda r: r["id"] == D2, "processing case"),
         ("steps", lambda r: r["step"] == "receive" and r["dossier_id"] == D2,
-         "completed step of an acknowledged 'accept'"),
+         "completed step of an acknowledged 'receive'"),
         ("notifications", lambda r: r["id"] == "n-e1-app", "in-app notification of submitted.v2"),
         ("notifications", lambda r: r["id"] == "n-e3-mail", "e-mail notification of accepted.v1"),
         ("mails", lambda r: r["message_id"] == "n-e2-mail",
@@ -117,7 +117,7 @@ def test_duplicates_of_every_kind_are_counted():
 
 def test_a_result_issued_needs_the_result_in_intakes_vault():
     run = clean_run()
-    run["actions"].append({"dossier_id": D1, "action": "issue-result"})
+    run["actions"].append({"dossier_id": D1, "action": "issue_result"})
     run["steps"].append({"dossier_id": D1, "step": "issue", "completed": True})
     run["dossier_events"].append({"id": "e9", "type": chaos.RESULT_ISSUED, "dossier_id": D1})
     run["notifications"].append({"id": "n9", "dossier_id": D1, "event_id": "e9", "event_type": chaos.RESULT_ISSUED,

@@ -61,6 +61,8 @@ GRANTS = [
     ("notify", (WRITE, DESCRIBE), TOPIC, f"{PERSONAL}.dlq"),
     ("notify", (WRITE, DESCRIBE), TOPIC, f"{DOSSIER}.dlq"),
     ("provincial-system", (READ,), GROUP_RESOURCE, f"{GROUP}-provincial-system"),
+    ("vietnam-post", (READ, DESCRIBE), TOPIC, DOSSIER),
+    ("vietnam-post", (READ,), GROUP_RESOURCE, f"{GROUP}-vietnam-post"),
     ("notify", (READ,), GROUP_RESOURCE, f"{GROUP}-notify"),
 ]
 
@@ -111,8 +113,11 @@ async def produce(settings: ServiceSettings, topic: str, value: bytes, **options
         await producer.stop()
 
 
-async def read_all(settings: ServiceSettings, topic: str, group: str, expect: int = 1) -> list[bytes]:
-    """Read ``topic`` from the start in consumer group ``group`` until ``expect`` records arrived (10 s)."""
+async def read_all(
+    settings: ServiceSettings, topic: str, group: str, expect: int = 1, until: bytes | None = None
+) -> list[bytes]:
+    """Read ``topic`` from the start in consumer group ``group`` until ``expect`` records arrived, or the record
+    ``until`` (10 s)."""
     consumer = AIOKafkaConsumer(
         topic, **client_options(settings), group_id=group, auto_offset_reset="earliest", enable_auto_commit=False
     )
@@ -120,7 +125,7 @@ async def read_all(settings: ServiceSettings, topic: str, group: str, expect: in
     try:
         await consumer.start()  # joining a group the user may not read fails here
         async with asyncio.timeout(10):
-            while len(values) < expect:
+            while len(values) < expect if until is None else until not in values:
                 batches = await consumer.getmany(timeout_ms=500)
                 values += [r.value for records in batches.values() for r in records]
         await consumer.commit()  # needs READ on the group too
@@ -129,17 +134,24 @@ async def read_all(settings: ServiceSettings, topic: str, group: str, expect: in
     return values
 
 
-async def test_partner_reads_the_dossier_topic(secured_topics):
+# The partners that follow dossiers over Kafka: the provincial system, and the post (Decision 45/2016: the agency
+# tells the post as well as the applicant when a result goes by post: `result_returned` with `notify_post`).
+PARTNERS = ("provincial-system", "vietnam-post")
+
+
+@pytest.mark.parametrize("partner", PARTNERS)
+async def test_partner_reads_the_dossier_topic(secured_topics, partner):
     marker = f"dossier-{uuid.uuid4()}".encode()
     await produce(as_user("processing"), DOSSIER, marker)
-    seen = await read_all(as_user("provincial-system"), DOSSIER, f"{GROUP}-provincial-system")
+    seen = await read_all(as_user(partner), DOSSIER, f"{GROUP}-{partner}", until=marker)
     assert marker in seen
 
 
-async def test_partner_is_refused_the_personal_topic(secured_topics):
+@pytest.mark.parametrize("partner", PARTNERS)
+async def test_partner_is_refused_the_personal_topic(secured_topics, partner):
     await produce(as_user("intake"), PERSONAL, b'{"full_name": "Tr\\u1ea7n Th\\u1ecb B\\u00ecnh"}')
     consumer = AIOKafkaConsumer(
-        **client_options(as_user("provincial-system")), enable_auto_commit=False, auto_offset_reset="earliest"
+        **client_options(as_user(partner)), enable_auto_commit=False, auto_offset_reset="earliest"
     )
     await consumer.start()
     try:

@@ -1,7 +1,7 @@
 """Pure rules of notify: the Vietnamese message templates, who is told on which channel, and the
 retry schedule. No I/O here."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -62,17 +62,28 @@ class Delivery:
     status: str
 
 
-def deliveries(recipient: Recipient) -> list[Delivery]:
-    """The notifications one event produces for the dossier's recipient.
+# Legal notices: the receipt (form 01), the supplement request (form 02), the refusal to receive (form 03) and the
+# apology with a new date (form 04). The law wants them to reach the applicant (the apology "by e-mail or SMS" for a
+# dossier filed online), so they go by e-mail whenever there is an address, whatever the dossier's channels say.
+LEGAL_NOTICES = frozenset(
+    m.type_name() for m in (DossierSubmitted, DossierSupplementRequested, DossierRefused, DossierExtended)
+)
 
-    The in-app inbox always gets one (delivered at once; it is addressed by the recipient's subject, so it
-    has no address of its own). Email is sent whenever the applicant gave an address, whatever
-    ``notify_channels`` says: legal notices (receipt, refusal, apology for lateness) must reach applicants
-    who filed online, and an address given with the dossier is consent enough. SMS is not produced until
-    an SMS gateway exists.
+
+def deliveries(recipient: Recipient, event_type: str = "", event_channels: Iterable[str] = ()) -> list[Delivery]:
+    """The notifications one event produces for the dossier's recipient, on the channels chosen for the dossier
+    (``notify_channels``) plus any the event itself asks for (an extension asks for e-mail and SMS).
+
+    - The in-app inbox always gets one (delivered at once, addressed by the recipient's subject): it is the
+      dossier's own record of what the citizen was told.
+    - E-mail when the recipient has an address and chose e-mail (or the event asks for it), and for every legal
+      notice (:data:`LEGAL_NOTICES`) whatever was chosen.
+    - SMS is not produced until an SMS gateway exists (issue 8); a legal notice for someone who chose SMS goes by
+      e-mail when there is an address.
     """
+    chosen = set(recipient.channels) | set(event_channels)
     result = [Delivery("app", None, "delivered")]
-    if recipient.email:
+    if recipient.email and ("email" in chosen or event_type in LEGAL_NOTICES):
         result.append(Delivery("email", recipient.email, "pending"))
     return result
 

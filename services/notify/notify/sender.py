@@ -114,10 +114,23 @@ class EmailSender:
             rows = await repository.claim_due_emails(conn, batch_size=s.sender_batch_size, lease_seconds=s.sender_lease)
         if not rows:
             return 0
-        claimed_at = asyncio.get_running_loop().time()
-        outcomes = await asyncio.gather(*(self.send(r) for r in rows), return_exceptions=True)
-        await self._record(rows, outcomes, deadline=claimed_at + s.sender_lease * 0.8)
+        deadline = asyncio.get_running_loop().time() + s.sender_lease * 0.8
+        # Each message's outcome is recorded as soon as the server answered it, not after the whole batch: the
+        # window in which a killed sender has had a message accepted but not recorded (and so sends it again after
+        # the lease) is one database commit, not the slowest send of the batch.
+        results = await asyncio.gather(*(self._send_and_record(r, deadline) for r in rows), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
         return len(rows)
+
+    async def _send_and_record(self, row: asyncpg.Record, deadline: float) -> None:
+        try:
+            await self.send(row)
+            outcome: BaseException | None = None
+        except Exception as exc:
+            outcome = exc
+        await self._record([row], [outcome], deadline=deadline)
 
     async def _record(self, rows: list, outcomes: list, *, deadline: float) -> None:
         """Record the outcomes of a batch, retrying through a database outage until ``deadline`` (before the

@@ -43,7 +43,7 @@ async def _notify(
         data.setdefault("procedure_name", recipient.procedure_name)
     subject, body = domain.render(event_type, data, recipient.full_name)
     ids = []
-    for d in domain.deliveries(recipient):
+    for d in domain.deliveries(recipient, event_type, data.get("notify_channels") or ()):
         new_id = await repository.insert_notification(
             conn,
             dossier_id=recipient.dossier_id,

@@ -48,7 +48,7 @@ def submitted(dossier_id: uuid.UUID, code: str, subject: str | None = None) -> D
 
 
 def contact(data: DossierSubmitted, email: str | None, **fields) -> DossierContact:
-    return sample_contact(data, email=email, notify_channels=["app"], **fields)
+    return sample_contact(data, email=email, notify_channels=fields.pop("notify_channels", ["app", "email"]), **fields)
 
 
 def action(model, dossier_id: uuid.UUID, code: str, minutes: int = 1, **fields):
@@ -149,12 +149,47 @@ async def test_each_event_is_mailed_once_in_vietnamese(rejected_dossier, smtp, n
             "SELECT recipient FROM notifications WHERE dossier_code = $1 AND channel = 'app'", code
         )
     assert {r["event_id"]: r["n"] for r in per_event} == {first.id: 2, accepted.id: 2, rejected.id: 2}
-    assert recipient["email"] == email and recipient["channels"] == ["app"]
+    assert recipient["email"] == email and recipient["channels"] == ["app", "email"]
     assert recipient["recipient_subject"] == rejected_dossier["subject"] and "personal_id" not in recipient
     assert [r["recipient_subject"] for r in subjects] == [rejected_dossier["subject"]]
     assert all(r["recipient"] is None for r in app_addresses)  # the inbox is addressed by subject only
     for row in await email_rows(notify_app, code):
         assert row["attempts"] == 1 and row["sent_at"] is not None and row["last_error"] is None
+
+
+async def test_only_legal_notices_are_mailed_to_who_chose_the_app_alone(
+    notify_app, producer, kafka_topics, personal_topic, smtp
+):
+    """notify_channels decides: a citizen who chose the app alone is e-mailed the receipt (a legal notice, form
+    01) but not that the dossier was accepted; both are in the app inbox."""
+    handler, _ = smtp
+    dossier_id, code = new_dossier(7)
+    email = f"app-only.{RUN}@example.vn"
+    topic = kafka_topics[0]
+    data = submitted(dossier_id, code)
+    await publish(producer, personal_topic, contact(data, email, notify_channels=["app"]))
+    first = await publish(producer, topic, data)
+    accepted = await publish(producer, topic, action(DossierAccepted, dossier_id, code, 1))
+
+    async def both_recorded() -> bool:
+        return (
+            await count(
+                notify_app, "SELECT count(*) FROM notifications WHERE dossier_code = $1 AND channel = 'app'", code
+            )
+            == 2
+        )
+
+    await wait_until(both_recorded, 40, "both events in the app inbox")
+    await wait_until(lambda: _sent(notify_app, code), 40, "the receipt e-mail sent")
+    rows = await email_rows(notify_app, code)
+    assert [r["event_id"] for r in rows] == [first.id]
+    assert [m["X-Motcua-Event-Id"] for m in handler.to(email)] == [first.id]
+    assert accepted.id not in {r["event_id"] for r in rows}
+
+
+async def _sent(app, code: str) -> bool:
+    rows = await email_rows(app, code)
+    return bool(rows) and all(r["status"] == "sent" for r in rows)
 
 
 async def test_list_endpoint_pages_in_order_for_the_recipient_only(rejected_dossier, client, issuer):

@@ -187,3 +187,37 @@ async def test_a_message_accepted_while_the_database_goes_down_is_recorded_not_s
     await make_due(pool)  # even once due again, a recorded message is never claimed again
     assert await EmailSender(settings, lambda: pool).send_due() == 0
     assert len(server.to("cuong@example.vn")) == 1
+
+
+async def test_a_sender_killed_mid_batch_has_recorded_what_the_server_already_accepted(pool, unused_port, smtp_factory):
+    """A batch in which one message is slow: the sender is killed (its task cancelled, as by a deploy) while that
+    one is still being sent. The message the server had already accepted was recorded at once, so no later pass
+    sends it again (before, outcomes were recorded after the whole batch and the chaos test counted duplicates)."""
+    settings = testing.per_run_settings(
+        Settings, "notify-sender", smtp_port=unused_port, sender_batch_size=2, sender_lease=1.5, smtp_timeout=1.0
+    )
+    server = await smtp_factory(unused_port)
+    fast = await add_email(pool, "fast@example.vn")
+    slow = await add_email(pool, "slow@example.vn")
+
+    class OneSlowMessage(EmailSender):
+        async def send(self, row):
+            if row["recipient"] == "slow@example.vn":
+                await asyncio.sleep(30)  # killed before this one is sent
+            await super().send(row)
+
+    task = asyncio.ensure_future(OneSlowMessage(settings, lambda: pool).send_due())
+    async with asyncio.timeout(10):
+        while not server.to("fast@example.vn"):  # noqa: ASYNC110 - polls the SMTP server's mailbox
+            await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)  # the record of the accepted message commits
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+    await asyncio.sleep(1.6)  # the batch's lease runs out
+    await make_due(pool)
+    while await EmailSender(settings, lambda: pool).send_due():
+        pass
+    assert (await row(pool, fast))["status"] == "sent" and (await row(pool, slow))["status"] == "sent"
+    assert len(server.to("fast@example.vn")) == 1, "the accepted message was sent again"
+    assert len(server.to("slow@example.vn")) == 1

@@ -205,29 +205,49 @@ def test_naive_datetimes_are_taken_as_utc():
     assert domain.format_time(datetime(2025, 1, 1, 17, 5)) == "02/01/2025 00:05"
 
 
-def test_deliveries():
-    r = domain.Recipient(
+def _recipient(channels: list[str], email: str | None = "binh@example.vn") -> domain.Recipient:
+    return domain.Recipient(
         dossier_id=str(DOSSIER_ID),
         dossier_code=CODE,
         recipient_subject="sub-binh",
         full_name="Trần Thị Bình",
-        email="binh@example.vn",
-        channels=["app"],
-    )
-    # The app inbox is addressed by the recipient's subject, not by any personal id.
-    assert [(d.channel, d.address, d.status) for d in domain.deliveries(r)] == [
-        ("app", None, "delivered"),
-        ("email", "binh@example.vn", "pending"),
-    ]
-    no_email = domain.Recipient(
-        dossier_id=str(DOSSIER_ID),
-        dossier_code=CODE,
-        recipient_subject="sub-binh",
-        full_name="Trần Thị Bình",
+        email=email,
         phone="0912345678",
-        channels=["app", "sms"],
+        channels=channels,
     )
-    assert [d.channel for d in domain.deliveries(no_email)] == ["app"]
+
+
+ACCEPTED = DossierAccepted.type_name()
+SUBMITTED = DossierSubmitted.type_name()
+EXTENDED = DossierExtended.type_name()
+
+
+@pytest.mark.parametrize(
+    ("channels", "email", "event_type", "event_channels", "expected"),
+    [
+        # The in-app inbox always; e-mail only when chosen…
+        (["app", "email"], "binh@example.vn", ACCEPTED, (), ["app", "email"]),
+        (["app"], "binh@example.vn", ACCEPTED, (), ["app"]),
+        (["app", "sms"], "binh@example.vn", ACCEPTED, (), ["app"]),
+        # …except legal notices (receipt, supplement request, refusal, apology), which go by e-mail regardless…
+        (["app"], "binh@example.vn", SUBMITTED, (), ["app", "email"]),
+        (["app", "sms"], "binh@example.vn", EXTENDED, ["email", "sms"], ["app", "email"]),
+        # …and an event that asks for e-mail itself.
+        (["app"], "binh@example.vn", ACCEPTED, ["email"], ["app", "email"]),
+        # No address, no e-mail; no SMS until an SMS gateway exists (issue 8).
+        (["app", "email", "sms"], None, SUBMITTED, (), ["app"]),
+    ],
+)
+def test_deliveries_follow_the_chosen_channels(channels, email, event_type, event_channels, expected):
+    got = domain.deliveries(_recipient(channels, email), event_type, event_channels)
+    assert [d.channel for d in got] == expected
+    # The app inbox is addressed by the recipient's subject, not by any personal id.
+    assert got[0] == domain.Delivery("app", None, "delivered")
+    assert all(d.address == email and d.status == "pending" for d in got[1:])
+
+
+def test_every_legal_notice_is_a_dossier_event_notify_renders():
+    assert domain.LEGAL_NOTICES <= set(DOSSIER_EVENTS)
 
 
 def test_retry_delay_doubles_and_is_capped():
