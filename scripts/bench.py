@@ -42,7 +42,7 @@ from intake.versions import load_catalogue
 from motcua_common.db import migrate
 from motcua_common.oidc_client import login
 from motcua_common.settings import ServiceSettings
-from motcua_common.testing import create_topics
+from motcua_common.testing import create_topics, recreate_databases
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASES = {"intake": "bench_intake", "citizen-id": "bench_citizen_id", "gateway": "bench_gateway"}
@@ -110,16 +110,6 @@ def free_port() -> int:
 
 
 # --- infrastructure -------------------------------------------------------------------------------
-
-
-async def recreate_databases(base: ServiceSettings) -> None:
-    admin = await asyncpg.connect(base.model_copy(update={"database": "postgres"}).dsn)
-    try:
-        for name in DATABASES.values():
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
 
 
 async def applicants_with_passwords(dsn: str, limit: int) -> list[str]:
@@ -520,7 +510,7 @@ async def bench(args: argparse.Namespace, argv: list[str], services: list[Servic
     dsn = {k: base.model_copy(update={"database": db}).dsn for k, db in DATABASES.items()}
 
     say(f"==> Databases {', '.join(DATABASES.values())}: drop and recreate")
-    await recreate_databases(base)
+    await recreate_databases(base, DATABASES.values())
     await migrate(dsn["intake"], INTAKE_MIGRATIONS)  # services only check their schema at start
     await load_catalogue(dsn["intake"], topic=CATALOGUE_TOPIC, directory=IntakeSettings().catalogue_dir)
     await migrate(dsn["gateway"], GATEWAY_MIGRATIONS)

@@ -55,7 +55,7 @@ from motcua_common.db import migrate
 from motcua_common.oidc_client import login
 from motcua_common.principal import Principal
 from motcua_common.settings import ServiceSettings
-from motcua_common.testing import create_topics
+from motcua_common.testing import create_topics, recreate_databases
 from processing import domain, repository
 from processing.deadlines import Clock
 from processing.main import MIGRATIONS as PROCESSING_MIGRATIONS
@@ -160,16 +160,6 @@ def percentiles(rounds: list[Round]) -> tuple[float, float, float]:
 
 
 # --- set-up ---------------------------------------------------------------------------------------------------------
-
-
-async def recreate_databases(base: ServiceSettings) -> None:
-    admin = await asyncpg.connect(base.model_copy(update={"database": "postgres"}).dsn)
-    try:
-        for name in DATABASES.values():
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
 
 
 def subject_of(token_headers: dict[str, str]) -> str:
@@ -383,7 +373,7 @@ async def bench(args: argparse.Namespace, argv: list[str], services: list[Servic
     base = ServiceSettings()
     dsn = {k: base.model_copy(update={"database": db}).dsn for k, db in DATABASES.items()}
     say(f"==> Databases {', '.join(DATABASES.values())}: drop and recreate")
-    await recreate_databases(base)
+    await recreate_databases(base, DATABASES.values())
     await migrate(dsn["processing"], PROCESSING_MIGRATIONS)
     await seed_citizens(dsn["citizen-id"], CITIZENS, verbose=False)
     personal_ids = await applicants_with_passwords(dsn["citizen-id"], HEAVY_CITIZENS)

@@ -423,17 +423,12 @@ class Chaos:
         from intake.settings import Settings as IntakeSettings
         from intake.versions import load_catalogue
         from motcua_common.db import migrate
-        from motcua_common.testing import create_topics, delete_topics, kafka_admin_settings
+        from motcua_common.settings import ServiceSettings
+        from motcua_common.testing import create_topics, delete_topics, kafka_admin_settings, recreate_databases
         from notify.main import MIGRATIONS as NOTIFY_MIGRATIONS
         from processing.main import MIGRATIONS as PROCESSING_MIGRATIONS
 
-        admin = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{self.args.pg_port}/postgres")
-        try:
-            for name in DATABASES.values():
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                await admin.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await admin.close()
+        await recreate_databases(ServiceSettings(pg_port=self.args.pg_port), DATABASES.values())
         migrations = {
             "intake": INTAKE_MIGRATIONS,
             "processing": PROCESSING_MIGRATIONS,

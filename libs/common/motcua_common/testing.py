@@ -6,6 +6,7 @@ the data of a running ``make run`` system nor of another test run.
 
 import os
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -48,6 +49,18 @@ async def create_database(settings: ServiceSettings, migrations: Path | None = N
         await admin.close()
     if migrations is not None:
         await migrate(settings.dsn, migrations)
+
+
+async def recreate_databases(settings: ServiceSettings, names: Iterable[str]) -> None:
+    """Drop (with its connections) and create each database of ``names``, on the server ``settings`` names: the
+    benchmarks' and the chaos test's own databases start empty at every run."""
+    admin = await asyncpg.connect(settings.model_copy(update={"database": "postgres"}).dsn)
+    try:
+        for name in names:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
 
 
 async def drop_database(settings: ServiceSettings) -> None:

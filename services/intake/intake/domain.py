@@ -2,12 +2,14 @@
 what a catalogue accepts, and what an uploaded file really is. The legal clock (working days, working hours, the
 15:00 rule) is ``motcua_common.legal_clock``, shared with processing."""
 
+import math
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from motcua_common.legal_clock import DEFAULT_OFFICE_HOURS
 from motcua_common.principal import (
     PROVINCIAL_OPERATOR,
     RECEIVING_OFFICER,
@@ -15,7 +17,17 @@ from motcua_common.principal import (
     SCOPE_POST_SUBMIT,
     Principal,
 )
-from motcua_common.procedures import ProcedureDefinition
+from motcua_common.procedures import ProcedureDefinition, TimeBudget
+
+
+def processing_days(budget: TimeBudget) -> int:
+    """The budget in whole working days, for the ``processing_days`` field older readers use (an hour budget is
+    rounded up to whole days of the default office hours: a label, never used to compute a date)."""
+    if budget.working_days is not None:
+        return budget.working_days
+    assert budget.working_hours is not None  # a TimeBudget has exactly one of the two
+    return math.ceil(budget.working_hours * 3600 / DEFAULT_OFFICE_HOURS.seconds_per_day)
+
 
 # 31 characters that cannot be mistaken for one another when read aloud or copied from paper: no 0/O, 1/I/L.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"

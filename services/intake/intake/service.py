@@ -28,7 +28,7 @@ from motcua_common.pagination import decode_cursor, decode_keyset, encode_cursor
 from motcua_common.problems import FieldError, ProblemError
 from motcua_common.procedures import ProcedureDefinition, TimeBudget
 
-from . import legal_time, repository
+from . import repository
 from .clients import TYPED_FIELDS, ApplicantQuery, CitizenRegistry, RegistryAnswer
 from .domain import (
     EVENT_SOURCE,
@@ -38,6 +38,7 @@ from .domain import (
     can_track,
     dossier_code,
     is_party,
+    processing_days,
     receipt_message,
     sniff_content_type,
     submission_refusal,
@@ -346,12 +347,12 @@ async def _version_on_receipt(
     procedure = await in_force(conn, code, day)
     if procedure is None:
         raise _procedure_missing(code, day)
-    received = legal_time.received_at(clock, submitted_at, procedure.definition.budget)
+    received = clock.received_at(submitted_at, procedure.definition.budget)
     if received.date() != day:
         later = await in_force(conn, code, received.date())
         if later is not None and later.definition.version != procedure.definition.version:
             procedure = later
-            received = max(received, legal_time.received_at(clock, submitted_at, later.definition.budget))
+            received = max(received, clock.received_at(submitted_at, later.definition.budget))
     return procedure, received
 
 
@@ -362,7 +363,7 @@ async def _dossier(
     return _Dossier(
         procedure=procedure,
         budget=definition.budget,
-        appointment_at=legal_time.due_at(clock, received, definition.budget),
+        appointment_at=clock.due_at(received, definition.budget),
         fee_vnd=definition.fee_for(channel),
         units={
             level: EventUnitRef(code=u.code, name=u.name)
@@ -383,7 +384,7 @@ async def _plan(
     if definition.bundle is None:
         single = await _dossier(conn, clock, procedure, body.channel, received)
         return _Submission(received, single.appointment_at, [single])
-    due = legal_time.due_at(clock, received, definition.bundle.budget)
+    due = clock.due_at(received, definition.bundle.budget)
     members = []
     for code in definition.bundle.members:
         member = await in_force(conn, code, received.date())
@@ -397,7 +398,7 @@ async def _plan(
             )
         # one receipt time for the group (the bundle's), but each member's own cut-off decides when its clock
         # starts (a same-day member submitted after 15:00 is due the next working day), capped by the bundle's time
-        own_start = legal_time.received_at(clock, submitted_at, member.definition.budget)
+        own_start = clock.received_at(submitted_at, member.definition.budget)
         planned = await _dossier(conn, clock, member, body.channel, own_start)
         if planned.appointment_at > due:
             planned.appointment_at, planned.budget = due, definition.bundle.budget
@@ -425,7 +426,7 @@ def _submitted_event(
         procedure_code=d.definition.code,
         procedure_name=d.definition.name,
         procedure_version=d.definition.version,
-        processing_days=legal_time.processing_days(d.budget),
+        processing_days=processing_days(d.budget),
         channel=body.channel,
         receiving_unit_code=receiving_unit,
         unit_code=d.unit_code,
@@ -576,7 +577,7 @@ async def _replay(conn: asyncpg.Connection, row: asyncpg.Record, digest: str, cl
         assert version is not None  # a dossier's procedure versions are never deleted
         definition = ProcedureDefinition.model_validate(version["definition"])
         members = await repository.bundle_dossiers(conn, row["bundle_id"])
-        bundle = _bundle_receipt(members, definition, legal_time.due_at(clock, row["received_at"], definition.budget))
+        bundle = _bundle_receipt(members, definition, clock.due_at(row["received_at"], definition.budget))
     return _receipt(row, clock, bundle)
 
 
@@ -655,7 +656,7 @@ def _receipt(row: Mapping[str, Any], clock: LegalClock, bundle: BundleReceipt | 
         submitted_at=row["submitted_at"],
         received_at=row["received_at"],
         appointment_at=row["appointment_at"],
-        processing_days=legal_time.processing_days(budget),
+        processing_days=processing_days(budget),
         fee_vnd=row["fee_vnd"],
         message=message,
         budget=budget,

@@ -32,8 +32,7 @@ from motcua_common.problems import FieldError, ProblemError
 from motcua_common.procedures import ProcedureDefinition
 
 from . import repository
-from .domain import EVENT_SOURCE, definition_problems, inter_agency_levels, publish_refusal
-from .legal_time import processing_days
+from .domain import EVENT_SOURCE, definition_problems, inter_agency_levels, processing_days, publish_refusal
 from .schemas import ProcedureDraft, ProcedureVersion, ProcedureVersionPage, UnitRef
 
 FILE_NAME = re.compile(r"^(?P<code>.+)\.v(?P<version>[0-9]+)\.json$")

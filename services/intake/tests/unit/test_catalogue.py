@@ -9,8 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from vietnam_provinces import Province, ProvinceCode, Ward, WardCode
 
-from intake import legal_time
-from intake.domain import definition_problems, inter_agency_levels, publish_refusal
+from intake.domain import definition_problems, inter_agency_levels, processing_days, publish_refusal
 from intake.main import MIGRATIONS
 from intake.settings import Settings
 from intake.versions import CatalogueError, read_shipped
@@ -178,21 +177,21 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
     ],
 )
 def test_hour_budgets_count_office_hours_of_working_days(submitted, received, due):
-    assert legal_time.received_at(CLOCK, submitted, HOURS) == received
-    assert legal_time.due_at(CLOCK, received, HOURS) == due
+    assert CLOCK.received_at(submitted, HOURS) == received
+    assert CLOCK.due_at(received, HOURS) == due
 
 
 def test_day_budgets_use_the_working_day_clock_and_the_1500_rule():
     same_day = TimeBudget(working_days=0)
-    assert legal_time.received_at(CLOCK, at(12, 15, 30), same_day) == at(13, 8)
-    assert legal_time.due_at(CLOCK, at(13, 8), same_day) == at(13, 17)
-    assert legal_time.due_at(CLOCK, at(12, 9), TimeBudget(working_days=3)) == at(15, 17)
+    assert CLOCK.received_at(at(12, 15, 30), same_day) == at(13, 8)
+    assert CLOCK.due_at(at(13, 8), same_day) == at(13, 17)
+    assert CLOCK.due_at(at(12, 9), TimeBudget(working_days=3)) == at(15, 17)
 
 
 def test_processing_days_rounds_hours_up_to_days():
-    assert legal_time.processing_days(TimeBudget(working_days=7)) == 7
-    assert legal_time.processing_days(TimeBudget(working_hours=8)) == 1
-    assert legal_time.processing_days(TimeBudget(working_hours=9)) == 2
+    assert processing_days(TimeBudget(working_days=7)) == 7
+    assert processing_days(TimeBudget(working_hours=8)) == 1
+    assert processing_days(TimeBudget(working_hours=9)) == 2
 
 
 # --- The units' areas in migration 0004 are the current administrative units of `vietnam-provinces` --------------
