@@ -23,7 +23,8 @@ setup: migrate ## Install dependencies, start PostgreSQL and Kafka, migrate, see
 	@echo "==> Demo data"
 	@$(UV) python scripts/setup_data.py
 
-test: setup ## Set up, then run unit, integration and end-to-end tests
+test: setup ## Set up, then run unit, integration and end-to-end tests (with the dashboard's browser test)
+	@bash scripts/ensure-browser.sh
 	@echo "==> Tests"
 	@$(UV) pytest $(PYTEST_ARGS)
 
@@ -35,7 +36,8 @@ test-unit: ## Only the unit tier (*/tests/unit/, tests/*.py): no servers, no set
 test-integration: setup ## Only the integration tier (*/tests/integration/, tests/gateway, tests/kafka)
 	@$(UV) pytest -m integration $(PYTEST_ARGS)
 
-test-e2e: setup ## Only the cross-service end-to-end tests (tests/e2e)
+test-e2e: setup ## Only the cross-service end-to-end tests (tests/e2e, with the dashboard's browser test)
+	@bash scripts/ensure-browser.sh
 	@$(UV) pytest -m e2e $(PYTEST_ARGS)
 
 bench: setup ## Measure submissions (gateway vs intake), then work queues at 1,000,000 dossiers (bench-queue)

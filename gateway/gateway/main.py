@@ -1,7 +1,7 @@
 """The gateway: one public REST API in front of the services."""
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from motcua_common.auth import Principal, TokenVerifier, bearer_token, make_veri
 from motcua_common.telemetry import configure_logging
 
 from .callback import callback_page
+from .dashboard_site import DashboardFiles
 from .openapi import API_VERSION, OpenAPIMerger, description
 from .proxy import forward, to_response
 from .ratelimit import RateLimiter
@@ -53,7 +54,9 @@ def _handler(route: Route) -> Callable[[Request], Awaitable[Response]]:
     return handle
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, routes: Sequence[Route] = ROUTES) -> FastAPI:
+    """``routes`` is the routing table (``routing.ROUTES``); a test may route operations a service does not serve
+    yet to a stand-in upstream."""
     settings = settings or Settings()
     configure_logging()
     setup_tracing(settings.service_name, settings.otel_exporter)
@@ -108,7 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    for route in ROUTES:
+    for route in routes:
         app.add_api_route(
             route.path,
             _handler(route),
@@ -154,6 +157,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             swagger_css_url="/docs-static/swagger-ui.css",
             swagger_favicon_url="/docs-static/favicon-32x32.png",
         )
+
+    # The public dashboard (gateway/dashboard_site.py): static files calling this same API from the browser.
+    app.mount("/dashboard", DashboardFiles(), name="dashboard")
 
     instrument_app(app)
     return app

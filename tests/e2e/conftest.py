@@ -12,6 +12,7 @@ import logging
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -78,6 +79,17 @@ class LogRecorder(logging.Handler):
             self.lines.append(self.format(record))
         except Exception:  # a record that cannot be formatted is kept raw rather than dropped
             self.lines.append(repr(record.__dict__))
+
+
+# Screenshots the dashboard's browser test saved (tests/e2e/test_dashboard.py), listed at the end of the run.
+SCREENSHOTS: list[Path] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if SCREENSHOTS:
+        terminalreporter.section("dashboard screenshots")
+        for path in SCREENSHOTS:
+            terminalreporter.write_line(str(path))
 
 
 LOGS = LogRecorder()

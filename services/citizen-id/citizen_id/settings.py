@@ -26,6 +26,12 @@ class Settings(ServiceSettings):
     # Client secrets by client id, e.g. CITIZEN_ID_CLIENT_SECRETS='{"intake": "..."}'; default
     # "<client_id>-secret" (development only).
     client_secrets: dict[str, str] = {}
-    app_redirect_uris: list[str] = ["http://127.0.0.1:8000/oauth/callback", "vn.motcua.app:/oauth/callback"]
+    # The demo callback page, the mobile app, and the web dashboard served by the gateway at /dashboard/ (a
+    # loopback URI matches on any port, so a gateway on another local port is accepted too).
+    app_redirect_uris: list[str] = [
+        "http://127.0.0.1:8000/oauth/callback",
+        "vn.motcua.app:/oauth/callback",
+        "http://127.0.0.1:8000/dashboard/",
+    ]
     provider_name: str = "VNeID (mô phỏng)"
     login_demo_hint: bool = True  # show the demo accounts on the login page (turn off outside demos)
