@@ -113,11 +113,11 @@ GROUPS = [
 
 def index(code: str, name: str, period: str, start: date, end: date) -> dict[str, Any]:
     r = _numbers(code, start, 10)
-    groups = []
+    groups: list[dict[str, Any]] = []
     for i, (key, group_name, top) in enumerate(GROUPS):
         measured_max = top - 4 if i % 2 == 0 else top  # every other group has one input the platform cannot measure
         value = (r[i] % 40 + 60) / 100
-        inputs = [
+        inputs: list[dict[str, Any]] = [
             {
                 "key": f"{key}_rate",
                 "name": f"{group_name}: tỷ lệ đạt yêu cầu",
@@ -192,7 +192,13 @@ def create_app(processing_url: str) -> FastAPI:
             for c, n, k in UNITS
             if (kind is None or k == kind) and (unit is None or c == unit)
         ]
-        return {"period": period, "start": start.isoformat(), "end": end.isoformat(), "items": items, "next_cursor": None}
+        return {
+            "period": period,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "items": items,
+            "next_cursor": None,
+        }
 
     @app.get("/api/v1/public/ranking")
     async def ranking(request: Request) -> dict:

@@ -25,15 +25,15 @@ import httpx
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
-from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from gateway.main import create_app as gateway_app
 from gateway.routing import ROUTES
 
 from . import dashboard_upstream
-from .conftest import SCREENSHOTS, PASSWORD, _serve, free_port
+from .conftest import PASSWORD, SCREENSHOTS, _serve, free_port
 from .test_flow import opened_by_processing, submit
 
 DATA_SOURCE = "stand-in"  # "processing" once issue 9's statistics API is merged (see the module's docstring)
@@ -140,7 +140,7 @@ def shown_figures(row) -> dict[str, list[str]]:
     for cell in row.find_elements(By.CSS_SELECTOR, "td[data-field]"):
         value = cell.find_element(By.CSS_SELECTOR, ".value").text
         basis = cell.find_elements(By.CSS_SELECTOR, ".basis")
-        out[cell.get_attribute("data-field")] = [value, basis[0].text if basis else ""]
+        out[str(cell.get_attribute("data-field"))] = [value, basis[0].text if basis else ""]
     return out
 
 
@@ -266,7 +266,7 @@ def choose_ranking(driver: WebDriver, by: str) -> list[str]:
     Select(driver.find_element(By.ID, "f-by")).select_by_value(by)
     WebDriverWait(driver, 10).until(lambda d: f"by={by}" in d.current_url)
     wait_ready(driver)
-    return [r.get_attribute("data-unit") for r in driver.find_elements(By.CSS_SELECTOR, "#ranking-table tbody tr")]
+    return [str(r.get_attribute("data-unit")) for r in driver.find_elements(By.CSS_SELECTOR, "#ranking-table tbody tr")]
 
 
 def phone_layout(driver: WebDriver) -> None:
@@ -331,7 +331,7 @@ def check_unit(driver: WebDriver, base: str, code: str, api: dict[str, dict]) ->
     # this month's figures
     figures = api["statistics"]["items"][0]
     cards = {
-        c.get_attribute("data-field"): [
+        str(c.get_attribute("data-field")): [
             c.find_element(By.CSS_SELECTOR, ".value").text,
             c.find_element(By.CSS_SELECTOR, ".basis").text,
         ]
@@ -366,7 +366,9 @@ def check_unit(driver: WebDriver, base: str, code: str, api: dict[str, dict]) ->
     assert "Quý 4/2026" in driver.find_element(By.ID, "index-period").text
     for group in index["groups"]:
         box = driver.find_element(By.CSS_SELECTOR, f".group[data-group='{group['key']}']")
-        assert box.find_element(By.TAG_NAME, "h3").text == f"{group['name']} {vi_one(group['points'])}/{group['max']} điểm"
+        assert (
+            box.find_element(By.TAG_NAME, "h3").text == f"{group['name']} {vi_one(group['points'])}/{group['max']} điểm"
+        )
         for item in group["inputs"]:
             row = box.find_element(By.CSS_SELECTOR, f"tr[data-input='{item['key']}']")
             assert ("not-measured" in (row.get_attribute("class") or "")) == (not item["measured"])
@@ -419,7 +421,7 @@ def head_view(driver: WebDriver) -> dict[str, list[str]]:
     assert driver.find_element(By.ID, "head-who").text == "Xin chào Vũ Hồng Sơn · Đơn vị 000.26.01.H29"
     return {
         table: [
-            r.get_attribute("data-code")
+            str(r.get_attribute("data-code"))
             for r in driver.find_elements(By.CSS_SELECTOR, f"#{table}-table tbody tr")
             if r.get_attribute("data-code")
         ]
@@ -495,14 +497,20 @@ async def test_an_officer_who_is_not_a_unit_head_sees_only_what_their_role_allow
     assert names == "Xin chào Lê Thị Lan · Đơn vị 000.26.01.H29"
     async with httpx.AsyncClient(base_url=dashboard, timeout=15) as client:
         lan = actors["officer lan (specialist, UBND)"]
-        overdue = (await client.get("/api/v1/work-queue", params={"overdue": "true", "limit": "100"}, headers=lan)).json()
+        overdue = (
+            await client.get("/api/v1/work-queue", params={"overdue": "true", "limit": "100"}, headers=lan)
+        ).json()
     shown = await in_browser(
-        lambda: [r.get_attribute("data-code") for r in browser.find_elements(By.CSS_SELECTOR, "#overdue-table tr[data-code]")]
+        lambda: [
+            r.get_attribute("data-code") for r in browser.find_elements(By.CSS_SELECTOR, "#overdue-table tr[data-code]")
+        ]
     )
     assert shown == [i["code"] for i in overdue["items"]]
     # a citizen's session: the work queue answers 403 and the page says why
     citizen_token = actors["citizen An"]["Authorization"].removeprefix("Bearer ")
-    await in_browser(browser.execute_script, "sessionStorage.setItem('motcua.dashboard.token', arguments[0])", citizen_token)
+    await in_browser(
+        browser.execute_script, "sessionStorage.setItem('motcua.dashboard.token', arguments[0])", citizen_token
+    )
     await in_browser(browser.refresh)
     message = await in_browser(refused, browser)
     assert message == "Tài khoản này không phải tài khoản cán bộ của đơn vị: không xem được hồ sơ của đơn vị."

@@ -339,7 +339,7 @@
       el("h3", {}, g.name, " ", el("span", { class: "points" }, points(g.points, g.max))),
       el("meter", { min: "0", max: String(g.max), value: String(g.points) }),
       g.not_measured > 0 ? el("p", { class: "not-measured-note" }, oneDecimal.format(g.not_measured) + " điểm chưa đo được") : null,
-      el("div", { class: "table-scroll" }, el("table", { class: "figures inputs" },
+      el("div", { class: "table-scroll" }, el("table", { class: "figures inputs cards-on-phone" },
         el("thead", {}, el("tr", {}, ...["Tiêu chí", "Kết quả", "Điểm", "Nguồn số liệu", "Cách tính"]
           .map((h) => el("th", { scope: "col" }, h)))),
         el("tbody", {}, ...g.inputs.map((i) => el("tr", { class: i.measured ? null : "not-measured", dataset: { input: i.key } },
