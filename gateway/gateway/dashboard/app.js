@@ -262,18 +262,19 @@
 
   function showSeries(series) {
     const labels = series.map((f) => shortPeriod(f.period, f.start));
-    const bar = (label, colour, values) => ({ label, data: values, backgroundColor: colour, stack: "s" });
-    const stacked = { scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true } } };
-    drawChart("chart-resolved", {
+    // one stacked bar per month, a part per [label, colour, value of a month's figures]
+    const stackedBars = (id, parts) => drawChart(id, {
       type: "bar",
-      data: { labels, datasets: [
-        bar("Trước hạn", COLOURS.early, series.map((f) => f.resolved.early)),
-        bar("Đúng hạn", COLOURS.on_time, series.map((f) => f.resolved.on_time)),
-        bar("Quá hạn", COLOURS.late, series.map((f) => f.resolved.late)),
-      ] },
-      options: stacked,
+      data: { labels, datasets: parts.map(([label, colour, value]) => (
+        { label, data: series.map(value), backgroundColor: colour, stack: "s" })) },
+      options: { scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true } } },
     });
-    const line = (label, colour, values) => ({ label, data: values, borderColor: colour, backgroundColor: colour, spanGaps: false });
+    stackedBars("chart-resolved", [
+      ["Trước hạn", COLOURS.early, (f) => f.resolved.early],
+      ["Đúng hạn", COLOURS.on_time, (f) => f.resolved.on_time],
+      ["Quá hạn", COLOURS.late, (f) => f.resolved.late],
+    ]);
+    const line = (label, colour, values) => ({ label, data: values, borderColor: colour, backgroundColor: colour });
     const asPct = (r) => (r === null ? null : Math.round(r * 1000) / 10);
     drawChart("chart-rates", {
       type: "line",
@@ -283,16 +284,12 @@
       ] },
       options: { scales: { y: { min: 0, max: 100 } } },
     });
-    drawChart("chart-channels", {
-      type: "bar",
-      data: { labels, datasets: [
-        bar("Trực tuyến", COLOURS.online, series.map((f) => f.received.online)),
-        bar("Trực tiếp", COLOURS.counter, series.map((f) => f.received.counter)),
-        bar("Trung tâm phục vụ", COLOURS.centre, series.map((f) => f.received.service_centre)),
-        bar("Bưu chính", COLOURS.post, series.map((f) => f.received.post)),
-      ] },
-      options: stacked,
-    });
+    stackedBars("chart-channels", [
+      ["Trực tuyến", COLOURS.online, (f) => f.received.online],
+      ["Trực tiếp", COLOURS.counter, (f) => f.received.counter],
+      ["Trung tâm phục vụ", COLOURS.centre, (f) => f.received.service_centre],
+      ["Bưu chính", COLOURS.post, (f) => f.received.post],
+    ]);
     const rows = series.slice().reverse().map((f) => el("tr", { dataset: { start: f.start } },
       el("td", { "data-label": "Kỳ" }, shortPeriod(f.period, f.start)),
       figureCell("Tiếp nhận", "received", int.format(f.received.total), ""),
