@@ -8,7 +8,9 @@ about how the real figures are computed; the browser test only checks that the p
 whichever source answers it. ``STATISTICS_ROUTES`` are the gateway routes of those endpoints, which the gateway's
 own table will carry once processing serves them."""
 
+import base64
 import hashlib
+import json
 from datetime import date, timedelta
 from typing import Any
 
@@ -240,8 +242,15 @@ def create_app(processing_url: str) -> FastAPI:
 
     @app.get("/api/v1/follow-ups")
     async def follow_ups(request: Request) -> dict:
-        if not request.headers.get("authorization"):  # the gateway has verified the token; the stand-in only asks
+        # The gateway has verified the token; the stand-in only reads its roles (the agreed API: a unit head sees
+        # their unit's follow-ups, a provincial operator all; anyone else 403).
+        auth = request.headers.get("authorization", "")
+        if not auth.startswith("Bearer "):
             raise HTTPException(401)
+        payload = auth.removeprefix("Bearer ").split(".")[1]
+        roles = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))).get("roles") or []
+        if not {"unit_head", "provincial_operator"} & set(roles):
+            raise HTTPException(403)
         items = [
             {
                 "id": "5f1c1d2e-0000-4000-8000-00000000000" + str(i),

@@ -506,6 +506,11 @@ async def test_an_officer_who_is_not_a_unit_head_sees_only_what_their_role_allow
         ]
     )
     assert shown == [i["code"] for i in overdue["items"]]
+    async with httpx.AsyncClient(base_url=dashboard, timeout=15) as client:
+        follow_ups = await client.get("/api/v1/follow-ups", headers=lan)
+    assert follow_ups.status_code == 403  # the API's rule; the page says so in that list and shows the others
+    note = await in_browser(lambda: browser.find_element(By.CSS_SELECTOR, "#follow-ups-table tbody").text)
+    assert note == "Chỉ lãnh đạo đơn vị xem được các việc này."
     # a citizen's session: the work queue answers 403 and the page says why
     citizen_token = actors["citizen An"]["Authorization"].removeprefix("Bearer ")
     await in_browser(

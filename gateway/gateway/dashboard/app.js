@@ -424,17 +424,23 @@
     const who = claims(token);
     $("head-who").textContent = "Xin chào " + (who.name || "") + (who.unit ? " · Đơn vị " + who.unit : "");
     try {
+      // Follow-ups are for unit heads and provincial operators only: another officer's 403 there leaves the rest.
       const [overdue, dueSoon, followUps] = await Promise.all([
         getAll("/work-queue", { overdue: "true", limit: "100" }, token),
         getAll("/work-queue", { due_soon: "true", limit: "100" }, token),
-        getAll("/follow-ups", { status: "open" }, token),
+        getAll("/follow-ups", { status: "open" }, token).catch((e) => {
+          if (e instanceof ApiError && e.status === 403) return null;
+          throw e;
+        }),
       ]);
       $("overdue-count").textContent = "(" + int.format(overdue.length) + ")";
       $("due-soon-count").textContent = "(" + int.format(dueSoon.length) + ")";
-      $("follow-ups-count").textContent = "(" + int.format(followUps.length) + ")";
       $("overdue-table").tBodies[0].replaceChildren(...dossierRows(overdue));
       $("due-soon-table").tBodies[0].replaceChildren(...dossierRows(dueSoon));
-      $("follow-ups-table").tBodies[0].replaceChildren(...followUpRows(followUps));
+      $("follow-ups-count").textContent = followUps === null ? "" : "(" + int.format(followUps.length) + ")";
+      $("follow-ups-table").tBodies[0].replaceChildren(...(followUps === null
+        ? [el("tr", { class: "empty" }, el("td", { colspan: "5" }, "Chỉ lãnh đạo đơn vị xem được các việc này."))]
+        : followUpRows(followUps)));
     } catch (e) {
       if (e instanceof ApiError && e.status === 401) {
         sessionStorage.removeItem(TOKEN_KEY);
