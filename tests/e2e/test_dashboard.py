@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import httpx
 import pytest
+import uvicorn
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
@@ -33,7 +34,7 @@ from gateway.main import create_app as gateway_app
 from gateway.routing import ROUTES
 
 from . import dashboard_upstream
-from .conftest import PASSWORD, SCREENSHOTS, _serve, free_port
+from .conftest import PASSWORD, SCREENSHOTS, _serve
 from .test_flow import opened_by_processing, submit
 
 DATA_SOURCE = "stand-in"  # "processing" once issue 9's statistics API is merged (see the module's docstring)
@@ -53,19 +54,21 @@ async def dashboard(system):
     if DATA_SOURCE == "processing":
         yield system.gateway
         return
-    upstream_port, gateway_port = free_port(), free_port()
-    upstream = dashboard_upstream.create_app(system.urls["processing"])
-    settings = system.settings["gateway"].model_copy(
-        update={"port": gateway_port, "processing_url": f"http://127.0.0.1:{upstream_port}"}
-    )
-    servers = [await _serve(upstream, upstream_port)]
-    servers.append(await _serve(gateway_app(settings, [*ROUTES, *dashboard_upstream.STATISTICS_ROUTES]), gateway_port))
+    # port 0: the system picks a free port as it binds (a port chosen beforehand may be taken by then)
+    servers = [await _serve(dashboard_upstream.create_app(system.urls["processing"]), 0)]
+    settings = system.settings["gateway"].model_copy(update={"processing_url": f"http://127.0.0.1:{bound(servers[0])}"})
+    servers.append(await _serve(gateway_app(settings, [*ROUTES, *dashboard_upstream.STATISTICS_ROUTES]), 0))
     try:
-        yield f"http://127.0.0.1:{gateway_port}"
+        yield f"http://127.0.0.1:{bound(servers[1])}"
     finally:
         for server, _ in reversed(servers):
             server.should_exit = True
         await asyncio.gather(*(task for _, task in servers), return_exceptions=True)
+
+
+def bound(served: tuple[uvicorn.Server, asyncio.Task]) -> int:
+    """The port a started uvicorn server listens on."""
+    return served[0].servers[0].sockets[0].getsockname()[1]
 
 
 def _start_browser() -> WebDriver:
@@ -199,6 +202,13 @@ def viewport(driver: WebDriver, size: tuple[int, int], height: int | None = None
 def fits_width(driver: WebDriver) -> None:
     overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"the page is {overflow}px wider than the screen"
+    if driver.execute_script("return window.innerWidth") < 720:  # lists are cards: nothing to scroll sideways
+        wide = driver.execute_script(
+            "return [...document.querySelectorAll('table.cards-on-phone')]"
+            ".filter(t => t.offsetParent && t.parentElement.scrollWidth > t.parentElement.clientWidth)"
+            ".map(t => t.id || t.className)"
+        )
+        assert wide == [], f"cards wider than the screen: {wide}"
 
 
 def screenshot(driver: WebDriver, name: str) -> Path:

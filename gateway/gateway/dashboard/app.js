@@ -399,7 +399,7 @@
   function dossierRows(items) {
     if (!items.length) return [el("tr", { class: "empty" }, el("td", { colspan: "5" }, "Không có hồ sơ nào."))];
     return items.map((i) => el("tr", { dataset: { code: i.code } },
-      el("td", { "data-label": "Mã hồ sơ", class: "code" }, i.code),
+      el("td", { "data-label": "Mã hồ sơ" }, el("span", { class: "code" }, i.code)),
       el("td", { "data-label": "Thủ tục" }, i.procedure.name),
       el("td", { "data-label": "Bước hiện tại" }, i.current_step_name || i.current_step || ""),
       el("td", { "data-label": "Hạn giải quyết" }, dateTimeFmt.format(new Date(i.due_at))),
@@ -409,7 +409,7 @@
   function followUpRows(items) {
     if (!items.length) return [el("tr", { class: "empty" }, el("td", { colspan: "5" }, "Không có việc nào cần xử lý."))];
     return items.map((f) => el("tr", { dataset: { code: f.dossier_code, id: f.id } },
-      el("td", { "data-label": "Mã hồ sơ", class: "code" }, f.dossier_code),
+      el("td", { "data-label": "Mã hồ sơ" }, el("span", { class: "code" }, f.dossier_code)),
       el("td", { "data-label": "Điểm đánh giá" }, int.format(f.rating.overall) + "/5"),
       el("td", { "data-label": "Nhận xét" }, f.rating.comment || ""),
       el("td", { "data-label": "Hạn xử lý" }, dateTimeFmt.format(new Date(f.due_at))),
