@@ -36,7 +36,7 @@ async def prepare_database(settings: Settings) -> list[str]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging()
-    setup_tracing(settings.service_name, settings.otel_exporter)
+    setup_tracing(settings.service_name, settings.otel_exporter, settings.otel_sample_ratio)
     runtime = Runtime(settings, migrations=MIGRATIONS)
     runtime.consume("intake-vault", HANDLERS)
 
