@@ -1,13 +1,13 @@
 """PostgreSQL access: pool creation, the request transaction, and the migrations runner."""
 
 import hashlib
-import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import asyncpg
+import orjson
 from fastapi import Depends, FastAPI, Request
 
 from .problems import DependencyUnavailable
@@ -16,9 +16,17 @@ log = logging.getLogger("motcua.db")
 COMMON_MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def json_text(value: Any) -> str:
+    """A value as JSON text for a ``json``/``jsonb`` parameter. orjson, not the standard library: every
+    submission encodes and decodes several documents (the procedure definition, the applicant, the outbox event),
+    which the issue 7 profile found to be 8% of intake's CPU with ``json``. Non-string keys are written as strings,
+    as ``json.dumps`` does."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for typ in ("json", "jsonb"):
-        await conn.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+        await conn.set_type_codec(typ, encoder=json_text, decoder=orjson.loads, schema="pg_catalog")
 
 
 class DatabaseUnavailable(DependencyUnavailable):
