@@ -19,6 +19,7 @@ async def server():
     peers: list[int] = []
 
     async def echo(request: web.Request) -> web.Response:
+        assert request.transport is not None
         peers.append(request.transport.get_extra_info("peername")[1])
         body = await request.read()
         return web.json_response(
@@ -44,7 +45,7 @@ async def server():
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]
+    port = runner.addresses[0][1]
     try:
         yield f"http://127.0.0.1:{port}", peers
     finally:
