@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from motcua_common import create_app as create_base_app
 from motcua_common import instrument_app, instrument_httpx, setup_tracing
 from motcua_common.auth import Principal, TokenVerifier, bearer_token, make_verifier, unauthorized
+from motcua_common.http_client import upstream_client
 from motcua_common.telemetry import configure_logging
 
 from .callback import callback_page
@@ -59,15 +60,14 @@ def create_app(settings: Settings | None = None, routes: Sequence[Route] = ROUTE
     yet to a stand-in upstream."""
     settings = settings or Settings()
     configure_logging()
-    setup_tracing(settings.service_name, settings.otel_exporter)
+    setup_tracing(settings.service_name, settings.otel_exporter, settings.otel_sample_ratio)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         timeout = httpx.Timeout(settings.upstream_timeout, connect=settings.connect_timeout)
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
         clients = {
-            name: httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits)
-            for name, url in settings.upstreams().items()
+            name: upstream_client(url, timeout=timeout, limits=limits) for name, url in settings.upstreams().items()
         }
         for client in clients.values():
             instrument_httpx(client)

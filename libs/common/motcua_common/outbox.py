@@ -24,7 +24,6 @@ How the relay keeps its promises (docs/architecture.md, "Reliability"):
 """
 
 import asyncio
-import json
 import logging
 import time
 import uuid
@@ -33,6 +32,7 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 import asyncpg
+import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, KafkaTimeoutError, UnknownTopicOrPartitionError
 from prometheus_client import CollectorRegistry, Gauge
@@ -391,9 +391,7 @@ class OutboxRelay:
         headers += [(k, str(v).encode()) for k, v in (row["headers"] or {}).items()]
         # send() waits for the topic's metadata (an unknown topic: up to the request timeout): bounded here.
         ack = await asyncio.wait_for(
-            self.producer.send(
-                row["topic"], json.dumps(row["payload"]).encode(), key=row["key"].encode(), headers=headers
-            ),
+            self.producer.send(row["topic"], orjson.dumps(row["payload"]), key=row["key"].encode(), headers=headers),
             self.send_timeout,
         )
         await ack

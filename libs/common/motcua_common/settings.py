@@ -86,6 +86,8 @@ class ServiceSettings(BaseSettings):
 
     max_body_bytes: int = _shared("max_body_bytes", 1_048_576)
     otel_exporter: Literal["none", "console"] = _shared("otel_exporter", "none")
+    # Share of traces recorded when an exporter is set (the gateway decides, the rest follow the traceparent).
+    otel_sample_ratio: float = Field(1.0, ge=0.0, le=1.0, validation_alias="MOTCUA_OTEL_SAMPLE_RATIO")
 
     @model_validator(mode="after")
     def _kafka_credentials(self) -> "ServiceSettings":

@@ -26,7 +26,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging()
-    setup_tracing(settings.service_name, settings.otel_exporter)
+    setup_tracing(settings.service_name, settings.otel_exporter, settings.otel_sample_ratio)
     runtime = Runtime(settings, migrations=MIGRATIONS, relay=False)  # publishes no events (yet)
     runtime.loop("oidc-housekeeping", lambda stop: oidc.housekeeping(lambda: runtime.pool, stop))
     runtime.consume("registry", HANDLERS, topics=[settings.personal_topic])

@@ -11,6 +11,7 @@ from motcua_common import READINESS, Runtime, instrument_app, instrument_httpx
 from motcua_common import create_app as create_base_app
 from motcua_common.auth import ServiceCredentials, make_verifier
 from motcua_common.db import migrate
+from motcua_common.http_client import upstream_client
 from motcua_common.telemetry import configure_logging, setup_tracing
 
 from .clients import CitizenRegistry
@@ -36,7 +37,7 @@ async def prepare_database(settings: Settings) -> list[str]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging()
-    setup_tracing(settings.service_name, settings.otel_exporter)
+    setup_tracing(settings.service_name, settings.otel_exporter, settings.otel_sample_ratio)
     runtime = Runtime(settings, migrations=MIGRATIONS)
     runtime.consume("intake-vault", HANDLERS)
 
@@ -46,9 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with (
             runtime.lifespan(app),
-            httpx.AsyncClient(
-                base_url=settings.citizen_id_url, timeout=httpx.Timeout(settings.citizen_id_timeout)
-            ) as client,
+            upstream_client(settings.citizen_id_url, timeout=httpx.Timeout(settings.citizen_id_timeout)) as client,
         ):
             await check_shipped(app.state.pool, shipped)  # loaded by `make migrate`, as the migrations
             instrument_httpx(client)

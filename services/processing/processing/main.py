@@ -49,7 +49,7 @@ def deadline_loop(runtime: Runtime, settings: Settings) -> Loop:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging()
-    setup_tracing(settings.service_name, settings.otel_exporter)
+    setup_tracing(settings.service_name, settings.otel_exporter, settings.otel_sample_ratio)
     clock = Clock(settings.legal_clock())
     runtime = Runtime(settings, migrations=MIGRATIONS, relay=True)
     runtime.consume("processing", handlers.make_handlers(settings, clock))
