@@ -89,7 +89,8 @@ class SmtpChannel:
         msg["From"] = self._from_header
         msg["To"] = row["recipient"]
         subject = row["subject"]
-        msg["Subject"] = subject if subject.isascii() else Header(subject, "utf-8", header_name="Subject")
+        # compat32 takes a Header as a value (email.header docs); typeshed types the value as str only.
+        msg["Subject"] = subject if subject.isascii() else Header(subject, "utf-8", header_name="Subject")  # type: ignore[assignment]
         msg["Date"] = format_datetime(datetime.now(UTC))
         msg["Message-ID"] = f"<{row['id']}@{self._domain}>"
         msg["X-Motcua-Dossier-Code"] = row["dossier_code"]

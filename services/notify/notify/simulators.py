@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def reset() -> None:
         for name in ("sms", "ott"):
-            channels[name] = ChannelState(Behaviour(channel=name))  # type: ignore[arg-type]
+            channels[name] = ChannelState(Behaviour(channel=name))
 
     reset()
 

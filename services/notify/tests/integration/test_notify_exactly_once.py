@@ -28,7 +28,7 @@ from notify import domain
 from notify.main import MIGRATIONS
 
 from ..conftest import free_port, notify_settings
-from .test_notify_integration import NOW, UNIT, contact, new_dossier, submitted
+from .test_notify_integration import action, contact, new_dossier, submitted
 
 pytestmark = pytest.mark.integration
 
@@ -135,21 +135,12 @@ async def test_a_burst_of_1000_events_with_notify_killed_mid_send_reaches_each_p
             contacts.append(
                 contact(data, f"burst{i}.{testing.RUN_ID}@example.vn", phone=PHONE, notify_channels=channels)
             )
-            dossier_events = [
-                build_event(data, source="/tests/intake", subject=code),
-                *(
-                    build_event(
-                        model(dossier_id=dossier_id, dossier_code=code, occurred_at=NOW, **UNIT, **extra),
-                        source="/tests/processing",
-                        subject=code,
-                    )
-                    for model, extra in (
-                        (DossierAccepted, {}),
-                        (DossierApproved, {}),
-                        (DossierResultIssued, {"result_number": f"{i}/GKS", "timeliness": "on_time"}),
-                    )
-                ),
+            actions = [
+                action(DossierAccepted, dossier_id, code, 1),
+                action(DossierApproved, dossier_id, code, 2),
+                action(DossierResultIssued, dossier_id, code, 3, result_number=f"{i}/GKS", timeliness="on_time"),
             ]
+            dossier_events = [build_event(d, source="/tests", subject=code) for d in (data, *actions)]
             for n, event in enumerate(dossier_events):
                 expected[kind].add(str(domain.idempotency_key(event.id, subject, kind)))
                 if n == 0:  # the receipt (form 01) is a legal notice: e-mail as well
