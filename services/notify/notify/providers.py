@@ -14,9 +14,9 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email._policybase import Compat32
 from email.header import Header
 from email.mime.text import MIMEText
-from email.policy import compat32
 from email.utils import format_datetime, formataddr, parseaddr
 from typing import Any, Protocol
 
@@ -55,8 +55,22 @@ class Channel(Protocol):
     async def send(self, row: Any) -> Accepted: ...
 
 
-# compat32 (no header registry) with SMTP's line ending, so the bytes are ready for DATA as generated.
-_WIRE = compat32.clone(linesep="\r\n")
+class _WirePolicy(Compat32):
+    """compat32 (no header registry) with SMTP's line ending, so the bytes are ready for DATA as generated. compat32
+    folds every header through ``email.header.Header`` when the message is flattened, even a short ASCII one (the
+    most costly step left: 10 headers, 3,000 Header.encode calls per 300 messages in a profile); a value that is
+    already ASCII, one line and short enough needs no folding, so it is written as it is. Anything else (the
+    pre-encoded Subject) goes through compat32's own folding."""
+
+    def _fold(self, name: str, value: Any, sanitize: bool) -> str:
+        if isinstance(value, str) and value.isascii() and "\n" not in value and "\r" not in value:
+            line = f"{name}: {value}"
+            if self.max_line_length is None or len(line) <= self.max_line_length:
+                return line + self.linesep
+        return super()._fold(name, value, sanitize)  # type: ignore[misc]  # private in typeshed, stable since 3.3
+
+
+_WIRE = _WirePolicy(linesep="\r\n")
 
 
 def _is_permanent(exc: Exception) -> bool:

@@ -19,6 +19,7 @@ Run with ``uvicorn --factory notify.simulators:create_app --port 8105`` (127.0.0
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -125,7 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if idempotency_key in state.accepted:
             return JSONResponse({"message_id": state.accepted[idempotency_key]["message_id"]}, status_code=200)
         message_id = f"{channel}-{uuid.uuid4().hex[:16]}"
-        state.accepted[idempotency_key] = {"message_id": message_id, **message.model_dump()}
+        state.accepted[idempotency_key] = {"message_id": message_id, "accepted_at": time.time(), **message.model_dump()}
         if message.callback_url:
             delivered = mode != "undeliverable"
             receipt = {
