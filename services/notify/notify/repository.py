@@ -223,18 +223,34 @@ async def inbox(
 ) -> list[asyncpg.Record]:
     """A citizen's in-app notifications, newest first; ``read``: None = all, False = unread, True = read.
     Fetches limit + 1 rows."""
-    args: list[Any]  # query parameters of mixed types
-    where, args = ["channel = 'app'", "recipient_subject = $1"], [recipient_subject]
-    if read is not None:
-        where.append("read_at IS NOT NULL" if read else "read_at IS NULL")
+    where = ["channel = 'app'", "recipient_subject = $1", *_marked("read_at", read)]
+    select = f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications"
+    return await _newest_first(conn, select, where, [recipient_subject], limit=limit, before=before)
+
+
+def _marked(column: str, marked: bool | None) -> list[str]:
+    """The condition on a timestamp that marks a row (read, replayed): None = any row."""
+    return [] if marked is None else [f"{column} IS NOT NULL" if marked else f"{column} IS NULL"]
+
+
+async def _newest_first(
+    conn: asyncpg.Connection,
+    select: str,
+    where: list[str],
+    args: list[Any],
+    *,
+    limit: int,
+    before: tuple[datetime, uuid.UUID] | None,
+) -> list[asyncpg.Record]:
+    """One page in (created_at, id) descending order, after the keyset ``before``; fetches limit + 1 rows so the
+    caller knows whether another page exists."""
+    args = list(args)  # query parameters of mixed types
     if before is not None:
         args += [before[0], before[1]]
-        where.append("(created_at, id) < ($2, $3)")
+        where = [*where, f"(created_at, id) < (${len(args) - 1}, ${len(args)})"]
     args.append(limit + 1)
     return await conn.fetch(
-        f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications WHERE {' AND '.join(where)}"
-        f" ORDER BY created_at DESC, id DESC LIMIT ${len(args)}",
-        *args,
+        f"{select} WHERE {' AND '.join(where) or 'true'} ORDER BY created_at DESC, id DESC LIMIT ${len(args)}", *args
     )
 
 
@@ -379,19 +395,11 @@ async def insert_dead_letter(conn: asyncpg.Connection, row: asyncpg.Record, erro
 async def list_dead_letters(
     conn: asyncpg.Connection, *, replayed: bool | None, limit: int, before: tuple[datetime, uuid.UUID] | None
 ) -> list[asyncpg.Record]:
-    args: list[Any] = []  # query parameters of mixed types
-    where = ["true"]
-    if replayed is not None:
-        where.append("replayed_at IS NOT NULL" if replayed else "replayed_at IS NULL")
-    if before is not None:
-        args += [before[0], before[1]]
-        where.append("(created_at, id) < ($1, $2)")
-    args.append(limit + 1)
-    return await conn.fetch(
+    select = (
         "SELECT id, notification_id, dossier_code, channel, error, attempts, created_at, replayed_at, replayed_by"
-        f" FROM dead_letters WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC LIMIT ${len(args)}",
-        *args,
+        " FROM dead_letters"
     )
+    return await _newest_first(conn, select, _marked("replayed_at", replayed), [], limit=limit, before=before)
 
 
 async def replay_dead_letter(conn: asyncpg.Connection, dead_letter_id: uuid.UUID, by: str) -> asyncpg.Record | None:
