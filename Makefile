@@ -40,9 +40,10 @@ test-e2e: setup ## Only the cross-service end-to-end tests (tests/e2e, with the 
 	@bash scripts/ensure-browser.sh
 	@$(UV) pytest -m e2e $(PYTEST_ARGS)
 
-bench: setup ## Measure submissions (gateway vs intake), then work queues at 1,000,000 dossiers (bench-queue)
+bench: setup ## Measure submissions (gateway vs intake), work queues at 1,000,000 dossiers (bench-queue), notify
 	@$(UV) python scripts/bench.py
 	@MOTCUA_BENCH_COMMAND="make bench" $(UV) python scripts/bench_queue.py
+	@$(UV) python scripts/bench_notify.py
 
 bench-queue: setup ## Only the work-queue benchmark: 1,000,000 dossiers (100,000 open) seeded, queries vs a PK read
 	@MOTCUA_BENCH_COMMAND="make bench-queue" $(UV) python scripts/bench_queue.py

@@ -582,8 +582,8 @@ class Chaos:
             if handled < len(event_ids):
                 return False, f"{len(event_ids) - handled} events not handled by notify"
             due = await n.fetchval(
-                "SELECT count(*) FROM notifications WHERE channel = 'email' AND status = 'pending'"
-                " AND created_at <= $1",
+                "SELECT count(*) FROM notifications WHERE channel = 'email'"
+                " AND status IN ('queued', 'sending', 'failed_temporary') AND created_at <= $1",
                 cutoff,
             )
             if due:

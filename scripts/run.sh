@@ -9,6 +9,10 @@ make --no-print-directory setup   # ensure-uv, infra up, migrate (scripts/migrat
 
 export GATEWAY_PORT=${GATEWAY_PORT:-8000} INTAKE_PORT=${INTAKE_PORT:-8101} PROCESSING_PORT=${PROCESSING_PORT:-8102}
 export CITIZEN_ID_PORT=${CITIZEN_ID_PORT:-8103} NOTIFY_PORT=${NOTIFY_PORT:-8104} NOTIFY_SMTP_PORT=${NOTIFY_SMTP_PORT:-8025}
+export NOTIFY_PROVIDERS_PORT=${NOTIFY_PROVIDERS_PORT:-8105}
+export NOTIFY_SMS_PROVIDER_URL=${NOTIFY_SMS_PROVIDER_URL:-http://127.0.0.1:${NOTIFY_PROVIDERS_PORT}/sms}
+export NOTIFY_OTT_PROVIDER_URL=${NOTIFY_OTT_PROVIDER_URL:-http://127.0.0.1:${NOTIFY_PROVIDERS_PORT}/ott}
+export NOTIFY_CALLBACK_BASE_URL=${NOTIFY_CALLBACK_BASE_URL:-http://127.0.0.1:${NOTIFY_PORT}}
 mkdir -p .run/mail .run/logs
 
 cleanup() {
@@ -26,6 +30,7 @@ cat <<MSG
     Health               http://127.0.0.1:${gw}/readyz
     Services             intake :${INTAKE_PORT}  processing :${PROCESSING_PORT}  citizen-id :${CITIZEN_ID_PORT}  notify :${NOTIFY_PORT}
     E-mails sent         .run/mail/   (local SMTP sink on 127.0.0.1:${NOTIFY_SMTP_PORT})
+    SMS / OTT sent       http://127.0.0.1:${NOTIFY_PROVIDERS_PORT}/admin/stats   (provider simulators; docs/notifications.md)
     PostgreSQL           127.0.0.1:${MOTCUA_PG_PORT:-55432}   Kafka 127.0.0.1:${MOTCUA_KAFKA_PORT:-59092}
     Logs                 .run/logs/<service>.log   (tail -f .run/logs/*.log); a service that dies is restarted
     Processes            uv run supervisorctl -c deploy/supervisord.conf status   (restart intake, stop notify…)

@@ -77,4 +77,12 @@ ROUTES: list[Route] = [
     Route("GET", "/api/v1/me/notifications", "notify"),
     Route("POST", "/api/v1/me/notifications/{notification_id}/read", "notify"),
     Route("GET", "/api/v1/dossiers/{code}/notifications", "notify"),
+    Route("GET", "/api/v1/me/notification-preferences", "notify"),
+    Route("PUT", "/api/v1/me/notification-preferences", "notify"),
+    Route("GET", "/api/v1/notification-templates", "notify"),  # notify: provincial operators only
+    Route("POST", "/api/v1/notification-templates/{event_type}/{channel}/preview", "notify"),
+    Route("GET", "/api/v1/notification-dead-letters", "notify"),
+    Route("POST", "/api/v1/notification-dead-letters/{dead_letter_id}/replay", "notify"),
+    # Providers' delivery receipts (POST /callbacks/v1/receipts/{channel}) reach notify directly, signed with the
+    # shared secret: not part of the public API.
 ]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 CONF = REPO / "deploy" / "supervisord.conf"
-SERVICES = {"mail", "citizen-id", "intake", "processing", "notify", "gateway"}
+SERVICES = {"mail", "providers", "citizen-id", "intake", "processing", "notify", "gateway"}
 
 # Writes "<its pid> <its child's pid>" to a file, then waits: a child of its own (a shell, like a worker process)
 # shows that the whole process group is stopped.

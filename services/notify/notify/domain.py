@@ -1,44 +1,28 @@
-"""Pure rules of notify: the Vietnamese message templates, who is told on which channel, and the
-retry schedule. No I/O here."""
+"""Pure rules of notify: who is told on which channel and in which order (the dossier's choice, the citizen's
+preferences, the fallback chain), quiet hours, the idempotency key of a notification, and the retry schedule.
+The message texts are data (:mod:`notify.templates`). No I/O here."""
 
-from collections.abc import Callable, Iterable
+import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from motcua_common.contracts import (
-    DOSSIER_EVENTS,
-    DossierAccepted,
-    DossierApproved,
-    DossierDueSoon,
-    DossierEvent,
-    DossierExtended,
-    DossierOverdue,
-    DossierRefused,
-    DossierRejected,
-    DossierResultIssued,
-    DossierResultReturned,
-    DossierStepForwarded,
-    DossierSubmitted,
-    DossierSupplemented,
-    DossierSupplementRequested,
-    DossierTransferred,
-)
+from motcua_common.contracts import DossierExtended, DossierRefused, DossierSubmitted, DossierSupplementRequested
 
-try:
-    VN_TZ: timezone | ZoneInfo = ZoneInfo("Asia/Ho_Chi_Minh")
-except ZoneInfoNotFoundError:  # hosts without tzdata: Vietnam has had no DST since 1975
-    VN_TZ = timezone(timedelta(hours=7), "ICT")
+from . import templates
+from .templates import VN_TZ, format_time
 
-SIGNATURE = "Trung tâm Phục vụ hành chính công"
+__all__ = ["VN_TZ", "format_time"]
 
-TIMELINESS = {"early": "trước hạn", "on_time": "đúng hạn", "late": "quá hạn"}
-RETURN_METHODS = {
-    "online": "trực tuyến",
-    "counter": "tại Bộ phận Một cửa",
-    "post": "qua dịch vụ bưu chính",
-}
+# Channels that leave the platform, and the order a failed one falls back in when the citizen said nothing more.
+EXTERNAL_CHANNELS = ("sms", "ott", "email")
+FALLBACK_ORDER = ("sms", "ott", "email")
+# Statuses of a notification (docs/notifications.md). ``app`` rows are delivered when written.
+QUEUED, SENDING, DELIVERED = "queued", "sending", "delivered"
+FAILED_TEMPORARY, FAILED_PERMANENT = "failed_temporary", "failed_permanent"
+# A fixed namespace for the idempotency keys (uuid5), so every replica and every restart derives the same key.
+KEY_NAMESPACE = uuid.UUID("6f1d8e0a-5b0c-4e59-9d3a-8f7a0c1d2e33")
 
 
 @dataclass(frozen=True)
@@ -56,6 +40,16 @@ class Recipient:
 
 
 @dataclass(frozen=True)
+class Preferences:
+    """A citizen's own choice: external channels in order of preference, and quiet hours (Vietnam time) during
+    which SMS and OTT messages wait (legal notices do not). Start == end means no quiet hours."""
+
+    channels: tuple[str, ...] = ()
+    quiet_start: time | None = None
+    quiet_end: time | None = None
+
+
+@dataclass(frozen=True)
 class Delivery:
     channel: str
     address: str | None
@@ -64,28 +58,100 @@ class Delivery:
 
 # Legal notices: the receipt (form 01), the supplement request (form 02), the refusal to receive (form 03) and the
 # apology with a new date (form 04). The law wants them to reach the applicant (the apology "by e-mail or SMS" for a
-# dossier filed online), so they go by e-mail whenever there is an address, whatever the dossier's channels say.
+# dossier filed online), so they go by e-mail whenever there is an address, whatever the dossier's channels say,
+# and quiet hours do not hold them back.
 LEGAL_NOTICES = frozenset(
     m.type_name() for m in (DossierSubmitted, DossierSupplementRequested, DossierRefused, DossierExtended)
 )
 
 
-def deliveries(recipient: Recipient, event_type: str = "", event_channels: Iterable[str] = ()) -> list[Delivery]:
-    """The notifications one event produces for the dossier's recipient, on the channels chosen for the dossier
-    (``notify_channels``) plus any the event itself asks for (an extension asks for e-mail and SMS).
+def address(recipient: Recipient, channel: str) -> str | None:
+    """Where a channel reaches the recipient: e-mail by address, SMS and OTT (Zalo-style, by phone number)."""
+    if channel == "email":
+        return recipient.email
+    if channel in ("sms", "ott"):
+        return recipient.phone
+    return None
+
+
+def chosen_channels(recipient: Recipient, preferences: Preferences | None) -> list[str]:
+    """The external channels for this dossier, in order: the dossier's ``notify_channels`` when it names any
+    (it overrides for that dossier), else the citizen's preferences."""
+    dossier = [c for c in recipient.channels if c in EXTERNAL_CHANNELS]
+    return list(dict.fromkeys(dossier or (preferences.channels if preferences else ())))
+
+
+def fallback_chain(recipient: Recipient, preferences: Preferences | None) -> list[str]:
+    """Every external channel in the order a failed one falls back: the chosen ones, then the default order;
+    only those that can reach the recipient."""
+    chain = chosen_channels(recipient, preferences) + list(FALLBACK_ORDER)
+    return [c for c in dict.fromkeys(chain) if address(recipient, c)]
+
+
+def deliveries(
+    recipient: Recipient,
+    event_type: str = "",
+    event_channels: Iterable[str] = (),
+    preferences: Preferences | None = None,
+) -> list[Delivery]:
+    """The notifications one event produces for the dossier's recipient.
 
     - The in-app inbox always gets one (delivered at once, addressed by the recipient's subject): it is the
       dossier's own record of what the citizen was told.
-    - E-mail when the recipient has an address and chose e-mail (or the event asks for it), and for every legal
-      notice (:data:`LEGAL_NOTICES`) whatever was chosen.
-    - SMS is not produced until an SMS gateway exists (issue 8); a legal notice for someone who chose SMS goes by
-      e-mail when there is an address.
+    - The first chosen channel (:func:`chosen_channels`) that can reach the recipient; the others in the chain are
+      its fallbacks, used only when it fails for good.
+    - Any channel the event itself asks for (an extension asks for e-mail and SMS), when there is an address.
+    - E-mail for every legal notice (:data:`LEGAL_NOTICES`) whenever there is an address.
     """
-    chosen = set(recipient.channels) | set(event_channels)
-    result = [Delivery("app", None, "delivered")]
-    if recipient.email and ("email" in chosen or event_type in LEGAL_NOTICES):
-        result.append(Delivery("email", recipient.email, "pending"))
+    wanted: list[str] = []
+    primary = next((c for c in chosen_channels(recipient, preferences) if address(recipient, c)), None)
+    if primary:
+        wanted.append(primary)
+    wanted += [c for c in event_channels if c in EXTERNAL_CHANNELS and address(recipient, c)]
+    if event_type in LEGAL_NOTICES and recipient.email:
+        wanted.append("email")
+    result = [Delivery("app", None, DELIVERED)]
+    for channel in sorted(set(wanted), key=EXTERNAL_CHANNELS.index):
+        result.append(Delivery(channel, address(recipient, channel), QUEUED))
     return result
+
+
+def next_fallback(chain: Sequence[str], failed: str, taken: Iterable[str]) -> str | None:
+    """The channel a permanently failed ``failed`` falls back to: the next in the chain after it that this event
+    has not used yet; None when the chain is exhausted."""
+    taken = set(taken) | {failed}
+    after = list(chain)[list(chain).index(failed) + 1 :] if failed in chain else list(chain)
+    return next((c for c in after if c not in taken), None)
+
+
+def quiet_until(now: datetime, preferences: Preferences | None) -> datetime | None:
+    """The end of the quiet hours ``now`` falls in (an aware datetime), or None when it falls in none. Quiet hours
+    may span midnight (22:00-07:00)."""
+    if preferences is None or preferences.quiet_start is None or preferences.quiet_end is None:
+        return None
+    start, end = preferences.quiet_start, preferences.quiet_end
+    if start == end:
+        return None
+    local = now.astimezone(VN_TZ)
+    t = local.time().replace(tzinfo=None)
+    inside = start <= t < end if start < end else (t >= start or t < end)
+    if not inside:
+        return None
+    end_at = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+    if end_at <= local:
+        end_at += timedelta(days=1)
+    return end_at
+
+
+def holds_for_quiet_hours(channel: str, event_type: str) -> bool:
+    """Quiet hours hold SMS and OTT (they ring a phone), never a legal notice, never e-mail or the inbox."""
+    return channel in ("sms", "ott") and event_type not in LEGAL_NOTICES
+
+
+def idempotency_key(event_id: str, recipient_subject: str, channel: str) -> uuid.UUID:
+    """The notification's identity for (event, recipient, channel): its primary key and the ``Idempotency-Key`` of
+    every provider call for it, the same after any redelivery or restart."""
+    return uuid.uuid5(KEY_NAMESPACE, f"{event_id}\x1f{recipient_subject}\x1f{channel}")
 
 
 def retry_delay(attempts: int, cap: float) -> float:
@@ -93,249 +159,9 @@ def retry_delay(attempts: int, cap: float) -> float:
     return float(min(2.0 ** max(attempts, 1), cap))
 
 
-def format_time(value: datetime) -> str:
-    """dd/mm/yyyy HH:MM in Vietnam time; a naive datetime is taken as UTC."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(VN_TZ).strftime("%d/%m/%Y %H:%M")
-
-
-def _greeting(name: str | None) -> str:
-    return f"Kính gửi ông/bà {name}," if name and name.strip() else "Kính gửi ông/bà,"
-
-
-def _procedure(procedure_name: str | None) -> list[str]:
-    return [f"Thủ tục: {procedure_name}"] if procedure_name else []
-
-
-def _submitted(e: DossierSubmitted, _procedure_name: str | None) -> tuple[str, list[str]]:
-    lines = [
-        "Hồ sơ của ông/bà đã được tiếp nhận.",
-        "",
-        f"Mã hồ sơ: {e.dossier_code}",
-        f"Thủ tục: {e.procedure_name}",
-        f"Cơ quan giải quyết: {e.unit_name}",
-    ]
-    if format_time(e.submitted_at) != format_time(e.received_at):
-        lines.append(f"Thời điểm nộp hồ sơ: {format_time(e.submitted_at)}")
-    lines.append(f"Thời điểm tiếp nhận: {format_time(e.received_at)}")
-    if e.processing_days > 0:
-        lines.append(f"Thời hạn giải quyết: {e.processing_days} ngày làm việc")
-    else:
-        lines.append("Thời hạn giải quyết: trong ngày làm việc")
-    lines += [
-        f"Ngày hẹn trả kết quả: {format_time(e.appointment_at)}",
-        "",
-        "Ông/bà có thể tra cứu tình trạng giải quyết hồ sơ bằng mã hồ sơ trên ứng dụng Một Cửa.",
-    ]
-    return f"Hồ sơ {e.dossier_code} đã được tiếp nhận", lines
-
-
-def _accepted(e: DossierAccepted, procedure_name: str | None) -> tuple[str, list[str]]:
-    lines = [
-        f"Hồ sơ {e.dossier_code} của ông/bà đã được kiểm tra và chuyển {e.unit_name} giải quyết.",
-        "",
-        f"Mã hồ sơ: {e.dossier_code}",
-        *_procedure(procedure_name),
-        f"Cơ quan giải quyết: {e.unit_name}",
-        f"Hạn giải quyết: {format_time(e.due_at)}",
-        "",
-        "Chúng tôi sẽ thông báo cho ông/bà khi có kết quả giải quyết.",
-    ]
-    return f"Hồ sơ {e.dossier_code} đang được xử lý", lines
-
-
-def _approved(e: DossierApproved, procedure_name: str | None) -> tuple[str, list[str]]:
-    lines = [
-        f"Hồ sơ {e.dossier_code} của ông/bà đã được cấp có thẩm quyền phê duyệt.",
-        "",
-        f"Mã hồ sơ: {e.dossier_code}",
-        *_procedure(procedure_name),
-        f"Cơ quan giải quyết: {e.unit_name}",
-        f"Ngày hẹn trả kết quả: {format_time(e.due_at)}",
-        "",
-        "Chúng tôi sẽ thông báo cho ông/bà khi kết quả giải quyết được ban hành.",
-    ]
-    return f"Hồ sơ {e.dossier_code} đã được phê duyệt", lines
-
-
-def _rejected(e: DossierRejected, procedure_name: str | None) -> tuple[str, list[str]]:
-    lines = [
-        f"Chúng tôi rất tiếc phải thông báo hồ sơ {e.dossier_code} của ông/bà không được chấp thuận.",
-        "",
-        f"Mã hồ sơ: {e.dossier_code}",
-        *_procedure(procedure_name),
-        f"Cơ quan giải quyết: {e.unit_name}",
-        f"Lý do: {e.reason}",
-        "",
-        f"Nếu cần được hướng dẫn thêm, ông/bà vui lòng liên hệ {e.unit_name}.",
-    ]
-    return f"Hồ sơ {e.dossier_code} không được chấp thuận", lines
-
-
-def _result_issued(e: DossierResultIssued, procedure_name: str | None) -> tuple[str, list[str]]:
-    lines = [
-        f"Hồ sơ {e.dossier_code} của ông/bà đã có kết quả giải quyết.",
-        "",
-        f"Mã hồ sơ: {e.dossier_code}",
-        *_procedure(procedure_name),
-        f"Số kết quả: {e.result_number}",
-        f"Cơ quan giải quyết: {e.unit_name}",
-        f"Hồ sơ được giải quyết {TIMELINESS[e.timeliness]} (hạn giải quyết: {format_time(e.due_at)}).",
-    ]
-    if e.timeliness == "late":
-        lines.append(
-            f"{e.unit_name} thành thật xin lỗi ông/bà vì đã giải quyết hồ sơ chậm so với thời hạn "
-            "đã hẹn và mong ông/bà thông cảm."
-        )
-    lines += ["", "Ông/bà vui lòng nhận kết quả theo hình thức đã đăng ký."]
-    return f"Đã có kết quả giải quyết hồ sơ {e.dossier_code}", lines
-
-
-def _result_returned(e: DossierResultReturned, procedure_name: str | None) -> tuple[str, list[str]]:
-    lines = [
-        f"Hồ sơ {e.dossier_code} của ông/bà đã hoàn thành.",
-        "",
-        f"Mã hồ sơ: {e.dossier_code}",
-        *_procedure(procedure_name),
-        f"Kết quả đã được trả {RETURN_METHODS[e.return_method]} lúc {format_time(e.occurred_at)}.",
-        "",
-        "Cảm ơn ông/bà đã sử dụng dịch vụ công. Ông/bà có thể đánh giá mức độ hài lòng trên ứng dụng Một Cửa.",
-    ]
-    return f"Hồ sơ {e.dossier_code} đã hoàn thành", lines
-
-
-def _refused(e: DossierRefused, procedure_name: str | None) -> tuple[str, list[str]]:
-    lines = [
-        f"Hồ sơ {e.dossier_code} của ông/bà không được tiếp nhận.",
-        "",
-        f"Mã hồ sơ: {e.dossier_code}",
-        *_procedure(procedure_name),
-        f"Đơn vị tiếp nhận: {e.unit_name}",
-        f"Lý do: {e.reason}",
-        "",
-        "Ông/bà vui lòng hoàn thiện hồ sơ theo hướng dẫn và nộp lại.",
-    ]
-    return f"Hồ sơ {e.dossier_code} không được tiếp nhận", lines
-
-
-def _supplement_requested(e: DossierSupplementRequested, procedure_name: str | None) -> tuple[str, list[str]]:
-    lines = [
-        f"Hồ sơ {e.dossier_code} của ông/bà cần được bổ sung, hoàn thiện.",
-        "",
-        f"Mã hồ sơ: {e.dossier_code}",
-        *_procedure(procedure_name),
-        f"Cơ quan yêu cầu: {e.unit_name}",
-        f"Lý do: {e.reason}",
-    ]
-    if e.components_requested:
-        lines.append("Giấy tờ cần bổ sung: " + "; ".join(e.components_requested))
-    lines += [
-        "",
-        "Thời hạn giải quyết được tạm dừng cho đến khi ông/bà bổ sung hồ sơ."
-        if e.clock_rule == "pause"
-        else "Thời hạn giải quyết được tính lại từ đầu khi ông/bà bổ sung hồ sơ.",
-        "Ông/bà có thể bổ sung hồ sơ trên ứng dụng Một Cửa hoặc tại Bộ phận Một cửa.",
-    ]
-    return f"Hồ sơ {e.dossier_code} cần bổ sung", lines
-
-
-def _supplemented(e: DossierSupplemented, procedure_name: str | None) -> tuple[str, list[str]]:
-    lines = [
-        f"Hồ sơ {e.dossier_code} đã được bổ sung và tiếp tục được giải quyết.",
-        "",
-        f"Mã hồ sơ: {e.dossier_code}",
-        *_procedure(procedure_name),
-        f"Cơ quan giải quyết: {e.unit_name}",
-        f"Hạn giải quyết mới: {format_time(e.due_at)}",
-    ]
-    return f"Hồ sơ {e.dossier_code} đã được bổ sung", lines
-
-
-def _moved(e: DossierStepForwarded | DossierTransferred, procedure_name: str | None) -> tuple[str, list[str]]:
-    where = e.next_unit_name or e.unit_name
-    step = f"bước {e.next_step_name} tại {where}" if e.next_step_name else where
-    lines = [
-        f"Hồ sơ {e.dossier_code} của ông/bà đã được chuyển sang {step}.",
-        "",
-        f"Mã hồ sơ: {e.dossier_code}",
-        *_procedure(procedure_name),
-        f"Hạn giải quyết: {format_time(e.due_at)}",
-    ]
-    return f"Hồ sơ {e.dossier_code} đang được xử lý", lines
-
-
-def _extended(e: DossierExtended, procedure_name: str | None) -> tuple[str, list[str]]:
-    lines = [
-        f"{e.unit_name} thành thật xin lỗi ông/bà vì hồ sơ {e.dossier_code} chưa được giải quyết đúng hạn.",
-        "",
-        f"Mã hồ sơ: {e.dossier_code}",
-        *_procedure(procedure_name),
-        f"Lý do: {e.reason}",
-        f"Hạn cũ: {format_time(e.previous_due_at)}",
-        f"Ngày hẹn trả kết quả mới: {format_time(e.due_at)}",
-        "",
-        "Mong ông/bà thông cảm.",
-    ]
-    return f"Xin lỗi và hẹn lại ngày trả kết quả hồ sơ {e.dossier_code}", lines
-
-
-def _due_soon(e: DossierDueSoon, procedure_name: str | None) -> tuple[str, list[str]]:
-    lines = [
-        f"Hồ sơ {e.dossier_code} của ông/bà sắp đến hạn giải quyết.",
-        "",
-        f"Mã hồ sơ: {e.dossier_code}",
-        *_procedure(procedure_name),
-        f"Cơ quan giải quyết: {e.unit_name}",
-        f"Hạn giải quyết: {format_time(e.due_at)}",
-    ]
-    return f"Hồ sơ {e.dossier_code} sắp đến hạn", lines
-
-
-def _overdue(e: DossierOverdue, procedure_name: str | None) -> tuple[str, list[str]]:
-    lines = [
-        f"Hồ sơ {e.dossier_code} của ông/bà đã quá hạn giải quyết.",
-        "",
-        f"Mã hồ sơ: {e.dossier_code}",
-        *_procedure(procedure_name),
-        f"Cơ quan giải quyết: {e.unit_name}",
-        f"Hạn giải quyết: {format_time(e.due_at)}",
-        "",
-        f"{e.unit_name} sẽ thông báo cho ông/bà thời hạn trả kết quả mới.",
-    ]
-    return f"Hồ sơ {e.dossier_code} đã quá hạn", lines
-
-
-_TEMPLATES: dict[type[DossierEvent], Callable[[Any, str | None], tuple[str, list[str]]]] = {
-    DossierRefused: _refused,
-    DossierSupplementRequested: _supplement_requested,
-    DossierSupplemented: _supplemented,
-    DossierStepForwarded: _moved,
-    DossierTransferred: _moved,
-    DossierExtended: _extended,
-    DossierDueSoon: _due_soon,
-    DossierOverdue: _overdue,
-    DossierSubmitted: _submitted,
-    DossierAccepted: _accepted,
-    DossierApproved: _approved,
-    DossierRejected: _rejected,
-    DossierResultIssued: _result_issued,
-    DossierResultReturned: _result_returned,
-}
-
-
 def render(event_type: str, data: dict[str, Any], recipient_name: str | None) -> tuple[str, str]:
-    """Subject and plain-text body for one dossier event.
-
-    ``data`` is the event's payload; it is validated against its contract (a malformed event raises,
-    so the consumer retries it and then dead-letters it). An extra ``procedure_name`` key, which only
-    ``submitted`` carries, lets later messages name the procedure too.
-    """
-    model = DOSSIER_EVENTS.get(event_type)
-    if model is None:
-        raise ValueError(f"no template for event type {event_type!r}")
-    event = model.model_validate(data)
-    procedure_name = data.get("procedure_name")
-    subject, lines = _TEMPLATES[model](event, procedure_name)
-    body = "\n".join([_greeting(recipient_name), "", *lines, "", "Trân trọng,", SIGNATURE]) + "\n"
-    return subject, body
+    """Subject and plain-text body of one dossier event's e-mail (the in-app message is the same), from the current
+    version of its template (:mod:`notify.templates`). A malformed event raises, so the consumer retries it and
+    then dead-letters it."""
+    rendered = templates.store().render(event_type, "email", data, recipient_name)
+    return rendered.subject, rendered.body

@@ -18,7 +18,7 @@ from motcua_common.telemetry import configure_logging
 
 from . import routes
 from .handlers import HANDLERS
-from .sender import EmailSender
+from .sender import Deliverer
 from .settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -31,24 +31,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = Runtime(settings, migrations=MIGRATIONS, relay=False)  # publishes nothing; keeps a producer for DLQ
     # Dossier events and, on the restricted personal topic, each dossier's contact (in any order).
     runtime.consume("notify", HANDLERS, topics=[settings.dossier_topic, settings.personal_topic])
-    sender = EmailSender(settings, lambda: runtime.pool)
-    runtime.loop("email-sender", sender.run)
+    providers = httpx.AsyncClient(limits=httpx.Limits(max_connections=settings.sender_batch_size))
+    sender = Deliverer(settings, lambda: runtime.pool, providers)
+    runtime.loop("deliverer", sender.run)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with httpx.AsyncClient(timeout=5) as client, runtime.lifespan(app):
             app.state.verifier = make_verifier(settings, client)
             yield
+        await providers.aclose()
 
     app = create_base_app(
         title="Một Cửa notify",
-        description="Tells applicants about their dossiers, in Vietnamese: in-app inbox and email.",
+        description="Tells applicants about their dossiers, in Vietnamese: in-app inbox, e-mail, SMS and OTT.",
         lifespan=lifespan,
         readiness=READINESS,
         max_body_bytes=settings.max_body_bytes,
     )
     app.state.settings = settings
-    app.state.email_sender = sender
+    app.state.email_sender = app.state.deliverer = sender
     app.include_router(routes.router)
+    app.include_router(routes.callbacks)
     instrument_app(app)
     return app

@@ -6,9 +6,13 @@ from typing import Any
 
 import asyncpg
 
-from .domain import Recipient
+from .domain import Preferences, Recipient
 
-_NOTIFICATION_COLUMNS = "id, dossier_code, event_type, channel, subject, body, status, created_at, sent_at, read_at"
+_NOTIFICATION_COLUMNS = (
+    "id, dossier_code, event_type, channel, subject, body, status, created_at, sent_at, read_at,"
+    " template_version, fallback_of, receipt, delivered_at,"
+    " CASE WHEN status <> 'delivered' THEN last_error END AS error"
+)
 
 
 async def upsert_recipient(conn: asyncpg.Connection, r: Recipient) -> None:
@@ -91,6 +95,7 @@ async def take_pending(conn: asyncpg.Connection, dossier_id: str) -> list[asyncp
 async def insert_notification(
     conn: asyncpg.Connection,
     *,
+    notification_id: uuid.UUID | None = None,
     dossier_id: str,
     dossier_code: str,
     event_id: str,
@@ -101,15 +106,23 @@ async def insert_notification(
     subject: str,
     body: str,
     status: str,
+    template_version: int = 1,
+    event_data: dict | None = None,
+    fallback_of: uuid.UUID | None = None,
+    not_before: datetime | None = None,
 ) -> uuid.UUID | None:
-    """Insert one notification; returns its id, or None if this event already has one on this channel."""
+    """Insert one notification; returns its id, or None if this event already has one on this channel. Its id is
+    its idempotency key (``domain.idempotency_key``) unless given."""
+    notification_id = notification_id or uuid.uuid4()
     return await conn.fetchval(
-        "INSERT INTO notifications (id, dossier_id, dossier_code, event_id, event_type, channel, recipient,"
-        " subject, body, status, sent_at, recipient_subject)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
-        "         CASE WHEN $10 = 'delivered' THEN clock_timestamp() END, $11)"
+        "INSERT INTO notifications (id, idempotency_key, dossier_id, dossier_code, event_id, event_type, channel,"
+        " recipient, subject, body, status, sent_at, delivered_at, recipient_subject, template_version, event_data,"
+        " fallback_of, next_attempt_at)"
+        " VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+        "         CASE WHEN $10 = 'delivered' THEN clock_timestamp() END,"
+        "         CASE WHEN $10 = 'delivered' THEN clock_timestamp() END, $11, $12, $13, $14, coalesce($15, now()))"
         " ON CONFLICT (event_id, channel) DO NOTHING RETURNING id",
-        uuid.uuid4(),
+        notification_id,
         uuid.UUID(dossier_id),
         dossier_code,
         event_id,
@@ -120,7 +133,53 @@ async def insert_notification(
         body,
         status,
         recipient_subject,
+        template_version,
+        event_data,
+        fallback_of,
+        not_before,
     )
+
+
+async def get_notification(conn: asyncpg.Connection, notification_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM notifications WHERE id = $1", notification_id)
+
+
+async def channels_used(conn: asyncpg.Connection, event_id: str) -> list[str]:
+    return [r["channel"] for r in await conn.fetch("SELECT channel FROM notifications WHERE event_id = $1", event_id)]
+
+
+async def get_preferences(conn: asyncpg.Connection, subject: str) -> Preferences | None:
+    row = await conn.fetchrow(
+        "SELECT channels, quiet_start, quiet_end FROM notification_preferences WHERE recipient_subject = $1", subject
+    )
+    if row is None:
+        return None
+    return Preferences(tuple(row["channels"]), row["quiet_start"], row["quiet_end"])
+
+
+async def put_preferences(conn: asyncpg.Connection, subject: str, p: Preferences) -> asyncpg.Record:
+    return await conn.fetchrow(
+        "INSERT INTO notification_preferences (recipient_subject, channels, quiet_start, quiet_end)"
+        " VALUES ($1, $2, $3, $4) ON CONFLICT (recipient_subject) DO UPDATE SET channels = EXCLUDED.channels,"
+        " quiet_start = EXCLUDED.quiet_start, quiet_end = EXCLUDED.quiet_end, updated_at = now()"
+        " RETURNING channels, quiet_start, quiet_end, updated_at",
+        subject,
+        list(p.channels),
+        p.quiet_start,
+        p.quiet_end,
+    )
+
+
+async def attempts_of(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[asyncpg.Record]]:
+    rows = await conn.fetch(
+        "SELECT notification_id, attempt, channel, started_at, finished_at, outcome, detail, provider_message_id"
+        " FROM delivery_attempts WHERE notification_id = ANY($1::uuid[]) ORDER BY notification_id, id",
+        ids,
+    )
+    result: dict[uuid.UUID, list[asyncpg.Record]] = {}
+    for r in rows:
+        result.setdefault(r["notification_id"], []).append(r)
+    return result
 
 
 async def is_recipient(conn: asyncpg.Connection, dossier_code: str, subject: str) -> bool:
@@ -164,18 +223,34 @@ async def inbox(
 ) -> list[asyncpg.Record]:
     """A citizen's in-app notifications, newest first; ``read``: None = all, False = unread, True = read.
     Fetches limit + 1 rows."""
-    args: list[Any]  # query parameters of mixed types
-    where, args = ["channel = 'app'", "recipient_subject = $1"], [recipient_subject]
-    if read is not None:
-        where.append("read_at IS NOT NULL" if read else "read_at IS NULL")
+    where = ["channel = 'app'", "recipient_subject = $1", *_marked("read_at", read)]
+    select = f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications"
+    return await _newest_first(conn, select, where, [recipient_subject], limit=limit, before=before)
+
+
+def _marked(column: str, marked: bool | None) -> list[str]:
+    """The condition on a timestamp that marks a row (read, replayed): None = any row."""
+    return [] if marked is None else [f"{column} IS NOT NULL" if marked else f"{column} IS NULL"]
+
+
+async def _newest_first(
+    conn: asyncpg.Connection,
+    select: str,
+    where: list[str],
+    args: list[Any],
+    *,
+    limit: int,
+    before: tuple[datetime, uuid.UUID] | None,
+) -> list[asyncpg.Record]:
+    """One page in (created_at, id) descending order, after the keyset ``before``; fetches limit + 1 rows so the
+    caller knows whether another page exists."""
+    args = list(args)  # query parameters of mixed types
     if before is not None:
         args += [before[0], before[1]]
-        where.append("(created_at, id) < ($2, $3)")
+        where = [*where, f"(created_at, id) < (${len(args) - 1}, ${len(args)})"]
     args.append(limit + 1)
     return await conn.fetch(
-        f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications WHERE {' AND '.join(where)}"
-        f" ORDER BY created_at DESC, id DESC LIMIT ${len(args)}",
-        *args,
+        f"{select} WHERE {' AND '.join(where) or 'true'} ORDER BY created_at DESC, id DESC LIMIT ${len(args)}", *args
     )
 
 
@@ -193,35 +268,157 @@ async def mark_read(
     )
 
 
-async def claim_due_emails(conn: asyncpg.Connection, *, batch_size: int, lease_seconds: float) -> list[asyncpg.Record]:
-    """Claim due pending emails for this sender: counts the attempt and hides the rows from other
-    replicas for the lease, so the send itself happens outside any transaction."""
+async def claim_due(conn: asyncpg.Connection, *, batch_size: int, lease_seconds: float) -> list[asyncpg.Record]:
+    """Claim due notifications of every external channel not slowed by a provider's 429: counts the attempt, marks
+    them ``sending`` and hides them from other replicas for the lease, so the send happens outside any
+    transaction. A ``sending`` row whose lease ran out (its sender died mid-send) is claimed again and sent with the
+    same idempotency key."""
     return await conn.fetch(
-        "UPDATE notifications n SET attempts = n.attempts + 1,"
+        "UPDATE notifications n SET attempts = n.attempts + 1, status = 'sending',"
         " next_attempt_at = now() + make_interval(secs => $2)"
-        " FROM (SELECT id FROM notifications WHERE channel = 'email' AND status = 'pending'"
-        "       AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) due"
+        " FROM (SELECT id FROM notifications WHERE status IN ('queued', 'sending', 'failed_temporary')"
+        "       AND accepted_at IS NULL AND next_attempt_at <= now()"
+        "       AND channel NOT IN (SELECT channel FROM channel_throttles WHERE until > now())"
+        "       ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) due"
         " WHERE n.id = due.id"
-        " RETURNING n.id, n.recipient, n.subject, n.body, n.dossier_code, n.event_id, n.attempts",
+        " RETURNING n.id, n.idempotency_key, n.channel, n.recipient, n.subject, n.body, n.dossier_code, n.event_id,"
+        " n.event_type, n.attempts, clock_timestamp() AS claimed_at",
         batch_size,
         lease_seconds,
     )
 
 
-async def mark_sent(conn: asyncpg.Connection, notification_id: uuid.UUID) -> None:
-    await conn.execute("UPDATE notifications SET status = 'sent', sent_at = now() WHERE id = $1", notification_id)
+async def record_attempt(
+    conn: asyncpg.Connection,
+    row: asyncpg.Record | dict,
+    *,
+    started_at: datetime,
+    outcome: str,
+    detail: str | None,
+    provider_message_id: str | None = None,
+) -> None:
+    await conn.execute(
+        "INSERT INTO delivery_attempts (notification_id, attempt, channel, started_at, outcome, detail,"
+        " provider_message_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        row["id"],
+        row["attempts"],
+        row["channel"],
+        started_at,
+        outcome,
+        detail[:1000] if detail else None,
+        provider_message_id,
+    )
+
+
+async def mark_accepted(
+    conn: asyncpg.Connection, notification_id: uuid.UUID, *, provider_message_id: str | None, receipt: dict | None
+) -> None:
+    """The provider accepted the message. With a ``receipt`` (SMTP: the server's answer is the proof) it is
+    delivered; without, it stays ``sending`` until the provider's delivery receipt arrives."""
+    await conn.execute(
+        "UPDATE notifications SET accepted_at = clock_timestamp(), sent_at = clock_timestamp(),"
+        " provider_message_id = $2, receipt = coalesce($3, receipt),"
+        " status = CASE WHEN $3::jsonb IS NULL THEN status ELSE 'delivered' END,"
+        " delivered_at = CASE WHEN $3::jsonb IS NULL THEN delivered_at ELSE clock_timestamp() END WHERE id = $1",
+        notification_id,
+        provider_message_id,
+        receipt,
+    )
 
 
 async def mark_failed_attempt(
     conn: asyncpg.Connection, notification_id: uuid.UUID, *, error: str, give_up: bool, retry_in: float
 ) -> None:
-    """Record a failed try: back to pending, due again after ``retry_in`` seconds, or failed for good."""
+    """Record a failed try: ``failed_temporary``, due again after ``retry_in`` seconds, or ``failed_permanent``."""
     await conn.execute(
         "UPDATE notifications SET last_error = $2,"
-        " status = CASE WHEN $3 THEN 'failed' ELSE 'pending' END,"
+        " status = CASE WHEN $3 THEN 'failed_permanent' ELSE 'failed_temporary' END,"
         " next_attempt_at = now() + make_interval(secs => $4) WHERE id = $1",
         notification_id,
         error[:1000],
         give_up,
         retry_in,
     )
+
+
+async def mark_rate_limited(conn: asyncpg.Connection, notification_id: uuid.UUID, channel: str, seconds: float) -> None:
+    """A provider's 429: the message goes back to the queue (the try does not count) and its whole channel waits
+    ``seconds`` (Retry-After) on every replica."""
+    await conn.execute(
+        "UPDATE notifications SET status = 'queued', attempts = greatest(attempts - 1, 0),"
+        " next_attempt_at = now() + make_interval(secs => $2) WHERE id = $1",
+        notification_id,
+        seconds,
+    )
+    await conn.execute(
+        "INSERT INTO channel_throttles (channel, until) VALUES ($1, now() + make_interval(secs => $2))"
+        " ON CONFLICT (channel) DO UPDATE SET until = greatest(channel_throttles.until, EXCLUDED.until)",
+        channel,
+        seconds,
+    )
+
+
+async def lock_by_key(conn: asyncpg.Connection, idempotency_key: uuid.UUID, channel: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM notifications WHERE idempotency_key = $1 AND channel = $2 FOR UPDATE", idempotency_key, channel
+    )
+
+
+async def apply_receipt(
+    conn: asyncpg.Connection, notification_id: uuid.UUID, *, delivered: bool, receipt: dict, error: str | None
+) -> None:
+    """Store a provider's delivery receipt: the proof of delivery, or why it could not be delivered."""
+    await conn.execute(
+        "UPDATE notifications SET receipt = $2, status = CASE WHEN $3 THEN 'delivered' ELSE 'failed_permanent' END,"
+        " delivered_at = CASE WHEN $3 THEN clock_timestamp() END, last_error = coalesce($4, last_error)"
+        " WHERE id = $1",
+        notification_id,
+        receipt,
+        delivered,
+        error,
+    )
+
+
+async def insert_dead_letter(conn: asyncpg.Connection, row: asyncpg.Record, error: str) -> None:
+    await conn.execute(
+        "INSERT INTO dead_letters (id, notification_id, dossier_code, channel, error, attempts)"
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (notification_id) WHERE replayed_at IS NULL DO NOTHING",
+        uuid.uuid4(),
+        row["id"],
+        row["dossier_code"],
+        row["channel"],
+        error[:1000],
+        row["attempts"],
+    )
+
+
+async def list_dead_letters(
+    conn: asyncpg.Connection, *, replayed: bool | None, limit: int, before: tuple[datetime, uuid.UUID] | None
+) -> list[asyncpg.Record]:
+    select = (
+        "SELECT id, notification_id, dossier_code, channel, error, attempts, created_at, replayed_at, replayed_by"
+        " FROM dead_letters"
+    )
+    return await _newest_first(conn, select, _marked("replayed_at", replayed), [], limit=limit, before=before)
+
+
+async def replay_dead_letter(conn: asyncpg.Connection, dead_letter_id: uuid.UUID, by: str) -> asyncpg.Record | None:
+    """Mark the dead letter replayed and queue its notification again (same idempotency key, attempts from 0);
+    None if unknown or already replayed."""
+    row = await conn.fetchrow(
+        "UPDATE dead_letters SET replayed_at = now(), replayed_by = $2 WHERE id = $1 AND replayed_at IS NULL"
+        " RETURNING id, notification_id, dossier_code, channel, error, attempts, created_at, replayed_at, replayed_by",
+        dead_letter_id,
+        by,
+    )
+    if row is not None:
+        await conn.execute(
+            "UPDATE notifications SET status = 'queued', attempts = 0, next_attempt_at = now(), last_error = NULL,"
+            " receipt = NULL WHERE id = $1",
+            row["notification_id"],
+        )
+    return row
+
+
+async def dead_letter_exists(conn: asyncpg.Connection, dead_letter_id: uuid.UUID) -> bool:
+    return await conn.fetchval("SELECT EXISTS (SELECT 1 FROM dead_letters WHERE id = $1)", dead_letter_id)

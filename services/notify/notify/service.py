@@ -4,17 +4,18 @@ never commit."""
 
 import logging
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+from pydantic import ValidationError
 
 from motcua_common import CloudEvent, ProblemError
-from motcua_common.auth import Principal
+from motcua_common.auth import PROVINCIAL_OPERATOR, Principal, forbidden
 from motcua_common.contracts import DOSSIER_EVENTS, DossierContact
 from motcua_common.pagination import decode_keyset, encode_keyset
 
-from . import domain, repository
+from . import domain, repository, templates
 
 log = logging.getLogger("motcua.notify")
 
@@ -36,30 +37,92 @@ async def _notify(
     conn: asyncpg.Connection, recipient: domain.Recipient, event_id: str, event_type: str, data: dict[str, Any]
 ) -> list[uuid.UUID]:
     """Render one dossier event for its recipient and record its notifications (one per channel; an
-    (event, channel) pair that already has one is skipped). Email rows are only recorded, as ``pending``:
-    the sender loop delivers them after commit."""
+    (event, channel) pair that already has one is skipped). External channels are only recorded, ``queued``
+    (held until the end of the citizen's quiet hours for SMS and OTT, except legal notices): the deliverer sends
+    them after commit."""
     data = dict(data)
     if recipient.procedure_name:
         data.setdefault("procedure_name", recipient.procedure_name)
-    subject, body = domain.render(event_type, data, recipient.full_name)
+    preferences = await repository.get_preferences(conn, recipient.recipient_subject)
+    now = datetime.now(UTC)
     ids = []
-    for d in domain.deliveries(recipient, event_type, data.get("notify_channels") or ()):
-        new_id = await repository.insert_notification(
-            conn,
-            dossier_id=recipient.dossier_id,
-            dossier_code=recipient.dossier_code,
-            event_id=event_id,
-            event_type=event_type,
-            channel=d.channel,
-            recipient=d.address,
-            recipient_subject=recipient.recipient_subject,
-            subject=subject,
-            body=body,
-            status=d.status,
-        )
+    for d in domain.deliveries(recipient, event_type, data.get("notify_channels") or (), preferences):
+        held = domain.holds_for_quiet_hours(d.channel, event_type)
+        not_before = domain.quiet_until(now, preferences) if held else None
+        new_id = await _insert(conn, recipient, event_id, event_type, data, d, not_before=not_before)
         if new_id is not None:
             ids.append(new_id)
     return ids
+
+
+async def _insert(
+    conn: asyncpg.Connection,
+    recipient: domain.Recipient,
+    event_id: str,
+    event_type: str,
+    data: dict[str, Any],
+    delivery: domain.Delivery,
+    *,
+    not_before: datetime | None = None,
+    fallback_of: uuid.UUID | None = None,
+) -> uuid.UUID | None:
+    # SMS texts are stored with their diacritics, within two UCS-2 parts; the SMS adapter strips them for a
+    # provider that takes unaccented text only (which also fits: unaccented is never longer).
+    rendered = templates.store().render(event_type, delivery.channel, data, recipient.full_name)
+    return await repository.insert_notification(
+        conn,
+        notification_id=domain.idempotency_key(event_id, recipient.recipient_subject, delivery.channel),
+        dossier_id=recipient.dossier_id,
+        dossier_code=recipient.dossier_code,
+        event_id=event_id,
+        event_type=event_type,
+        channel=delivery.channel,
+        recipient=delivery.address,
+        recipient_subject=recipient.recipient_subject,
+        subject=rendered.subject or _inbox_subject(event_type, data, recipient),
+        body=rendered.body,
+        status=delivery.status,
+        template_version=rendered.version,
+        event_data=data if delivery.channel != "app" else None,
+        fallback_of=fallback_of,
+        not_before=not_before,
+    )
+
+
+def _inbox_subject(event_type: str, data: dict[str, Any], recipient: domain.Recipient) -> str:
+    """SMS and OTT have no subject line; the dossier's list shows the e-mail subject of the same event."""
+    return templates.store().render(event_type, "email", data, recipient.full_name).subject
+
+
+async def after_permanent_failure(conn: asyncpg.Connection, row: asyncpg.Record | dict, error: str) -> uuid.UUID | None:
+    """A notification failed for good: queue the next channel of the recipient's fallback chain that this event
+    has not used, or, when none is left, record a dead letter. Returns the fallback notification's id."""
+    notification = await repository.get_notification(conn, row["id"])
+    if notification is None:
+        return None
+    recipient = await repository.get_recipient(conn, str(notification["dossier_id"]))
+    fallback = None
+    if recipient is not None and notification["event_data"] is not None:
+        preferences = await repository.get_preferences(conn, recipient.recipient_subject)
+        chain = domain.fallback_chain(recipient, preferences)
+        fallback = domain.next_fallback(
+            chain, notification["channel"], await repository.channels_used(conn, notification["event_id"])
+        )
+    if fallback is None:
+        await repository.insert_dead_letter(conn, notification, error)
+        log.warning("notification %s (%s) is a dead letter: %s", notification["id"], notification["channel"], error)
+        return None
+    delivery = domain.Delivery(fallback, domain.address(recipient, fallback), domain.QUEUED)  # type: ignore[arg-type]
+    log.info("notification %s failed on %s; falling back to %s", notification["id"], notification["channel"], fallback)
+    return await _insert(
+        conn,
+        recipient,  # type: ignore[arg-type]  # not None: fallback is only set when the recipient is known
+        notification["event_id"],
+        notification["event_type"],
+        notification["event_data"],
+        delivery,
+        fallback_of=notification["id"],
+    )
 
 
 async def record_event(conn: asyncpg.Connection, event: CloudEvent) -> list[uuid.UUID]:
@@ -124,6 +187,12 @@ async def list_notifications(
     return _page(rows, limit)
 
 
+async def with_attempts(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> list[dict[str, Any]]:
+    """The rows as dicts, each with its delivery attempts (oldest first)."""
+    attempts = await repository.attempts_of(conn, [r["id"] for r in rows if r["channel"] != "app"])
+    return [{**dict(r), "attempts": [dict(a) for a in attempts.get(r["id"], [])]} for r in rows]
+
+
 async def inbox(
     conn: asyncpg.Connection, citizen: Principal, *, unread: bool | None, limit: int, cursor: str | None
 ) -> tuple[list[asyncpg.Record], str | None]:
@@ -138,3 +207,94 @@ async def mark_read(conn: asyncpg.Connection, citizen: Principal, notification_i
     if row is None:
         raise notification_not_found()
     return row
+
+
+# Preferences, receipts, dead letters.
+
+
+def _preferences_out(p: domain.Preferences | None) -> dict[str, Any]:
+    p = p or domain.Preferences()
+    quiet = None
+    if p.quiet_start is not None and p.quiet_end is not None:
+        quiet = {"start": p.quiet_start.strftime("%H:%M"), "end": p.quiet_end.strftime("%H:%M")}
+    return {"channels": list(p.channels), "quiet_hours": quiet}
+
+
+async def get_preferences(conn: asyncpg.Connection, citizen: Principal) -> dict[str, Any]:
+    return _preferences_out(await repository.get_preferences(conn, citizen.subject))
+
+
+async def put_preferences(conn: asyncpg.Connection, citizen: Principal, p: domain.Preferences) -> dict[str, Any]:
+    await repository.put_preferences(conn, citizen.subject, p)
+    return _preferences_out(p)
+
+
+async def record_receipt(
+    conn: asyncpg.Connection, channel: str, idempotency_key: uuid.UUID, *, delivered: bool, receipt: dict[str, Any]
+) -> None:
+    """A provider's delivery receipt. Receipts can arrive twice, or before the deliverer has recorded the
+    provider's accept: the first for a notification that is not final wins; an unknown key is a 404."""
+    row = await repository.lock_by_key(conn, idempotency_key, channel)
+    if row is None:
+        raise notification_not_found()
+    if row["status"] in (domain.DELIVERED, domain.FAILED_PERMANENT):
+        return
+    error = None if delivered else f"receipt: {receipt.get('error') or 'undeliverable'}"
+    await repository.apply_receipt(conn, row["id"], delivered=delivered, receipt=receipt, error=error)
+    if not delivered:
+        await after_permanent_failure(conn, row, error or "undeliverable")
+
+
+def require_operator(principal: Principal) -> Principal:
+    """Templates and dead letters are the provincial operators' business: any other caller gets 403."""
+    if not principal.has_role(PROVINCIAL_OPERATOR):
+        raise forbidden("Only a provincial operator may do this.")
+    return principal
+
+
+async def list_dead_letters(
+    conn: asyncpg.Connection, operator: Principal, *, replayed: bool | None, limit: int, cursor: str | None
+) -> tuple[list[asyncpg.Record], str | None]:
+    require_operator(operator)
+    before = decode_keyset(cursor, uuid.UUID) if cursor else None
+    return _page(await repository.list_dead_letters(conn, replayed=replayed, limit=limit, before=before), limit)
+
+
+async def replay_dead_letter(
+    conn: asyncpg.Connection, operator: Principal, dead_letter_id: uuid.UUID
+) -> asyncpg.Record:
+    require_operator(operator)
+    row = await repository.replay_dead_letter(conn, dead_letter_id, operator.subject)
+    if row is None:
+        if await repository.dead_letter_exists(conn, dead_letter_id):
+            raise ProblemError(409, "already-replayed", "Thư đã được gửi lại", "This dead letter was replayed already.")
+        raise ProblemError(404, "dead-letter-not-found", "Không tìm thấy thư lỗi", "No such dead letter.")
+    return row
+
+
+def preview(
+    operator: Principal,
+    event_type: str,
+    channel: str,
+    data: dict[str, Any] | None,
+    name: str | None,
+    version: int | None,
+) -> templates.Rendered:
+    """Render a template for an operator, with the given event payload or the shipped sample of that type."""
+    require_operator(operator)
+    store = templates.store()
+    try:
+        store.get(event_type, channel, version)
+    except KeyError:
+        raise ProblemError(
+            404, "template-not-found", "Không tìm thấy mẫu thông báo", f"No template {event_type} / {channel}."
+        ) from None
+    payload = data if data is not None else templates.sample_data(event_type)
+    try:
+        return store.render(event_type, channel, payload, name, version=version)
+    except ValidationError as exc:
+        raise ProblemError(
+            422, "invalid-event-data", "Dữ liệu mẫu không hợp lệ", f"The data is not a valid {event_type}: {exc}"
+        ) from exc
+    except templates.TemplateError as exc:
+        raise ProblemError(422, "template-error", "Không hiển thị được mẫu", str(exc)) from exc

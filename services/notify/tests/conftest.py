@@ -1,5 +1,6 @@
-"""Fixtures of the notify tests: a real SMTP server (aiosmtpd) that keeps messages in memory, and the
-notify app running against the real PostgreSQL and Kafka."""
+"""Fixtures of the notify tests: a real SMTP server (aiosmtpd) that keeps messages in memory, the SMS and OTT
+provider simulators served by uvicorn, and the notify app served by uvicorn (providers post their receipts to
+it) against the real PostgreSQL and Kafka."""
 
 import asyncio
 import socket
@@ -13,6 +14,7 @@ from email.message import EmailMessage
 
 import httpx
 import pytest
+import uvicorn
 from aiokafka import AIOKafkaProducer
 from aiosmtpd.controller import Controller
 
@@ -27,6 +29,7 @@ from motcua_common.testing import (
     per_run_settings,
 )
 from motcua_common.testing_auth import TestIssuer
+from notify import simulators as provider_simulators
 from notify.main import MIGRATIONS, create_app
 from notify.settings import Settings
 
@@ -120,16 +123,69 @@ async def personal_topic(kafka_topics) -> AsyncIterator[str]:
     await delete_topics(bootstrap, name)
 
 
+async def serve(app, port: int) -> tuple[uvicorn.Server, asyncio.Task]:
+    """Serve an ASGI app with uvicorn on 127.0.0.1:port in this event loop, once it has started."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(20):
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.02)
+    return server, task
+
+
+async def stop(server: uvicorn.Server, task: asyncio.Task) -> None:
+    server.should_exit = True
+    await asyncio.gather(task, return_exceptions=True)
+
+
 @pytest.fixture(scope="module")
-async def notify_app(kafka_topics, personal_topic, smtp, issuer):
-    settings = per_run_settings(Settings, "notify", smtp_port=smtp[1], personal_topic=personal_topic)
+async def providers() -> AsyncIterator[str]:
+    """The SMS and OTT provider simulators on a free port; yields their base URL (admin: ``/admin/...``)."""
+    port = free_port()
+    running = await serve(provider_simulators.create_app(Settings()), port)
+    yield f"http://127.0.0.1:{port}"
+    await stop(*running)
+
+
+@pytest.fixture
+async def sim(providers) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the simulators' admin API; every channel behaves normally again after the test."""
+    async with httpx.AsyncClient(base_url=providers) as c:
+        yield c
+        for channel in ("sms", "ott"):
+            await c.post("/admin/behaviour", json={"channel": channel, "mode": "normal"})
+
+
+def notify_settings(smtp_port: int, personal_topic: str, providers: str, port: int, **overrides) -> Settings:
+    return per_run_settings(
+        Settings,
+        "notify",
+        port=port,
+        smtp_port=smtp_port,
+        personal_topic=personal_topic,
+        sms_provider_url=f"{providers}/sms",
+        ott_provider_url=f"{providers}/ott",
+        callback_base_url=f"http://127.0.0.1:{port}",
+        **overrides,
+    )
+
+
+@pytest.fixture(scope="module")
+async def notify_app(kafka_topics, personal_topic, smtp, issuer, providers):
+    port = free_port()
+    settings = notify_settings(smtp[1], personal_topic, providers, port, retry_backoff_max=2.0)
     await create_database(settings, MIGRATIONS)  # migrations are a step before any app starts
     app = create_app(settings)
     try:
-        async with app.router.lifespan_context(app):
+        running = await serve(app, port)
+        try:
             assert app.state.verifier is not None  # the lifespan built the real one; tests trust the issuer
             app.state.verifier = issuer.verifier()
             yield app
+        finally:
+            await stop(*running)
     finally:
         await drop_database(settings)
 

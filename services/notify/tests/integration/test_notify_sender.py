@@ -15,7 +15,7 @@ from motcua_common import create_pool, testing
 from notify import repository
 from notify.mailsink import build_controller
 from notify.main import MIGRATIONS
-from notify.sender import EmailSender
+from notify.sender import Deliverer
 from notify.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -46,7 +46,7 @@ async def add_email(pool, address: str) -> uuid.UUID:
             recipient_subject="sub-cuong",
             subject="Hồ sơ T.H29-251121-0009 đang được xử lý",
             body="Kính gửi ông/bà Lê Văn Cường,\n",
-            status="pending",
+            status="queued",
         )
 
 
@@ -59,17 +59,19 @@ async def row(pool, notification_id: uuid.UUID):
 
 async def make_due(pool) -> None:
     async with pool.acquire() as conn:
-        await conn.execute("UPDATE notifications SET next_attempt_at = now() WHERE status = 'pending'")
+        await conn.execute(
+            "UPDATE notifications SET next_attempt_at = now() WHERE status NOT IN ('delivered', 'failed_permanent')"
+        )
 
 
 async def test_unreachable_server_is_retried_with_backoff_then_delivered(pool, unused_port, smtp_factory):
     settings = testing.per_run_settings(Settings, "notify-sender", smtp_port=unused_port, smtp_timeout=2.0)
-    sender = EmailSender(settings, lambda: pool)
+    sender = Deliverer(settings, lambda: pool)
     nid = await add_email(pool, "cuong@example.vn")
 
     assert await sender.send_due() == 1
     r = await row(pool, nid)
-    assert r["status"] == "pending" and r["attempts"] == 1 and r["sent_at"] is None
+    assert r["status"] == "failed_temporary" and r["attempts"] == 1 and r["sent_at"] is None
     assert "Connect" in r["last_error"] or "refused" in r["last_error"].lower()
     assert timedelta(seconds=1) < r["wait"] <= timedelta(seconds=2)
     assert await sender.send_due() == 0  # not due yet
@@ -83,7 +85,7 @@ async def test_unreachable_server_is_retried_with_backoff_then_delivered(pool, u
     await make_due(pool)
     assert await sender.send_due() == 1
     r = await row(pool, nid)
-    assert r["status"] == "sent" and r["attempts"] == 3 and r["sent_at"] is not None
+    assert r["status"] == "delivered" and r["attempts"] == 3 and r["sent_at"] is not None
     [msg] = handler.to("cuong@example.vn")
     assert msg["Subject"] == "Hồ sơ T.H29-251121-0009 đang được xử lý"
     assert msg["X-Motcua-Dossier-Code"] == "T.H29-251121-0009"
@@ -96,13 +98,13 @@ async def test_gives_up_after_max_attempts_and_at_once_on_permanent_refusal(pool
     settings = testing.per_run_settings(
         Settings, "notify-sender", smtp_port=unused_port, max_attempts=2, smtp_timeout=2.0
     )
-    sender = EmailSender(settings, lambda: pool)
+    sender = Deliverer(settings, lambda: pool)
     flaky = await add_email(pool, "flaky@example.vn")
     assert await sender.send_due() == 1
     await make_due(pool)
     assert await sender.send_due() == 1
     r = await row(pool, flaky)
-    assert r["status"] == "failed" and r["attempts"] == 2
+    assert r["status"] == "failed_permanent" and r["attempts"] == 2
     await make_due(pool)
     assert await sender.send_due() == 0  # failed rows are never picked again
 
@@ -112,9 +114,9 @@ async def test_gives_up_after_max_attempts_and_at_once_on_permanent_refusal(pool
     injected = await add_email(pool, "x@example.vn\r\nBcc: victim@example.vn")
     assert await sender.send_due() == 2
     r = await row(pool, refused)
-    assert r["status"] == "failed" and r["attempts"] == 1 and "550" in r["last_error"]
+    assert r["status"] == "failed_permanent" and r["attempts"] == 1 and "550" in r["last_error"]
     r = await row(pool, injected)
-    assert r["status"] == "failed" and r["attempts"] == 1 and "invalid message" in r["last_error"]
+    assert r["status"] == "failed_permanent" and r["attempts"] == 1 and "invalid message" in r["last_error"]
     assert handler.messages == [] and dict(handler.data_attempts) == {}
 
 
@@ -122,7 +124,7 @@ async def test_concurrent_senders_never_send_a_row_twice(pool, unused_port, smtp
     handler = await smtp_factory(unused_port)
     settings = testing.per_run_settings(Settings, "notify-sender", smtp_port=unused_port, sender_batch_size=5)
     ids = [await add_email(pool, f"citizen{i}@example.vn") for i in range(12)]
-    senders = [EmailSender(settings, lambda: pool) for _ in range(3)]
+    senders = [Deliverer(settings, lambda: pool) for _ in range(3)]
     while sum(await asyncio.gather(*(s.send_due() for s in senders))):
         pass
     assert sorted(m["To"] for m in handler.messages) == sorted(f"citizen{i}@example.vn" for i in range(12))
@@ -169,11 +171,12 @@ async def test_a_message_accepted_while_the_database_goes_down_is_recorded_not_s
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", settings.database
             )
 
-    class DatabaseDropsAfterSend(EmailSender):
+    class DatabaseDropsAfterSend(Deliverer):
         async def send(self, row):
-            await super().send(row)
+            outcome = await super().send(row)
             await database(allow=False)  # the server has the message; the database goes away before the record
             asyncio.get_running_loop().call_later(1.5, lambda: asyncio.ensure_future(database(allow=True)))
+            return outcome
 
     sender = DatabaseDropsAfterSend(settings, lambda: pool)
     nid = await add_email(pool, "cuong@example.vn")
@@ -183,9 +186,9 @@ async def test_a_message_accepted_while_the_database_goes_down_is_recorded_not_s
         await database(allow=True)
         await admin.close()
     r = await row(pool, nid)
-    assert r["status"] == "sent" and r["attempts"] == 1
+    assert r["status"] == "delivered" and r["attempts"] == 1
     await make_due(pool)  # even once due again, a recorded message is never claimed again
-    assert await EmailSender(settings, lambda: pool).send_due() == 0
+    assert await Deliverer(settings, lambda: pool).send_due() == 0
     assert len(server.to("cuong@example.vn")) == 1
 
 
@@ -194,17 +197,23 @@ async def test_a_sender_killed_mid_batch_has_recorded_what_the_server_already_ac
     one is still being sent. The message the server had already accepted was recorded at once, so no later pass
     sends it again (before, outcomes were recorded after the whole batch and the chaos test counted duplicates)."""
     settings = testing.per_run_settings(
-        Settings, "notify-sender", smtp_port=unused_port, sender_batch_size=2, sender_lease=1.5, smtp_timeout=1.0
+        Settings,
+        "notify-sender",
+        smtp_port=unused_port,
+        sender_batch_size=2,
+        sender_lease=1.5,
+        smtp_timeout=1.0,
+        provider_timeout=1.0,
     )
     server = await smtp_factory(unused_port)
     fast = await add_email(pool, "fast@example.vn")
     slow = await add_email(pool, "slow@example.vn")
 
-    class OneSlowMessage(EmailSender):
+    class OneSlowMessage(Deliverer):
         async def send(self, row):
             if row["recipient"] == "slow@example.vn":
                 await asyncio.sleep(30)  # killed before this one is sent
-            await super().send(row)
+            return await super().send(row)
 
     task = asyncio.ensure_future(OneSlowMessage(settings, lambda: pool).send_due())
     async with asyncio.timeout(10):
@@ -216,8 +225,8 @@ async def test_a_sender_killed_mid_batch_has_recorded_what_the_server_already_ac
 
     await asyncio.sleep(1.6)  # the batch's lease runs out
     await make_due(pool)
-    while await EmailSender(settings, lambda: pool).send_due():
+    while await Deliverer(settings, lambda: pool).send_due():
         pass
-    assert (await row(pool, fast))["status"] == "sent" and (await row(pool, slow))["status"] == "sent"
+    assert (await row(pool, fast))["status"] == "delivered" and (await row(pool, slow))["status"] == "delivered"
     assert len(server.to("fast@example.vn")) == 1, "the accepted message was sent again"
     assert len(server.to("slow@example.vn")) == 1

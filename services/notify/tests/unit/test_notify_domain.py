@@ -8,7 +8,6 @@ from email import policy as email_policy
 from typing import Any
 
 import pytest
-from aiosmtplib.email import flatten_message
 from pydantic import ValidationError
 
 from motcua_common.contracts import (
@@ -31,7 +30,7 @@ from motcua_common.contracts import (
 )
 from motcua_common.testing import sample_submitted
 from notify import domain
-from notify.sender import EmailSender
+from notify.providers import SmtpChannel
 from notify.settings import Settings
 
 CODE = "000.00.01.H29-261121-0001"
@@ -225,17 +224,21 @@ EXTENDED = DossierExtended.type_name()
 @pytest.mark.parametrize(
     ("channels", "email", "event_type", "event_channels", "expected"),
     [
-        # The in-app inbox always; e-mail only when chosen…
+        # The in-app inbox always; the first chosen channel that reaches the recipient…
         (["app", "email"], "binh@example.vn", ACCEPTED, (), ["app", "email"]),
         (["app"], "binh@example.vn", ACCEPTED, (), ["app"]),
-        (["app", "sms"], "binh@example.vn", ACCEPTED, (), ["app"]),
-        # …except legal notices (receipt, supplement request, refusal, apology), which go by e-mail regardless…
+        (["app", "sms"], "binh@example.vn", ACCEPTED, (), ["app", "sms"]),
+        (["app", "ott", "email"], "binh@example.vn", ACCEPTED, (), ["app", "ott"]),
+        # …the others are fallbacks, not sent at once…
+        (["app", "email", "sms"], "binh@example.vn", ACCEPTED, (), ["app", "email"]),
+        # …legal notices (receipt, supplement request, refusal, apology) go by e-mail as well, whatever was chosen…
         (["app"], "binh@example.vn", SUBMITTED, (), ["app", "email"]),
-        (["app", "sms"], "binh@example.vn", EXTENDED, ["email", "sms"], ["app", "email"]),
-        # …and an event that asks for e-mail itself.
+        (["app", "sms"], "binh@example.vn", SUBMITTED, (), ["app", "sms", "email"]),
+        (["app", "sms"], "binh@example.vn", EXTENDED, ["email", "sms"], ["app", "sms", "email"]),
+        # …and an event that asks for a channel itself gets it.
         (["app"], "binh@example.vn", ACCEPTED, ["email"], ["app", "email"]),
-        # No address, no e-mail; no SMS until an SMS gateway exists (issue 8).
-        (["app", "email", "sms"], None, SUBMITTED, (), ["app"]),
+        # No e-mail address: the next chosen channel that reaches the recipient.
+        (["app", "email", "sms"], None, SUBMITTED, (), ["app", "sms"]),
     ],
 )
 def test_deliveries_follow_the_chosen_channels(channels, email, event_type, event_channels, expected):
@@ -243,7 +246,8 @@ def test_deliveries_follow_the_chosen_channels(channels, email, event_type, even
     assert [d.channel for d in got] == expected
     # The app inbox is addressed by the recipient's subject, not by any personal id.
     assert got[0] == domain.Delivery("app", None, "delivered")
-    assert all(d.address == email and d.status == "pending" for d in got[1:])
+    addresses = {"email": email, "sms": "0912345678", "ott": "0912345678"}
+    assert all(d.address == addresses[d.channel] and d.status == "queued" for d in got[1:])
 
 
 def test_every_legal_notice_is_a_dossier_event_notify_renders():
@@ -265,9 +269,9 @@ def test_retry_delay_doubles_and_is_capped():
 )
 def test_email_subject_and_body_survive_the_wire(subject):
     """Long Vietnamese subjects are folded; no space between words may be lost on the way."""
-    sender = EmailSender(Settings(), lambda: None)
+    sender = SmtpChannel(Settings())
     body = "Kính gửi ông/bà Trần Thị Bình,\n\nLý do: Thiếu giấy chứng sinh\n"
-    msg = sender.build_message(
+    wire = sender.wire(
         {
             "id": "0b1c",
             "recipient": "binh@example.vn",
@@ -277,7 +281,6 @@ def test_email_subject_and_body_survive_the_wire(subject):
             "body": body,
         }
     )
-    wire = flatten_message(msg)
     headers = wire.split(b"\r\n\r\n")[0]
     assert headers.isascii()
     parsed = message_from_bytes(wire, policy=email_policy.default)
