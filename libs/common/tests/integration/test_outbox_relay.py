@@ -293,7 +293,9 @@ async def test_no_row_lock_or_transaction_is_held_while_kafka_acknowledges(pool,
         await until(lambda: published(pool, orphan), "the orphan after its lease expired")
 
 
-async def test_a_notify_during_a_pass_wakes_the_next_pass(pool, topic, producer):
+async def test_a_notify_during_a_pass_starts_the_next_pass_at_once(pool, topic, producer):
+    """Passes overlap: a row committed while an earlier batch still waits for its acknowledgements is claimed and
+    published at once (woken by its NOTIFY, not the 30 s poll), without waiting for that batch to settle."""
     gate, sending = asyncio.Event(), asyncio.Event()
 
     async def hold_first(_event_id: str) -> None:
@@ -307,9 +309,37 @@ async def test_a_notify_during_a_pass_wakes_the_next_pass(pool, topic, producer)
         first = await put(pool, topic, "a")
         await asyncio.wait_for(sending.wait(), 20)  # the first pass is publishing ...
         second = await put(pool, topic, "b")  # ... when the second row's NOTIFY arrives
-        await until(lambda: asyncio.sleep(0, relay._wake.is_set()), "the NOTIFY reached the relay")
+        await until(lambda: published(pool, second), "the second row while the first is held", limit=10)
+        assert not await published(pool, first)
         gate.set()
-        await until(lambda: published(pool, first, second), "both rows, long before the 30 s poll", limit=10)
+        await until(lambda: published(pool, first), "the first row once acknowledged", limit=10)
+
+
+async def test_a_key_in_flight_is_not_claimed_by_an_overlapping_pass(pool, topic, producer):
+    """Per-key order with overlapping passes: the second row of a key waits until the first is acknowledged,
+    even though other keys' rows are published meanwhile."""
+    gate, sending = asyncio.Event(), asyncio.Event()
+
+    async def hold_first(_event_id: str) -> None:
+        if not sending.is_set():
+            sending.set()
+            await gate.wait()
+
+    relay = OutboxRelay(pool, Wrapped(producer, hold_first), poll_interval=30)
+    async with running(relay):
+        await asyncio.wait_for(relay.wait_state("listening"), 20)
+        first = await put(pool, topic, "k")
+        await asyncio.wait_for(sending.wait(), 20)
+        same_key = await put(pool, topic, "k")
+        other_key = await put(pool, topic, "other")
+        await until(lambda: published(pool, other_key), "another key's row while k is held", limit=10)
+        assert not await published(pool, same_key)
+        gate.set()
+        await until(lambda: published(pool, first, same_key), "k's rows once the first is acknowledged", limit=10)
+        stamps = await pool.fetch(
+            "SELECT id, published_at FROM outbox WHERE id = ANY($1::uuid[]) ORDER BY published_at", [first, same_key]
+        )
+        assert [r["id"] for r in stamps] == [first, same_key]
 
 
 async def test_the_relay_listens_again_after_its_session_is_terminated(pool, topic, producer):
