@@ -100,7 +100,9 @@ BENCH_PASSWORD = "bench-password"
 PROCEDURE = "1.004873"
 COMPONENT = "TK-XNHN"
 CITIZENS = 1_000 if QUICK else 10_000
-APPLICANT_POOL = 20 if QUICK else 100  # citizens who log in (PKCE) and submit for themselves
+# citizens who log in (PKCE: a password hash check each, slow on a busy machine) and submit for themselves; the
+# services cache a verified token, so more of them would not change what a submission costs
+APPLICANT_POOL = 5 if QUICK else 30
 READY_TIMEOUT = 90.0
 DRAIN_TIMEOUT = 60.0  # at most this long for the events of a phase to be handled
 TARGETS = {
@@ -411,15 +413,19 @@ async def system_latency_phase(
     inside the handler's transaction just before it commits)."""
     committed: dict[str, float] = {}
     phase = LatencyPhase(sent=count)
+    events = [  # built before the clock starts, so the generator keeps its schedule more easily
+        DossierSubmitted.model_validate(
+            {**template, "dossier_id": str(uuid.uuid4()), "dossier_code": f"BENCH-{tag}-{i:06d}"}
+        )
+        for i in range(count)
+    ]
 
     async def send(i: int) -> None:
-        dossier_id = uuid.uuid4()
-        data = DossierSubmitted.model_validate(
-            {**template, "dossier_id": str(dossier_id), "dossier_code": f"BENCH-{tag}-{i:06d}"}
-        )
+        data = events[i]
+        key = str(data.dossier_id)
         async with intake.acquire() as conn, conn.transaction():
-            await enqueue(conn, data, topic=topic, key=str(dossier_id), source="/bench", subject=data.dossier_code)
-        committed[str(dossier_id)] = time.time()
+            await enqueue(conn, data, topic=topic, key=key, source="/bench", subject=data.dossier_code)
+        committed[key] = time.time()
 
     phase.late_starts = await open_loop(rate, count, send)
     keys = list(committed)
@@ -489,16 +495,22 @@ async def kafka_latency_phase(settings: ServiceSettings, topic: str, rate: float
     return phase
 
 
-async def drained(intake: asyncpg.Pool, processing: asyncpg.Pool, expected: int) -> bool:
-    """Wait (bounded) until intake's outbox is published and processing has opened ``expected`` dossiers, so the
-    submissions' events are not counted in the next phase."""
+async def drained(pools: dict[str, asyncpg.Pool], expected: int) -> bool:
+    """Wait (bounded) until every outbox row is published, processing has opened ``expected`` dossiers and notify's
+    inbox has stopped growing: the consumers' work on a round's submissions is charged to that round, and the
+    events of one phase are not counted in the next."""
     deadline = time.perf_counter() + DRAIN_TIMEOUT
+    last = -1
     while time.perf_counter() < deadline:
-        unpublished = await intake.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-        opened = await processing.fetchval("SELECT count(*) FROM dossiers")
-        if unpublished == 0 and opened >= expected:
+        unpublished = 0
+        for name in ("intake", "processing"):
+            unpublished += await pools[name].fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        opened = await pools["processing"].fetchval("SELECT count(*) FROM dossiers")
+        handled = await pools["notify"].fetchval("SELECT count(*) FROM inbox")
+        if unpublished == 0 and opened >= expected and handled == last:
             return True
-        await asyncio.sleep(0.5)
+        last = handled
+        await asyncio.sleep(0.3)
     return False
 
 
@@ -709,20 +721,55 @@ async def bench(args: argparse.Namespace, argv: list[str], services: list[Servic
     run = uuid.uuid4().hex[:6]
     log_dir = Path(tempfile.mkdtemp(prefix="motcua-bench-"))
     url, topics, personal_ids = await start_system(base, run, services, log_dir)
-    by_name = {svc.name: svc for svc in services}
 
     t = time.perf_counter()
     async with httpx.AsyncClient(base_url=url["gateway"], timeout=30, trust_env=False) as api:
         tokens = [(await login(api, pid, BENCH_PASSWORD)).headers for pid in personal_ids]
     say(f"==> {len(tokens)} citizens logged in (authorization code + PKCE) in {time.perf_counter() - t:.1f}s")
+    dsn = {k: base.model_copy(update={"database": db}).dsn for k, db in DATABASES.items()}
+    # the services' pool: JSON codecs as intake writes its outbox; no acquire timeout (the open loop may queue)
+    pools = {
+        k: await create_pool(dsn[k], min_size=1, max_size=16, acquire_timeout=None)
+        for k in ("intake", "processing", "notify")
+    }
+    try:
+        return await measure(args, argv, services, run, started_at, wall, revision, url, topics, tokens, pools)
+    finally:
+        for pool in pools.values():
+            await pool.close()
+
+
+async def measure(
+    args: argparse.Namespace,
+    argv: list[str],
+    services: list[Service],
+    run: str,
+    started_at: datetime,
+    wall: float,
+    revision: str,
+    url: dict[str, str],
+    topics: dict[str, str],
+    tokens: list[dict[str, str]],
+    pools: dict[str, asyncpg.Pool],
+) -> int:
+    by_name = {svc.name: svc for svc in services}
+    base = ServiceSettings()
 
     meter = cpu_meter(
         [by_name[n] for n in ("gateway", "intake", "citizen-id", "processing", "notify", "bare", "proxy")]
     )
+    # Which processes a round is charged with: the bare app's rounds only with itself and PostgreSQL; the idle
+    # baselines are left out of the system's rounds.
+    charged = {
+        "gateway": lambda k: k not in ("bare", "proxy"),
+        "proxy": lambda k: k not in ("bare", "gateway"),
+        "bare": lambda k: k in ("bare", "postgresql"),
+    }
     rng = random.Random(20250701)
     limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
     timeout = httpx.Timeout(30.0)
     rounds: dict[str, list[RoundResult]] = {target: [] for target in TARGETS}
+    submitted = 0  # dossiers sent to intake (through the gateway or the bare proxy) so far
     async with (
         httpx.AsyncClient(base_url=url["gateway"], limits=limits, timeout=timeout, trust_env=False) as via_gateway,
         httpx.AsyncClient(base_url=url["bare"], limits=limits, timeout=timeout, trust_env=False) as bare,
@@ -735,16 +782,24 @@ async def bench(args: argparse.Namespace, argv: list[str], services: list[Servic
             say(round_line("warm-up", warm))
             if warm.errors:
                 raise RuntimeError(f"warm-up of {target} failed: {fmt_errors(warm.errors)}; e.g. {warm.samples}")
+            submitted += len(warm.latencies) if target != "bare" else 0
+        if not await drained(pools, submitted):
+            say(f"    (the warm-up's events were not all handled after {DRAIN_TIMEOUT:.0f}s)")
         say(
             f"==> Submissions: {args.rounds} rounds x {args.requests:,} requests per target, "
-            f"concurrency {args.concurrency}, alternating {' / '.join(TARGETS)}"
+            f"concurrency {args.concurrency}, alternating {' / '.join(TARGETS)}; the CPU of a round runs until "
+            "the consumers have handled its events"
         )
         for i in range(1, args.rounds + 1):
             for target, client in clients.items():
                 before = meter.snapshot()
                 result = await run_round(client, target, args.requests, args.concurrency, tokens, rng)
+                if target != "bare":
+                    submitted += len(result.latencies)
+                    if not await drained(pools, submitted):
+                        say(f"      (its events were not all handled after {DRAIN_TIMEOUT:.0f}s)")
                 after = meter.snapshot()
-                result.cpu = {k: max(after[k] - before.get(k, 0.0), 0.0) for k in after}
+                result.cpu = {k: max(after[k] - before.get(k, 0.0), 0.0) for k in after if charged[target](k)}
                 rounds[target].append(result)
                 say(round_line(f"round {i}/{args.rounds}", result))
                 for status, sample in result.samples.items():
@@ -753,53 +808,41 @@ async def bench(args: argparse.Namespace, argv: list[str], services: list[Servic
     summaries = {target: summarize(target, rs) for target, rs in rounds.items()}
 
     # Event latency: the system (intake's outbox → relay → Kafka → processing) vs bare Kafka, alternating.
-    dsn = {k: base.model_copy(update={"database": db}).dsn for k, db in DATABASES.items()}
-    # the services' pool: JSON codecs as intake writes its outbox; no acquire timeout (open loop may queue)
-    pools = {
-        k: await create_pool(dsn[k], min_size=2, max_size=16, acquire_timeout=None) for k in ("intake", "processing")
-    }
     system_phases: list[LatencyPhase] = []
     kafka_phases: list[LatencyPhase] = []
-    try:
-        submitted = sum(s.ok for s in summaries.values() if s.target != "bare") + 2 * args.warmup
-        if not await drained(pools["intake"], pools["processing"], submitted):
-            say(f"    (the submissions' events were not all handled after {DRAIN_TIMEOUT:.0f}s)")
-        raw = await pools["intake"].fetchval(
-            "SELECT payload->'data' FROM outbox WHERE event_type = $1 LIMIT 1", DossierSubmitted.type_name()
-        )
-        if raw is None:
-            raise RuntimeError("no dossier.submitted event in intake's outbox to copy")
-        template = raw if isinstance(raw, dict) else json.loads(raw)
-        count = int(args.event_rate * args.event_seconds)
+    raw = await pools["intake"].fetchval(
+        "SELECT payload->'data' FROM outbox WHERE event_type = $1 LIMIT 1", DossierSubmitted.type_name()
+    )
+    if raw is None:
+        raise RuntimeError("no dossier.submitted event in intake's outbox to copy")
+    template = raw if isinstance(raw, dict) else json.loads(raw)
+    count = int(args.event_rate * args.event_seconds)
+    say(
+        f"==> Event latency: {args.event_rounds} rounds of {count} events at {args.event_rate:.0f}/s (open loop), "
+        "outbox commit → processing's handler done, alternating with bare aiokafka produce → consume"
+    )
+    admin_settings = kafka_admin_settings(base.kafka_bootstrap)
+    for i in range(1, args.event_rounds + 1):
+        before = meter.snapshot()
+        phase = await system_latency_phase(
+            pools["intake"], pools["processing"], topics["MOTCUA_DOSSIER_TOPIC"], template,
+            args.event_rate, count, f"{run}-{i}",
+        )  # fmt: skip
+        after = meter.snapshot()
+        phase.cpu = {k: max(after[k] - before.get(k, 0.0), 0.0) for k in after}
+        system_phases.append(phase)
+        lat = latency_ms(phase.latencies)
         say(
-            f"==> Event latency: {args.event_rounds} rounds of {count} events at {args.event_rate:.0f}/s (open loop), "
-            "outbox commit → processing's handler done, alternating with bare aiokafka produce → consume"
+            f"    round {i}/{args.event_rounds} system      {len(phase.latencies)} done, {phase.missing} missing, "
+            f"{phase.late_starts} late starts  p50 {lat.p50:7.1f} ms  p99 {lat.p99:7.1f} ms"
         )
-        admin_settings = kafka_admin_settings(base.kafka_bootstrap)
-        for i in range(1, args.event_rounds + 1):
-            before = meter.snapshot()
-            phase = await system_latency_phase(
-                pools["intake"], pools["processing"], topics["MOTCUA_DOSSIER_TOPIC"], template,
-                args.event_rate, count, f"{run}-{i}",
-            )  # fmt: skip
-            after = meter.snapshot()
-            phase.cpu = {k: max(after[k] - before.get(k, 0.0), 0.0) for k in after}
-            system_phases.append(phase)
-            lat = latency_ms(phase.latencies)
-            say(
-                f"    round {i}/{args.event_rounds} system      {len(phase.latencies)} done, {phase.missing} missing, "
-                f"{phase.late_starts} late starts  p50 {lat.p50:7.1f} ms  p99 {lat.p99:7.1f} ms"
-            )
-            phase = await kafka_latency_phase(admin_settings, f"{TOPIC_PREFIX}{run}.baseline", args.event_rate, count)
-            kafka_phases.append(phase)
-            lat = latency_ms(phase.latencies)
-            say(
-                f"    round {i}/{args.event_rounds} bare Kafka  {len(phase.latencies)} done, {phase.missing} missing, "
-                f"{phase.late_starts} late starts  p50 {lat.p50:7.1f} ms  p99 {lat.p99:7.1f} ms"
-            )
-    finally:
-        for pool in pools.values():
-            await pool.close()
+        phase = await kafka_latency_phase(admin_settings, f"{TOPIC_PREFIX}{run}.baseline", args.event_rate, count)
+        kafka_phases.append(phase)
+        lat = latency_ms(phase.latencies)
+        say(
+            f"    round {i}/{args.event_rounds} bare Kafka  {len(phase.latencies)} done, {phase.missing} missing, "
+            f"{phase.late_starts} late starts  p50 {lat.p50:7.1f} ms  p99 {lat.p99:7.1f} ms"
+        )
 
     # --- figures
     gw, bare_s, proxy_s = summaries["gateway"], summaries["bare"], summaries["proxy"]
