@@ -432,13 +432,14 @@ async def system_latency_phase(
     deadline = time.perf_counter() + DRAIN_TIMEOUT
     done: dict[str, float] = {}
     while time.perf_counter() < deadline:
+        await asyncio.sleep(1.0)  # the latencies come from the timestamps: polling seldom costs the database less
         rows = await processing.fetch(
-            "SELECT key, max(created_at) AS at FROM outbox WHERE key = ANY($1::text[]) GROUP BY key", keys
+            "SELECT key, max(created_at) AS at FROM outbox WHERE key = ANY($1::text[]) GROUP BY key",
+            [k for k in keys if k not in done],
         )
-        done = {r["key"]: r["at"].timestamp() for r in rows}
+        done |= {r["key"]: r["at"].timestamp() for r in rows}
         if len(done) == len(keys):
             break
-        await asyncio.sleep(0.25)
     phase.latencies = [done[k] - committed[k] for k in keys if k in done]
     phase.missing = len(keys) - len(phase.latencies)
     return phase
@@ -510,7 +511,7 @@ async def drained(pools: dict[str, asyncpg.Pool], expected: int) -> bool:
         if unpublished == 0 and opened >= expected and handled == last:
             return True
         last = handled
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.5)
     return False
 
 
@@ -925,7 +926,14 @@ async def measure(
     publish(args.output, section, lines, started_at, revision)
     if errors or missing:
         say(f"==> {errors} request(s) failed, {missing} event(s) not done: see above")
-    return 1 if errors or missing else 0
+    sent = sum(s.requests for s in summaries.values())
+    return 0 if acceptable(errors, sent) and acceptable(missing, 2 * len(system_phases) * count) else 1
+
+
+def acceptable(failures: int, attempts: int) -> bool:
+    """A run with at most 1% failed requests (say one 503 when a machine is overloaded) still measured something:
+    it is reported as such in the doc and the run goes on; more fails it (the exit status of ``make bench``)."""
+    return failures <= 0.01 * attempts
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
