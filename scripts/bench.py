@@ -927,7 +927,9 @@ async def measure(
     if errors or missing:
         say(f"==> {errors} request(s) failed, {missing} event(s) not done: see above")
     sent = sum(s.requests for s in summaries.values())
-    return 0 if acceptable(errors, sent) and acceptable(missing, 2 * len(system_phases) * count) else 1
+    # Events not done within the bound are what an overloaded system shows (they are reported, `missing=`); only
+    # a phase where most never arrived says the harness or the system is broken.
+    return 0 if acceptable(errors, sent) and missing <= 0.5 * 2 * len(system_phases) * count else 1
 
 
 def acceptable(failures: int, attempts: int) -> bool:
