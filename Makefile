@@ -40,12 +40,14 @@ test-e2e: setup ## Only the cross-service end-to-end tests (tests/e2e, with the 
 	@bash scripts/ensure-browser.sh
 	@$(UV) pytest -m e2e $(PYTEST_ARGS)
 
-bench: setup ## Measure submissions (gateway vs intake), work queues at 1,000,000 dossiers (bench-queue), notify
-	@$(UV) python scripts/bench.py
+# Every figure of issue 7 against a baseline of the same run, one `BENCH name=…` line each, appended to
+# docs/benchmarks.md (BENCH_QUICK=1: a tiny smoke run of the harness that writes nothing). One line per benchmark.
+bench: setup ## Measure every hot path against a bare baseline (submissions, gateway, events, tracking, queues, memory, notify)
+	@MOTCUA_BENCH_COMMAND="make bench" $(UV) python scripts/bench.py
 	@MOTCUA_BENCH_COMMAND="make bench" $(UV) python scripts/bench_queue.py
 	@$(UV) python scripts/bench_notify.py
 
-bench-queue: setup ## Only the work-queue benchmark: 1,000,000 dossiers (100,000 open) seeded, queries vs a PK read
+bench-queue: setup ## Only tracking and the work queues at 1,000,000 dossiers (100,000 open; the seed is reused)
 	@MOTCUA_BENCH_COMMAND="make bench-queue" $(UV) python scripts/bench_queue.py
 
 contracts: ## Regenerate event JSON Schemas and the AsyncAPI catalogue from the pydantic models

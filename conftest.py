@@ -59,7 +59,13 @@ ROOT = Path(__file__).resolve().parent
 # top-level folders of ``tests/`` whose names are not a tier are listed here. A test file anywhere else is an error,
 # so that a new file has to be put in a tier (and `make test-unit` never meets a test that needs servers).
 TIER_DIRS = {"unit": "unit", "integration": "integration", "e2e": "e2e"}
-TESTS_FOLDERS = {"gateway": "integration", "kafka": "integration", "ops": "integration", "chaos": "unit"}
+TESTS_FOLDERS = {
+    "gateway": "integration",
+    "kafka": "integration",
+    "ops": "integration",
+    "chaos": "unit",
+    "bench": "unit",
+}
 
 
 def tier_of(path: Path) -> str | None:

@@ -4,7 +4,9 @@ Each test session works in databases and topics of its own (random suffix), so t
 the data of a running ``make run`` system nor of another test run.
 """
 
+import importlib.util
 import os
+import sys
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -144,3 +146,13 @@ def sample_contact(submitted: DossierSubmitted, **fields: Any) -> DossierContact
         **fields,
     }
     return DossierContact(**values)
+
+
+def load_script(path: Path, name: str) -> Any:
+    """Import a file of ``scripts/`` (not a package) as module ``name``, for the tests of the repository's tools."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
