@@ -110,7 +110,15 @@ class DossierSubmitted(DossierEvent):
         "`commune_police`): the unit intake chose for this dossier, by performer",
     )
 
-    model_config = ConfigDict(json_schema_extra=added_later("fee_vnd", "bundle", "performer_units"))
+    # Added with the statistics (issue 9): the once-only share of what the applicant handed in.
+    components_total: int | None = Field(None, ge=0, description="how many components the dossier was submitted with")
+    components_reused: int | None = Field(
+        None, ge=0, description="of them, how many were attached from the applicant's vault (not handed in again)"
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra=added_later("fee_vnd", "bundle", "performer_units", "components_total", "components_reused")
+    )
 
 
 class _OfficerAction(DossierEvent):
@@ -159,8 +167,14 @@ class DossierResultIssued(_OfficerAction):
 
     event_type: Literal["vn.motcua.dossier.result_issued.v1"] = "vn.motcua.dossier.result_issued.v1"
     status: Literal["result_issued"] = "result_issued"
+    model_config = ConfigDict(json_schema_extra=added_later("processing_working_days"))
     result_number: str
     timeliness: Literal["early", "on_time", "late"]
+    processing_working_days: float | None = Field(
+        None,
+        ge=0,
+        description="office time from receipt to the result in working days, supplement waits left out (issue 9)",
+    )
 
 
 class DossierResultReturned(_OfficerAction):

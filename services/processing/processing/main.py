@@ -18,6 +18,8 @@ from motcua_common.telemetry import configure_logging
 
 from . import forms_routes, handlers, service
 from .deadlines import Clock
+from .measure import projection
+from .measure import routes as measure_routes
 from .routes import router
 from .settings import Settings
 
@@ -58,6 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         handlers.make_catalogue_handlers(settings, clock),
         topics=[settings.catalogue_topic],
     )
+    # The statistics projection (issue 9): its own consumer group on the dossier topic, so it can be replayed alone.
+    runtime.consume("processing-measure", projection.make_handlers())
     runtime.loop("deadlines", deadline_loop(runtime, settings))
 
     @asynccontextmanager
@@ -79,5 +83,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.clock = clock
     app.include_router(router)
     app.include_router(forms_routes.router)
+    app.include_router(measure_routes.router)
     instrument_app(app)
     return app
