@@ -100,7 +100,17 @@ async def name_unit(conn: asyncpg.Connection, code: str, name: str, kind: str, *
 
 # --------------------------------------------------------------------------------------------- the queries
 
-_FLOW_SUMS = ", ".join(f"sum({c}) FILTER (WHERE flow) AS {c}" for c in FLOW_COLUMNS)
+_SUMS = ", ".join(f"sum({c}) AS {c}" for c in COUNTER_COLUMNS)
+# Each part of the counts query yields every counter: its own, zeros for the others (so the outer sums need no
+# filter); the flows are taken as rows, the stocks already summed per unit.
+_FLOW_ROW = f"unit_code, {', '.join(c if c in FLOW_COLUMNS else f'0 AS {c}' for c in COUNTER_COLUMNS)}"
+_STOCK_SUM = f"unit_code, {', '.join('0' if c in FLOW_COLUMNS else f'sum({c})' for c in COUNTER_COLUMNS)}"
+_ROW = f"unit_code, bucket, {', '.join(COUNTER_COLUMNS)}"
+_UNITS = "AND ($4::text[] IS NULL OR unit_code = ANY($4))"
+
+
+def whole_months(start: dt.date, end: dt.date) -> bool:
+    return start == month_start(start) and (end + dt.timedelta(days=1)).day == 1
 
 
 async def units(conn: asyncpg.Connection, kind: str | None = None) -> list[asyncpg.Record]:
@@ -125,35 +135,36 @@ async def counts(
     """Per unit of ``kind``: the flows of [start, end] and the stocks at the end of ``end``.
 
     The flows come from month rows when the period is whole months, from day rows otherwise; the stocks are the
-    running sum of their deltas: the month rows before ``end``'s month plus the day rows of that month up to ``end``."""
-    whole_months = start == month_start(start) and (end + dt.timedelta(days=1)).day == 1
-    grain = "month" if whole_months else "day"
-    last_month = month_start(end)
+    running sum of their deltas: the month rows before ``end``'s month plus the day rows of that month up to ``end``.
+    Three range scans of the primary key (grain, kind, procedure, bucket), so the work grows with units × months,
+    never with dossiers."""
+    grain = "month" if whole_months(start, end) else "day"
     return {
         r["unit_code"]: r
         for r in await conn.fetch(
             f"""
-            SELECT unit_code, {_FLOW_SUMS},
-                   sum(in_progress_delta) FILTER (WHERE stock) AS in_progress_delta,
-                   sum(overdue_delta) FILTER (WHERE stock) AS overdue_delta
+            SELECT unit_code, {_SUMS}
             FROM (
-                SELECT *, (grain = $5 AND bucket BETWEEN $3 AND $4) AS flow,
-                       ((grain = 'month' AND bucket < $6) OR (grain = 'day' AND bucket BETWEEN $6 AND $4)) AS stock
-                FROM measure_counts
-                WHERE kind = $1 AND procedure_code = $2 AND bucket <= $4
-                  AND ($7::text[] IS NULL OR unit_code = ANY($7))
-                  AND ((grain = $5 AND bucket BETWEEN $3 AND $4)
-                       OR (grain = 'month' AND bucket < $6) OR (grain = 'day' AND bucket BETWEEN $6 AND $4))
+                SELECT {_FLOW_ROW} FROM measure_counts
+                WHERE grain = $5 AND kind = $1 AND procedure_code = $2 AND bucket BETWEEN $6 AND $3 {_UNITS}
+                UNION ALL
+                SELECT {_STOCK_SUM} FROM measure_counts
+                WHERE grain = 'month' AND kind = $1 AND procedure_code = $2 AND bucket < $7 {_UNITS}
+                GROUP BY unit_code
+                UNION ALL
+                SELECT {_STOCK_SUM} FROM measure_counts
+                WHERE grain = 'day' AND kind = $1 AND procedure_code = $2 AND bucket BETWEEN $7 AND $3 {_UNITS}
+                GROUP BY unit_code
             ) c
             GROUP BY unit_code
             """,
             kind,
             procedure,
-            start,
             end,
-            grain,
-            last_month,
             unit_codes,
+            grain,
+            start,
+            month_start(end),
         )
     }
 
@@ -167,7 +178,6 @@ async def rating_counts(
     procedure: str,
     unit_codes: list[str] | None,
 ) -> dict[str, asyncpg.Record]:
-    whole_months = start == month_start(start) and (end + dt.timedelta(days=1)).day == 1
     return {
         r["unit_code"]: r
         for r in await conn.fetch(
@@ -176,7 +186,7 @@ async def rating_counts(
                WHERE grain = $1 AND kind = $2 AND procedure_code = $3 AND bucket BETWEEN $4 AND $5
                  AND ($6::text[] IS NULL OR unit_code = ANY($6))
                GROUP BY unit_code""",
-            "month" if whole_months else "day",
+            "month" if whole_months(start, end) else "day",
             kind,
             procedure,
             start,
@@ -184,6 +194,43 @@ async def rating_counts(
             unit_codes,
         )
     }
+
+
+async def unit_rows(
+    conn: asyncpg.Connection, *, kind: str, unit_code: str, grain: str, start: dt.date, end: dt.date
+) -> tuple[asyncpg.Record, list[asyncpg.Record], list[asyncpg.Record]]:
+    """One unit's series (all procedures): the stocks before ``start`` (a month boundary for month grain), then its
+    rows of ``grain`` in [start, end], with its rating rows."""
+    prior = await conn.fetchrow(
+        """SELECT sum(in_progress_delta) AS in_progress_delta, sum(overdue_delta) AS overdue_delta
+           FROM measure_counts
+           WHERE kind = $1 AND unit_code = $2 AND procedure_code = '*'
+             AND ((grain = 'month' AND bucket < $3) OR (grain = 'day' AND bucket >= $3 AND bucket < $4))""",
+        kind,
+        unit_code,
+        month_start(start),
+        start,
+    )
+    rows = await conn.fetch(
+        f"""SELECT {_ROW} FROM measure_counts
+            WHERE grain = $1 AND kind = $2 AND unit_code = $3 AND procedure_code = '*' AND bucket BETWEEN $4 AND $5
+            ORDER BY bucket""",
+        grain,
+        kind,
+        unit_code,
+        start,
+        end,
+    )
+    ratings = await conn.fetch(
+        """SELECT bucket, ratings, score_sum, satisfied FROM rating_counts
+           WHERE grain = $1 AND kind = $2 AND unit_code = $3 AND procedure_code = '*' AND bucket BETWEEN $4 AND $5""",
+        grain,
+        kind,
+        unit_code,
+        start,
+        end,
+    )
+    return prior, rows, ratings  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------------------------- ratings

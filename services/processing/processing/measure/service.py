@@ -127,10 +127,44 @@ async def series(
             f"At most {MAX_SERIES} periods in one series; choose a longer period or a shorter range.",
             [FieldError(field="from", message="too many periods")],
         )
-    out = []
+    # One read of the unit's rows over the whole range (day rows for days, month rows otherwise), summed per period
+    # here; the stocks run on from what they were before the first period.
+    prior, rows, rating_rows = await repository.unit_rows(
+        conn,
+        kind=unit["kind"],
+        unit_code=unit["code"],
+        grain="day" if period == "day" else "month",
+        start=periods[0][0],
+        end=periods[-1][1],
+    )
+    flows: dict[dt.date, dict[str, float]] = {start: {} for start, _ in periods}
+    stocks = {c: prior[c] or 0 for c in domain.STOCK_COLUMNS}
+    by_start: dict[dt.date, dict[str, float]] = {}
+    next_row = 0
     for start, end in periods:
-        [fig] = await _figures(conn, unit["kind"], start, end, [unit], None)
-        out.append({**fig, "period": period, "start": start, "end": end})
+        while next_row < len(rows) and rows[next_row]["bucket"] <= end:
+            row = rows[next_row]
+            next_row += 1
+            for c in domain.FLOW_COLUMNS:
+                flows[start][c] = flows[start].get(c, 0) + row[c]
+            for c in domain.STOCK_COLUMNS:
+                stocks[c] += row[c]
+        by_start[start] = {**flows[start], **stocks}
+    ratings: dict[dt.date, dict[str, int]] = {}
+    for r in rating_rows:
+        key = domain.period_bounds(period, r["bucket"])[0]
+        into = ratings.setdefault(key, {"ratings": 0, "score_sum": 0, "satisfied": 0})
+        for c in into:
+            into[c] += r[c]
+    out = [
+        {
+            **domain.figures(unit["code"], unit["name"], unit["kind"], by_start[start], ratings.get(start)),
+            "period": period,
+            "start": start,
+            "end": end,
+        }
+        for start, end in periods
+    ]
     return {"unit_code": unit["code"], "unit_name": unit["name"], "kind": unit["kind"], "series": out}
 
 
