@@ -34,7 +34,9 @@ from processing.settings import Settings
 DATABASE = "bench_measure_processing"
 
 
-async def timed(conn: asyncpg.Connection, run: Callable[[asyncpg.Connection], Awaitable[Any]], n: int, warm: int):
+async def timed(
+    conn: asyncpg.Connection, run: Callable[[asyncpg.Connection], Awaitable[Any]], n: int, warm: int
+) -> tuple[float, float]:
     for _ in range(warm):
         await run(conn)
     samples = []

@@ -230,7 +230,7 @@ async def unit_rows(
         start,
         end,
     )
-    return prior, rows, ratings  # type: ignore[return-value]
+    return prior, rows, ratings
 
 
 # --------------------------------------------------------------------------------------------- ratings

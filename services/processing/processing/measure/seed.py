@@ -128,22 +128,26 @@ class _History:
                 r = self.ratings[(kind, code, definition.code, rated)]
                 r[0], r[1], r[2] = r[0] + 1, r[1] + score, r[2] + int(score >= 4)
 
+    @staticmethod
+    def _rolled_up(source: "dict[Key, list[float]] | dict[Key, list[int]]", width: int) -> dict[tuple, list[float]]:
+        target: dict[tuple, list[float]] = defaultdict(lambda: [0.0] * width)
+        for (kind, unit, procedure, day), values in source.items():
+            for grain, bucket in (("day", day), ("month", month_start(day))):
+                for proc in (procedure, ALL_PROCEDURES):
+                    row = target[(grain, kind, proc, bucket, unit)]
+                    for i, v in enumerate(values):
+                        row[i] += v
+        return target
+
     def rows(self) -> tuple[list[tuple], list[tuple]]:
         """The day and month rows, per procedure and for all procedures."""
-        counts: dict[tuple, list[float]] = defaultdict(lambda: [0.0] * len(COUNTER_COLUMNS))
-        ratings: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])
-        for source, target in ((self.counts, counts), (self.ratings, ratings)):
-            for (kind, unit, procedure, day), values in source.items():
-                for grain, bucket in (("day", day), ("month", month_start(day))):
-                    for proc in (procedure, ALL_PROCEDURES):
-                        row = target[(grain, kind, proc, bucket, unit)]
-                        for i, v in enumerate(values):
-                            row[i] += v
+        counts = self._rolled_up(self.counts, len(COUNTER_COLUMNS))
+        ratings = self._rolled_up(self.ratings, 3)
         count_rows = [
             key + tuple(v if COUNTER_COLUMNS[i] == "processing_days_sum" else int(v) for i, v in enumerate(values))
             for key, values in counts.items()
         ]
-        rating_rows = [key + tuple(values) for key, values in ratings.items()]
+        rating_rows = [key + tuple(int(v) for v in values) for key, values in ratings.items()]
         return count_rows, rating_rows
 
 
