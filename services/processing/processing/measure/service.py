@@ -243,6 +243,10 @@ async def rate(
     if stored is None:
         raise ProblemError(409, "already-rated", "Hồ sơ đã được đánh giá", "This dossier has already been rated.")
     units = [("unit", row["unit_code"])] + ([("centre", centre)] if centre else [])
+    # Listed even before the projection has seen the dossier's events (names from the projection win).
+    await repository.name_unit(conn, row["unit_code"], row["unit_name"], "unit", rename=False)
+    if centre:
+        await repository.name_unit(conn, centre, centre, "centre", rename=False)
     await repository.bump_rating(
         conn,
         now.astimezone(VN_TZ).date(),
