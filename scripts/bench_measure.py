@@ -50,22 +50,37 @@ async def timed(
 
 async def main(args: argparse.Namespace) -> None:
     settings = Settings().model_copy(update={"database": DATABASE})
-    await recreate_databases(settings, [DATABASE])
-    await migrate(settings.dsn, MIGRATIONS)
+    if not args.reuse:
+        await recreate_databases(settings, [DATABASE])
+        await migrate(settings.dsn, MIGRATIONS)
     definitions = [d for d in read_shipped(IntakeSettings().catalogue_dir) if d.bundle is None]
     province = Province.build(args.communes)
     today = dt.datetime.now(VN_TZ).date()
     conn = await asyncpg.connect(settings.dsn)
     try:
         t = time.perf_counter()
-        result = await seed_history(
-            conn, province=province, definitions=definitions, total=args.dossiers, history_days=args.days, today=today
-        )
-        print(
-            f"==> seeded {result.dossiers:,} dossiers over {args.days} days: {result.count_rows:,} counter rows, "
-            f"{result.rating_rows:,} rating rows, {len(province.all_units())} units ({time.perf_counter() - t:.1f}s)",
-            flush=True,
-        )
+        if args.reuse:  # the last run's counters, the indexes as the migrations now define them
+            for statement in (MIGRATIONS / "0006_measure.sql").read_text().split(";"):
+                if "CREATE INDEX" in statement:
+                    await conn.execute(statement)
+            await conn.execute("VACUUM ANALYZE measure_counts")
+            await conn.execute("VACUUM ANALYZE rating_counts")
+            rows = await conn.fetchval("SELECT count(*) FROM measure_counts")
+            print(f"==> reusing {rows:,} counter rows of the last run ({time.perf_counter() - t:.1f}s)", flush=True)
+        else:
+            result = await seed_history(
+                conn,
+                province=province,
+                definitions=definitions,
+                total=args.dossiers,
+                history_days=args.days,
+                today=today,
+            )
+            print(
+                f"==> seeded {result.dossiers:,} dossiers over {args.days} days: {result.count_rows:,} counter rows, "
+                f"{result.rating_rows:,} rating rows, {len(province.all_units())} units ({time.perf_counter() - t:.1f}s)",
+                flush=True,
+            )
         busiest = province.communes[0].code
         last_year = today.replace(year=today.year - 1)
         queries: dict[str, Callable[[asyncpg.Connection], Awaitable[Any]]] = {
@@ -118,6 +133,7 @@ if __name__ == "__main__":
     parser.add_argument("--communes", type=int, default=150, help="commune units (default 150)")
     parser.add_argument("--runs", type=int, default=200, help="measured runs per query (default 200)")
     parser.add_argument("--warmup", type=int, default=20, help="warm-up runs per query (default 20)")
+    parser.add_argument("--reuse", action="store_true", help="time the last run's database again (no new seed)")
     parser.add_argument("--only", nargs="*", default=[], help="only the queries whose name contains one of these")
     asyncio.run(main(parser.parse_args()))
     sys.exit(0)

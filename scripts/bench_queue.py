@@ -64,7 +64,13 @@ from processing.settings import Settings as ProcessingSettings
 
 DATABASES = {"processing": "bench_queue_processing", "citizen-id": "bench_queue_citizen_id"}
 TOPIC = "test.bench.queue.dossier.events"
-TOPICS = [TOPIC, f"{TOPIC}.dlq", "test.bench.queue.dossier.state", "test.bench.queue.personal.events"]
+TOPICS = [
+    TOPIC,
+    f"{TOPIC}.dlq",
+    "test.bench.queue.dossier.state",
+    "test.bench.queue.personal.events",
+    "test.bench.queue.portal.events",
+]
 CATALOGUE_TOPIC = "test.bench.queue.catalogue.events"
 CITIZENS = 10_000  # in the registry (citizen-id), for the logins
 HEAVY_CITIZENS = 20  # citizens who log in and hold many dossiers each (the /me/dossiers figures)

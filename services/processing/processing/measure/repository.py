@@ -298,3 +298,16 @@ async def close_follow_up(conn: asyncpg.Connection, follow_up_id: UUID, *, by: s
         by,
         note,
     )
+
+
+async def claim_report(conn: asyncpg.Connection, period: str, start: dt.date, kind: str, unit_code: str) -> bool:
+    return bool(
+        await conn.fetchval(
+            "INSERT INTO portal_reports (period, start, kind, unit_code) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT DO NOTHING RETURNING true",
+            period,
+            start,
+            kind,
+            unit_code,
+        )
+    )

@@ -31,7 +31,7 @@ def _unit_not_found(code: str) -> ProblemError:
     return ProblemError(404, "unit-not-found", "Không tìm thấy đơn vị", f"No statistics for a unit {code!r}.")
 
 
-async def _figures(
+async def figures_of(
     conn: asyncpg.Connection,
     kind: str,
     start: dt.date,
@@ -81,7 +81,7 @@ async def statistics(
             )
         units = [u for u in units if u["code"] > after]
     page = units[:limit]
-    items = await _figures(conn, kind, start, end, page, procedure)
+    items = await figures_of(conn, kind, start, end, page, procedure)
     next_cursor = None
     if len(units) > limit:
         scope = filter_scope(period=period, start=start, kind=kind, unit=unit, procedure=procedure)
@@ -93,7 +93,7 @@ async def ranking(
     conn: asyncpg.Connection, *, period: Period, day: dt.date | None, kind: Kind, by: RankBy, procedure: str | None
 ) -> dict[str, Any]:
     start, end = domain.period_bounds(period, day or today())
-    items = await _figures(conn, kind, start, end, await repository.units(conn, kind), procedure)
+    items = await figures_of(conn, kind, start, end, await repository.units(conn, kind), procedure)
     return {"period": period, "start": start, "end": end, "by": by, "items": domain.ranking(items, by)}
 
 
@@ -171,7 +171,7 @@ async def series(
 async def index(conn: asyncpg.Connection, code: str, *, period: Period, day: dt.date | None) -> dict[str, Any]:
     unit = await _unit(conn, code)
     start, end = domain.period_bounds(period, day or today())
-    [fig] = await _figures(conn, unit["kind"], start, end, [unit], None)
+    [fig] = await figures_of(conn, unit["kind"], start, end, [unit], None)
     return {
         "unit_code": unit["code"],
         "unit_name": unit["name"],

@@ -1,7 +1,8 @@
 """The statistics projection on the real PostgreSQL and Kafka: dossiers submitted through the topic and driven
 through the engine at chosen instants; the projection's consumer group counts their events; the public figures,
 ranking, series and index read them; a redelivered event counts once; the topic replayed from the beginning into
-empty tables by a fresh consumer group gives the same counters."""
+empty tables by a fresh consumer group gives the same counters; a national portal simulator receives every
+status change and the month's figures."""
 
 import asyncio
 import uuid
@@ -12,17 +13,19 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from motcua_common.auth import UNIT_HEAD, Principal
 from motcua_common.consumer import EventConsumer
-from motcua_common.events import CLOUDEVENTS_CONTENT_TYPE, CloudEvent
+from motcua_common.contracts import PortalDossierStatus, PortalStatistics
+from motcua_common.events import CLOUDEVENTS_CONTENT_TYPE, CloudEvent, format_sequence, parse_event
 from motcua_common.kafka import client_options, make_producer
-from motcua_common.testing import create_database, drop_database, kafka_admin_settings
+from motcua_common.settings import ServiceSettings
+from motcua_common.testing import RUN_ID, create_database, drop_database, kafka_admin_settings
 from processing import service
 from processing.domain import ActionRequest
 from processing.main import MIGRATIONS
-from processing.measure import projection
+from processing.measure import portal, projection
 
 pytestmark = pytest.mark.integration
 
@@ -74,6 +77,7 @@ def dossiers(app, settings, make_submission):
         @staticmethod
         async def submit(unit: str, at: datetime = MONDAY, **kw: Any) -> str:
             data, event = make_submission(unit_code=unit, received_at=at, due_in=timedelta(days=3), **kw)
+            event.sequence = format_sequence(1)  # as intake numbers it
             Drive.events[data.dossier_code] = event
             await publish_events(settings, event)
             pool = app.state.pool
@@ -245,3 +249,88 @@ async def _same(pool: asyncpg.Pool, units: list[str], expected: list[tuple]) -> 
 
 async def _same_now(pool: asyncpg.Pool, live_pool: asyncpg.Pool, units: list[str]) -> bool:
     return await _counters(pool, units) == await _counters(live_pool, units)
+
+
+async def test_the_national_portal_receives_every_change_complete_and_in_order(app, settings, dossiers):
+    """A portal simulator reads the run's portal topic as the `national-portal` Kafka user: every status change of
+    each dossier arrives once, complete (it validates against its contract, without personal data) and in the
+    dossier's order; the month's figures arrive once per unit."""
+    portal_user = ServiceSettings(service_name="national-portal", kafka_bootstrap=settings.kafka_bootstrap)
+    consumer = AIOKafkaConsumer(
+        settings.dossier_portal_topic,
+        **client_options(portal_user),
+        group_id=f"test-{RUN_ID}-national-portal-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    received: list[tuple[bytes, CloudEvent]] = []
+
+    async def simulate() -> None:
+        async for record in consumer:
+            received.append((record.key, parse_event(record.value)))
+
+    portal_task = asyncio.create_task(simulate())
+    try:
+        unit = f"NP{uuid.uuid4().hex[:6]}.H29"
+        done = await dossiers.submit(unit)
+        refused = await dossiers.submit(unit)
+        await dossiers.complete(done, unit, MONDAY + timedelta(hours=2))
+        await dossiers.act(refused, unit, "refuse", MONDAY + timedelta(hours=1), reason="Không thuộc thẩm quyền")
+
+        def of(code: str) -> list[tuple[bytes, CloudEvent]]:
+            return [(k, e) for k, e in received if e.subject == code and e.type == PortalDossierStatus.type_name()]
+
+        async def arrived() -> bool:
+            return len(of(done)) >= 5 and len(of(refused)) >= 2
+
+        await until(arrived, "the portal to receive both dossiers' changes")
+        for code, changes in (
+            (done, ["submitted", "accepted", "approved", "result_issued", "result_returned"]),
+            (refused, ["submitted", "refused"]),
+        ):
+            events = of(code)
+            reports = [PortalDossierStatus.model_validate(e.data) for _, e in events]
+            assert [r.change for r in reports] == [
+                f"vn.motcua.dossier.{c}.v{2 if c == 'submitted' else 1}" for c in changes
+            ]
+            assert [e.sequence_number for _, e in events] == list(range(1, len(changes) + 1)), code
+            assert {k for k, _ in events} == {str(reports[0].dossier_id).encode()}
+            assert reports[0].procedure_code == "1.001193" and reports[0].channel == "online"
+            assert all(r.unit_code == unit and r.status_label for r in reports)
+            assert all("applicant" not in e.data and "submitted_by" not in e.data for _, e in events)
+        assert PortalDossierStatus.model_validate(of(done)[-1][1].data).status == "completed"
+        assert PortalDossierStatus.model_validate(of(done)[3][1].data).timeliness == "early"
+
+        # The month's figures, once per unit however often the reporting runs.
+        await until(
+            lambda: _stats_when_pool(app.state.pool, unit), "the projection to count the unit before the report"
+        )
+        async with app.state.pool.acquire() as conn, conn.transaction():
+            assert await portal.report_month(conn, settings, MONDAY.date()) >= 1
+        async with app.state.pool.acquire() as conn, conn.transaction():
+            assert await portal.report_month(conn, settings, MONDAY.date()) == 0
+
+        def figures() -> list[CloudEvent]:
+            return [e for _, e in received if e.type == PortalStatistics.type_name() and e.subject == unit]
+
+        async def reported() -> bool:
+            return bool(figures())
+
+        await until(reported, "the unit's monthly figures")
+        [report] = [PortalStatistics.model_validate(e.data) for e in figures()]
+        assert (report.period, report.start, report.end) == ("month", "2026-03-01", "2026-03-31")
+        assert report.received["total"] == 2 and report.resolved["total"] == 1 and report.refusals == 1
+    finally:
+        portal_task.cancel()
+        await asyncio.gather(portal_task, return_exceptions=True)
+        await consumer.stop()
+
+
+async def _stats_when_pool(pool: asyncpg.Pool, unit: str) -> bool:
+    return bool(
+        await pool.fetchval(
+            "SELECT refusals FROM measure_counts WHERE grain = 'month' AND kind = 'unit' AND procedure_code = '*'"
+            " AND unit_code = $1",
+            unit,
+        )
+    )
