@@ -78,7 +78,8 @@ async def main(args: argparse.Namespace) -> None:
             )
             print(
                 f"==> seeded {result.dossiers:,} dossiers over {args.days} days: {result.count_rows:,} counter rows, "
-                f"{result.rating_rows:,} rating rows, {len(province.all_units())} units ({time.perf_counter() - t:.1f}s)",
+                f"{result.rating_rows:,} rating rows, {len(province.all_units())} units "
+                f"({time.perf_counter() - t:.1f}s)",
                 flush=True,
             )
         busiest = province.communes[0].code

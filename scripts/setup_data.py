@@ -1,5 +1,5 @@
-"""Seed the demo data (the population registry; a history of dossiers in the statistics), after `make migrate` (scripts/migrate.py, the one place
-migrations run: `make setup` and `make run` run it first).
+"""Seed the demo data (the population registry; a history of dossiers in the statistics), after `make migrate`
+(scripts/migrate.py, the one place migrations run: `make setup` and `make run` run it first).
 
 Safe to re-run: seeding adds only what is missing (a re-run of the 1,000,000-citizen registry takes a few seconds).
 ``MOTCUA_SEED_CITIZENS`` sets how many synthetic citizens.

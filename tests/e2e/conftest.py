@@ -144,7 +144,7 @@ async def system():
     smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
     await create_topics(
-        IntakeSettings().kafka_bootstrap, TOPIC, DLQ, PERSONAL, PERSONAL_DLQ, STATE, CATALOGUE, CATALOGUE_DLQ, PORTAL
+        IntakeSettings().kafka_bootstrap, *(TOPIC, DLQ, PERSONAL, PERSONAL_DLQ, STATE, CATALOGUE, CATALOGUE_DLQ, PORTAL)
     )
     ports = {name: free_port() for name in ("citizen-id", "intake", "processing", "notify", "gateway")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
@@ -227,7 +227,8 @@ async def system():
         for s in (*settings.values(), gateway_settings):
             await drop_database(s)
         await delete_topics(
-            IntakeSettings().kafka_bootstrap, TOPIC, DLQ, PERSONAL, PERSONAL_DLQ, STATE, CATALOGUE, CATALOGUE_DLQ, PORTAL
+            IntakeSettings().kafka_bootstrap,
+            *(TOPIC, DLQ, PERSONAL, PERSONAL_DLQ, STATE, CATALOGUE, CATALOGUE_DLQ, PORTAL),
         )
 
 
