@@ -13,6 +13,7 @@ from motcua_common.problems import PROBLEM_JSON, PROBLEM_RESPONSES, Problem
 from motcua_common.procedures import PROCEDURE_CODE_PATTERN
 
 from ..deadlines import Clock
+from ..routes import AUTH_RESPONSES
 from . import service
 from .domain import Kind, Period, RankBy
 from .schemas import (
@@ -29,11 +30,6 @@ from .schemas import (
 )
 
 router = APIRouter(prefix="/api/v1")
-AUTH_RESPONSES = {
-    **PROBLEM_RESPONSES,
-    401: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": "No valid bearer access token"},
-    403: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": "Not allowed for this caller"},
-}
 PUBLIC = (
     "Public: no login. Counts only, never a person: no names, subjects or dossier codes. Periods are Asia/Ho_Chi_Minh "
     "days; `date` is any day inside the period (default today). docs/statistics.md says what each figure means."

@@ -20,7 +20,7 @@ import asyncpg
 from motcua_common.legal_clock import VN_TZ
 from motcua_common.procedures import ProcedureDefinition
 
-from ..seed import Province, Unit
+from ..seed import Province, competent_unit, procedure_weights
 from .domain import ALL_PROCEDURES, COUNTER_COLUMNS, month_start
 
 _INDEX = {c: i for i, c in enumerate(COUNTER_COLUMNS)}
@@ -39,21 +39,10 @@ class _History:
         self, province: Province, definitions: Sequence[ProcedureDefinition], today: dt.date, rng: random.Random
     ):
         self.province, self.definitions, self.today, self.rng = province, list(definitions), today, rng
-        common = {"1.001193": 10, "1.004222": 8, "1.004194": 6, "2.000815": 8, "1.004873": 4, "1.000656": 3}
-        self.weights = [float(common.get(d.code, 1)) for d in self.definitions]
+        self.weights = procedure_weights(self.definitions)
         self.quality = {u.code: rng.uniform(0.75, 0.99) for u in province.all_units()}
         self.counts: dict[Key, list[float]] = defaultdict(lambda: [0.0] * len(COUNTER_COLUMNS))
         self.ratings: dict[Key, list[int]] = defaultdict(lambda: [0, 0, 0])
-
-    def competent(self, definition: ProcedureDefinition, commune: Unit) -> Unit:
-        match definition.level:
-            case "province":
-                return self.rng.choice(self.province.departments)
-            case "delegated":
-                return self.province.delegated[0]
-            case "commune_police":
-                return self.province.police[commune.code]
-        return commune
 
     def add(self, units: list[tuple[str, str]], procedure: str, day: dt.date, **deltas: float) -> None:
         for kind, unit in units:
@@ -65,7 +54,7 @@ class _History:
         rng, today = self.rng, self.today
         definition = rng.choices(self.definitions, self.weights)[0]
         commune = rng.choices(self.province.communes, self.province.commune_weights)[0]
-        unit = self.competent(definition, commune)
+        unit = competent_unit(self.province, definition, commune, rng)
         quality = self.quality[unit.code]
         roll = rng.random()
         channel, centre = "online", None

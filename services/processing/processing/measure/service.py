@@ -10,7 +10,14 @@ import asyncpg
 
 from motcua_common.auth import PROVINCIAL_OPERATOR, UNIT_HEAD, Principal, forbidden
 from motcua_common.legal_clock import VN_TZ
-from motcua_common.pagination import decode_cursor, decode_keyset, encode_cursor, encode_keyset, filter_scope
+from motcua_common.pagination import (
+    decode_cursor,
+    decode_keyset,
+    encode_cursor,
+    encode_keyset,
+    filter_scope,
+    invalid_cursor,
+)
 from motcua_common.problems import FieldError, ProblemError
 
 from .. import domain as dossier_domain
@@ -72,13 +79,7 @@ async def statistics(
         scope = filter_scope(period=period, start=start, kind=kind, unit=unit, procedure=procedure)
         after, issued_for = decode_cursor(cursor, 2)
         if issued_for != scope or not isinstance(after, str):
-            raise ProblemError(
-                400,
-                "invalid-cursor",
-                "Tham số phân trang không hợp lệ",
-                "The cursor was issued for other filters; start again without it.",
-                [FieldError(field="cursor", message="invalid cursor")],
-            )
+            raise invalid_cursor("The cursor was issued for other filters; start again without it.")
         units = [u for u in units if u["code"] > after]
     page = units[:limit]
     items = await figures_of(conn, kind, start, end, page, procedure)
