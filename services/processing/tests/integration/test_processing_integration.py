@@ -104,13 +104,15 @@ async def test_submitted_event_opens_case_once_and_officers_drive_it(app, settin
     await _wait_for(lambda: _consumed_up_to(settings, tp, sent[1].offset), what="the duplicate to be consumed")
     assert await case_count() == 1
     assert await pool.fetchval("SELECT count(*) FROM steps WHERE dossier_id = $1", data.dossier_id) == 1
-    # Once per consumer group of processing (the dossier consumer and the statistics projection, which may lag).
+    # Once per consumer group of processing (the dossier consumer; the statistics projection and the national
+    # portal's reports, which may lag).
     seen = "SELECT count(*) FROM inbox WHERE event_id = $1"
-    await _wait_for(lambda: _at_least(pool.fetchval(seen, event.id), 2), what="the projection to see it")
+    await _wait_for(lambda: _at_least(pool.fetchval(seen, event.id), 3), what="every group to see it")
     handled = await pool.fetch("SELECT consumer FROM inbox WHERE event_id = $1", event.id)
     assert sorted(r["consumer"] for r in handled) == [
         settings.consumer_group_prefix + "processing",
         settings.consumer_group_prefix + "processing-measure",
+        settings.consumer_group_prefix + "processing-portal",
     ]
 
     code = data.dossier_code
