@@ -113,12 +113,13 @@ async def test_a_poison_message_goes_to_the_dead_letter_topic(system):
                 if record.key == key:
                     headers = dict(record.headers)
                     seen[headers["dlq-consumer"].decode()] = headers["dlq-error"].decode()
-                    if len(seen) == 3:
+                    if len(seen) == 5:
                         break
     finally:
         await consumer.stop()
-    # every consumer of the dossier topic: processing, notify and intake's vault (results of earlier dossiers)
-    assert {c.rsplit("-", 1)[-1] for c in seen} == {"processing", "notify", "vault"}
+    # every consumer of the dossier topic: processing (its cases, the statistics projection, the national portal's
+    # reports), notify and intake's vault (results of earlier dossiers)
+    assert {c.rsplit("-", 1)[-1] for c in seen} == {"processing", "measure", "portal", "notify", "vault"}
     assert all("CloudEvent" in err for err in seen.values())
 
 
