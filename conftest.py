@@ -40,7 +40,8 @@ def recorded_spans() -> InMemorySpanExporter:
 async def kafka_topics() -> AsyncIterator[tuple[str, str]]:
     """This run's dossier topic and its dead-letter topic, created on the real broker (as the admin user), with
     the run's personal topic ``test.{RUN_ID}.personal.events``, its catalogue topic
-    ``test.{RUN_ID}.catalogue.events`` and their dead-letter topics beside them."""
+    ``test.{RUN_ID}.catalogue.events`` and their dead-letter topics beside them, and the national portal's
+    ``test.{RUN_ID}.portal.events``."""
     bootstrap = ServiceSettings().kafka_bootstrap
     names = (f"test.{RUN_ID}.dossier.events", f"test.{RUN_ID}.dossier.events.dlq")
     others = (
@@ -48,6 +49,7 @@ async def kafka_topics() -> AsyncIterator[tuple[str, str]]:
         f"test.{RUN_ID}.personal.events.dlq",
         f"test.{RUN_ID}.catalogue.events",
         f"test.{RUN_ID}.catalogue.events.dlq",
+        f"test.{RUN_ID}.portal.events",  # processing's reports to the national portal (issue 9)
     )
     await create_topics(bootstrap, *names, *others)
     yield names

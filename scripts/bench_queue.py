@@ -73,7 +73,13 @@ from processing.settings import Settings as ProcessingSettings
 _DB = "bench_queue_quick" if QUICK else "bench_queue"
 DATABASES = {"processing": f"{_DB}_processing", "citizen-id": f"{_DB}_citizen_id", "gateway": f"{_DB}_gateway"}
 TOPIC = "test.bench.queue.dossier.events"
-TOPICS = [TOPIC, f"{TOPIC}.dlq", "test.bench.queue.dossier.state", "test.bench.queue.personal.events"]
+TOPICS = [
+    TOPIC,
+    f"{TOPIC}.dlq",
+    "test.bench.queue.dossier.state",
+    "test.bench.queue.personal.events",
+    "test.bench.queue.portal.events",
+]
 CATALOGUE_TOPIC = "test.bench.queue.catalogue.events"
 CITIZENS = 10_000  # in the registry (citizen-id), for the logins
 HEAVY_CITIZENS = 20  # citizens who log in and hold many dossiers each (the /me/dossiers figures)

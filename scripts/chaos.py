@@ -400,6 +400,7 @@ class Chaos:
         # processing's dossier-state topic (compacted in production; a plain one is enough here), named after the
         # dossier topic as processing derives it
         self.state_topic = f"test.{self.run_id}.dossier.state"
+        self.portal_topic = f"test.{self.run_id}.portal.events"  # processing's reports to the national portal
         self.services: dict[str, Service] = {}
         self.stats = Stats()
         self.faults: list[Fault] = []
@@ -475,7 +476,14 @@ class Chaos:
             await client.close()
         if old:
             await delete_topics(self.infra.bootstrap, *old)
-        names = [self.topic, f"{self.topic}.dlq", self.personal_topic, f"{self.personal_topic}.dlq", self.state_topic]
+        names = [
+            self.topic,
+            f"{self.topic}.dlq",
+            self.personal_topic,
+            f"{self.personal_topic}.dlq",
+            self.state_topic,
+            self.portal_topic,
+        ]
         names.append(self.catalogue_topic)
         await create_topics(self.infra.bootstrap, *names, partitions=PARTITIONS)
         say(f"==> Topics {self.topic}, {self.personal_topic} (+ .dlq), {self.state_topic}")

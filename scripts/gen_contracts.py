@@ -27,6 +27,7 @@ from motcua_common.contracts import (
     CATALOGUE_EVENTS,
     DOSSIER_EVENTS,
     PERSONAL_EVENTS,
+    PORTAL_EVENTS,
     STATE_EVENTS,
     Actor,
     ApplicantRef,
@@ -47,6 +48,8 @@ from motcua_common.contracts import (
     DossierSupplemented,
     DossierSupplementRequested,
     DossierTransferred,
+    PortalDossierStatus,
+    PortalStatistics,
     ProcedureVersionPublished,
     RegistryCorrectionRequested,
 )
@@ -61,6 +64,7 @@ PERSONAL_DLQ = "motcua.personal.events.dlq"
 STATE_TOPIC = "motcua.dossier.state"
 CATALOGUE_TOPIC = "motcua.catalogue.events"
 CATALOGUE_DLQ = "motcua.catalogue.events.dlq"
+PORTAL_TOPIC = "motcua.portal.events"
 DAY_MS = 86_400_000
 RETENTION_MS = {
     TOPIC: 30 * DAY_MS,
@@ -69,6 +73,7 @@ RETENTION_MS = {
     PERSONAL_DLQ: 7 * DAY_MS,
     CATALOGUE_TOPIC: -1,
     CATALOGUE_DLQ: 30 * DAY_MS,
+    PORTAL_TOPIC: 30 * DAY_MS,
 }
 PRODUCERS = {
     "vn.motcua.procedure.version_published.v1": "intake",
@@ -92,16 +97,28 @@ CONSUMERS = {
     "vn.motcua.dossier.overdue.v1": "notify",
     "vn.motcua.dossier.due_soon.v1": "notify",
     "vn.motcua.procedure.version_published.v1": "processing (keeps every version; issue 6)",
+    "vn.motcua.portal.dossier_status.v1": "the national public-service portal (`national-portal`)",
+    "vn.motcua.portal.statistics.v1": "the national public-service portal (`national-portal`)",
 }
-ALL_EVENTS: dict[str, type[EventData]] = {**DOSSIER_EVENTS, **PERSONAL_EVENTS, **STATE_EVENTS, **CATALOGUE_EVENTS}
+ALL_EVENTS: dict[str, type[EventData]] = {
+    **DOSSIER_EVENTS,
+    **PERSONAL_EVENTS,
+    **STATE_EVENTS,
+    **CATALOGUE_EVENTS,
+    **PORTAL_EVENTS,
+}
 # Events numbered per aggregate (CloudEvents `sequence`): a dossier's on the dossier and state topics, a procedure's
 # versions on the catalogue topic.
-SEQUENCED = {**DOSSIER_EVENTS, **STATE_EVENTS, **CATALOGUE_EVENTS}
+SEQUENCED = {**DOSSIER_EVENTS, **STATE_EVENTS, **CATALOGUE_EVENTS, PortalDossierStatus.type_name(): PortalDossierStatus}
 ENVELOPE_REQUIRED = ["specversion", "id", "source", "type", "subject", "time", "datacontenttype", "data"]
 KAFKA_KEY = {
     "type": "string",
     "format": "uuid",
     "description": "The dossier id (`data.dossier_id`): one dossier's events stay in one partition, in order.",
+}
+UNIT_KEY = {
+    "type": "string",
+    "description": "The unit code (`data.unit_code`): one unit's reports stay in one partition, in order.",
 }
 CATALOGUE_KEY = {
     "type": "string",
@@ -116,11 +133,15 @@ def topic_of(type_name: str) -> str:
         return STATE_TOPIC
     if type_name in CATALOGUE_EVENTS:
         return CATALOGUE_TOPIC
+    if type_name in PORTAL_EVENTS:
+        return PORTAL_TOPIC
     return TOPIC
 
 
 def key_of(type_name: str, data: dict[str, Any]) -> str:
     """The Kafka key of an event of ``type_name`` with ``data``."""
+    if type_name == PortalStatistics.type_name():
+        return str(data["unit_code"])
     return str(data["code"] if type_name in CATALOGUE_EVENTS else data["dossier_id"])
 
 
@@ -320,6 +341,48 @@ def _examples() -> dict[str, tuple[EventData, str, int | None]]:
         ),
     ]
     rows.append((_procedure_example(), "/motcua/intake", 1))  # sequence: the version
+    rows += [
+        (
+            PortalDossierStatus(
+                **_BASE,
+                occurred_at=at(1),
+                change=DossierAccepted.type_name(),
+                status="processing",
+                status_label="Đang xử lý",
+                unit_code=_UNIT["unit_code"],
+                due_at=_DUE,
+            ),
+            "/motcua/processing",
+            2,
+        ),
+        (
+            PortalStatistics(
+                **_UNIT,
+                occurred_at=datetime(2026, 12, 1, 1, 0, tzinfo=UTC),
+                period="month",
+                start="2026-11-01",
+                end="2026-11-30",
+                kind="unit",
+                received={"online": 80, "counter": 15, "service_centre": 4, "post": 1, "total": 100},
+                resolved={"early": 40, "on_time": 45, "late": 5, "total": 90},
+                in_progress=12,
+                overdue=2,
+                on_time_rate=0.9444,
+                avg_processing_days=2.4,
+                online_share=0.8,
+                paid_online=0,
+                results_electronic=60,
+                once_only_components=120,
+                components_total=300,
+                supplement_requests=7,
+                refusals=3,
+                ratings=30,
+                satisfaction_average=4.5,
+            ),
+            "/motcua/processing",
+            None,
+        ),
+    ]
     return {data.type_name(): (data, source, sequence) for data, source, sequence in rows}
 
 
@@ -377,6 +440,9 @@ def example_envelope(type_name: str) -> dict:
     if isinstance(data, ProcedureVersionPublished):  # a procedure's event: subject = code, time = publication
         event = build_event(data, source=source, subject=data.code)
         event.time = data.published_at
+    elif isinstance(data, PortalStatistics):  # a unit's report: subject = unit code
+        event = build_event(data, source=source, subject=data.unit_code)
+        event.time = data.occurred_at
     else:
         event = build_event(data, source=source, subject=_CODE)
         event.time = datetime.fromisoformat(event.data["occurred_at"])
@@ -402,6 +468,7 @@ def render() -> dict[Path, str]:
     personal_messages: dict[str, Any] = {}
     state_messages: dict[str, Any] = {}
     catalogue_messages: dict[str, Any] = {}
+    portal_messages: dict[str, Any] = {}
     for type_name, model in ALL_EVENTS.items():
         schema = data_schema(model)
         files[ROOT / "contracts" / "events" / f"{type_name}.schema.json"] = (
@@ -435,7 +502,11 @@ def render() -> dict[Path, str]:
             "payload": envelope,
             "bindings": {
                 "kafka": {
-                    "key": CATALOGUE_KEY if type_name in CATALOGUE_EVENTS else KAFKA_KEY,
+                    "key": CATALOGUE_KEY
+                    if type_name in CATALOGUE_EVENTS
+                    else UNIT_KEY
+                    if type_name == PortalStatistics.type_name()
+                    else KAFKA_KEY,
                     "bindingVersion": "0.5.0",
                 }
             },
@@ -453,6 +524,7 @@ def render() -> dict[Path, str]:
             STATE_TOPIC: state_messages,
             TOPIC: channel_messages,
             CATALOGUE_TOPIC: catalogue_messages,
+            PORTAL_TOPIC: portal_messages,
         }
         target[topic_of(type_name)][key] = {"$ref": f"#/components/messages/{key}"}
     asyncapi = {
@@ -510,6 +582,15 @@ def render() -> dict[Path, str]:
                 "messages": catalogue_messages,
                 "bindings": _topic_binding(CATALOGUE_TOPIC, 3),
             },
+            "portalEvents": {
+                "address": PORTAL_TOPIC,
+                "description": "What the province reports to the national public-service portal (issue 9): every "
+                "dossier status change (key = dossier id, `sequence` = the dossier event's) and each unit's monthly "
+                "figures (key = unit code). No personal data. Written by processing (consumer group "
+                "`processing-portal`, through its outbox), read by the `national-portal` user. Kept 30 days.",
+                "messages": portal_messages,
+                "bindings": _topic_binding(PORTAL_TOPIC, 6),
+            },
             "catalogueEventsDeadLetter": {
                 "address": CATALOGUE_DLQ,
                 "description": "Dead letters of the catalogue topic (same headers), written by processing.",
@@ -521,6 +602,7 @@ def render() -> dict[Path, str]:
             "publishDossierState": {"action": "send", "channel": {"$ref": "#/channels/dossierState"}},
             "publishPersonalEvents": {"action": "send", "channel": {"$ref": "#/channels/personalEvents"}},
             "publishCatalogueEvents": {"action": "send", "channel": {"$ref": "#/channels/catalogueEvents"}},
+            "publishPortalEvents": {"action": "send", "channel": {"$ref": "#/channels/portalEvents"}},
         },
         "components": {"messages": messages},
     }

@@ -14,7 +14,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from motcua_common.contracts import CATALOGUE_EVENTS, DOSSIER_EVENTS, PERSONAL_EVENTS
+from motcua_common.contracts import CATALOGUE_EVENTS, DOSSIER_EVENTS, PERSONAL_EVENTS, PORTAL_EVENTS, PortalStatistics
 from motcua_common.events import build_event
 from motcua_common.testing import sample_submitted
 
@@ -76,7 +76,7 @@ def test_every_event_type_is_in_the_catalogue():
     catalogue = (ROOT / "docs" / "events.md").read_text(encoding="utf-8")
     asyncapi = json.loads((ROOT / "contracts" / "asyncapi.json").read_text(encoding="utf-8"))
     names = {m["name"] for m in asyncapi["components"]["messages"].values()}
-    for type_name in {**DOSSIER_EVENTS, **PERSONAL_EVENTS, **CATALOGUE_EVENTS}:
+    for type_name in {**DOSSIER_EVENTS, **PERSONAL_EVENTS, **CATALOGUE_EVENTS, **PORTAL_EVENTS}:
         assert f"## `{type_name}`" in catalogue
         assert type_name in names
 
@@ -123,7 +123,7 @@ def test_every_message_envelope_requires_id_specversion_and_time():
 def test_dossier_and_state_messages_require_their_sequence_number():
     for name, message in _messages().items():
         envelope = message["payload"]
-        if name in PERSONAL_EVENTS:
+        if name in PERSONAL_EVENTS or name == PortalStatistics.type_name():  # not a dossier's history
             assert "sequence" not in envelope["properties"], name
             continue
         assert "sequence" in envelope["required"], name
@@ -136,6 +136,9 @@ def test_dossier_and_state_messages_require_their_sequence_number():
 def test_every_message_states_its_kafka_key():
     for name, message in _messages().items():
         key = message["bindings"]["kafka"]["key"]
+        if name == PortalStatistics.type_name():  # a unit's reports, keyed by its code
+            assert key["type"] == "string" and "unit code" in key["description"]
+            continue
         if name in CATALOGUE_EVENTS:  # a procedure's versions, keyed by its code
             assert (
                 key == {"type": "string", "description": key["description"]} and "procedure code" in key["description"]

@@ -73,6 +73,16 @@ ROUTES: list[Route] = [
     *[Route("POST", f"/api/v1/dossiers/{{code}}/actions/{a}", "processing") for a in ACTIONS],
     Route("GET", "/api/v1/work-queue", "processing"),
     Route("GET", "/api/v1/dossiers/{code}/forms/{form}", "processing"),
+    # Statistics, ranking and the Decision 766 index (public), ratings and follow-ups (issue 9).
+    Route("GET", "/api/v1/public/statistics", "processing", "public"),
+    Route("GET", "/api/v1/public/ranking", "processing", "public"),
+    Route("GET", "/api/v1/public/units", "processing", "public"),
+    Route("GET", "/api/v1/public/units/{unit_code}/statistics", "processing", "public"),
+    Route("GET", "/api/v1/public/units/{unit_code}/index", "processing", "public"),
+    Route("POST", "/api/v1/dossiers/{code}/ratings", "processing"),
+    Route("GET", "/api/v1/dossiers/{code}/ratings", "processing"),
+    Route("GET", "/api/v1/follow-ups", "processing"),
+    Route("POST", "/api/v1/follow-ups/{follow_up_id}/close", "processing"),
     # Notify.
     Route("GET", "/api/v1/me/notifications", "notify"),
     Route("POST", "/api/v1/me/notifications/{notification_id}/read", "notify"),

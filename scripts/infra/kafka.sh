@@ -61,12 +61,13 @@ DEFAULT_TOPICS=(
   "motcua.dossier.state:6::compact"
   "motcua.catalogue.events:3:-1"
   "motcua.catalogue.events.dlq:1:$((30 * DAY_MS))"
+  "motcua.portal.events:6:$((30 * DAY_MS))"
 )
 EXTRA_TOPIC_PARTITIONS=6
 
 # SASL users: the admin (super user: the broker itself and these scripts), the services, the partners.
 SASL_MECHANISM=SCRAM-SHA-256
-USERS=(admin intake processing citizen-id notify provincial-system vietnam-post)
+USERS=(admin intake processing citizen-id notify provincial-system vietnam-post national-portal)
 TEST_ACLS="${MOTCUA_KAFKA_TEST_ACLS:-1}"
 
 log() { printf '[kafka] %s\n' "$*"; }

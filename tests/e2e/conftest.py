@@ -54,6 +54,7 @@ PERSONAL_DLQ = f"{PERSONAL}.dlq"
 STATE = f"test.{RUN_ID}.e2e.dossier.state"  # processing's dossier state topic (its name follows TOPIC's)
 CATALOGUE = f"test.{RUN_ID}.e2e.catalogue.events"
 CATALOGUE_DLQ = f"{CATALOGUE}.dlq"
+PORTAL = f"test.{RUN_ID}.e2e.portal.events"  # processing's reports to the national portal (its name follows TOPIC's)
 # The shipped procedure whose definition is inter-agency (liên thông): death registration with removal from the
 # residence register by the commune police (services/intake/intake/catalogue/1.007073.v1.json).
 INTER_AGENCY = "1.007073"
@@ -155,7 +156,7 @@ async def system():
     smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
     await create_topics(
-        IntakeSettings().kafka_bootstrap, TOPIC, DLQ, PERSONAL, PERSONAL_DLQ, STATE, CATALOGUE, CATALOGUE_DLQ
+        IntakeSettings().kafka_bootstrap, *(TOPIC, DLQ, PERSONAL, PERSONAL_DLQ, STATE, CATALOGUE, CATALOGUE_DLQ, PORTAL)
     )
     ports = {name: free_port() for name in ("citizen-id", "intake", "processing", "notify", "gateway")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
@@ -238,7 +239,8 @@ async def system():
         for s in (*settings.values(), gateway_settings):
             await drop_database(s)
         await delete_topics(
-            IntakeSettings().kafka_bootstrap, TOPIC, DLQ, PERSONAL, PERSONAL_DLQ, STATE, CATALOGUE, CATALOGUE_DLQ
+            IntakeSettings().kafka_bootstrap,
+            *(TOPIC, DLQ, PERSONAL, PERSONAL_DLQ, STATE, CATALOGUE, CATALOGUE_DLQ, PORTAL),
         )
 
 

@@ -113,12 +113,13 @@ async def test_a_poison_message_goes_to_the_dead_letter_topic(system):
                 if record.key == key:
                     headers = dict(record.headers)
                     seen[headers["dlq-consumer"].decode()] = headers["dlq-error"].decode()
-                    if len(seen) == 3:
+                    if len(seen) == 5:
                         break
     finally:
         await consumer.stop()
-    # every consumer of the dossier topic: processing, notify and intake's vault (results of earlier dossiers)
-    assert {c.rsplit("-", 1)[-1] for c in seen} == {"processing", "notify", "vault"}
+    # every consumer of the dossier topic: processing (its cases, the statistics projection, the national portal's
+    # reports), notify and intake's vault (results of earlier dossiers)
+    assert {c.rsplit("-", 1)[-1] for c in seen} == {"processing", "measure", "portal", "notify", "vault"}
     assert all("CloudEvent" in err for err in seen.values())
 
 
@@ -157,15 +158,17 @@ def published_event_types() -> dict[str, set[str]]:
 
 async def test_every_event_type_published_has_a_consumer(system):
     """Published: what intake's and processing's code builds and enqueues (above). Consumed: the handlers of the
-    running apps. The state topic's records are for systems outside (partners joining late, docs/events.md)."""
-    from motcua_common.contracts import STATE_EVENTS
+    running apps. The state topic's records are for systems outside (partners joining late, docs/events.md), the
+    portal topic's for the national public-service portal (issue 9; its simulator is processing's test)."""
+    from motcua_common.contracts import PORTAL_EVENTS, STATE_EVENTS
 
     published = published_event_types()
     assert "intake" in set().union(*published.values()) and "processing" in set().union(*published.values())
     consumed = set()
     for name in ("intake", "processing", "notify", "citizen-id"):
         consumed |= system.apps[name].state.runtime.handled_event_types
-    unconsumed = {t: sorted(by) for t, by in published.items() if t not in consumed and t not in STATE_EVENTS}
+    outside = {**STATE_EVENTS, **PORTAL_EVENTS}
+    unconsumed = {t: sorted(by) for t, by in published.items() if t not in consumed and t not in outside}
     awaited = {t: AWAITED_CONSUMERS[t] for t in unconsumed if t in AWAITED_CONSUMERS}
     assert not unconsumed, f"published but consumed by no service: {unconsumed}" + (
         f"; consumers agreed but not in this tree yet: {awaited}" if awaited else ""

@@ -110,7 +110,15 @@ class DossierSubmitted(DossierEvent):
         "`commune_police`): the unit intake chose for this dossier, by performer",
     )
 
-    model_config = ConfigDict(json_schema_extra=added_later("fee_vnd", "bundle", "performer_units"))
+    # Added with the statistics (issue 9): the once-only share of what the applicant handed in.
+    components_total: int | None = Field(None, ge=0, description="how many components the dossier was submitted with")
+    components_reused: int | None = Field(
+        None, ge=0, description="of them, how many were attached from the applicant's vault (not handed in again)"
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra=added_later("fee_vnd", "bundle", "performer_units", "components_total", "components_reused")
+    )
 
 
 class _OfficerAction(DossierEvent):
@@ -159,8 +167,14 @@ class DossierResultIssued(_OfficerAction):
 
     event_type: Literal["vn.motcua.dossier.result_issued.v1"] = "vn.motcua.dossier.result_issued.v1"
     status: Literal["result_issued"] = "result_issued"
+    model_config = ConfigDict(json_schema_extra=added_later("processing_working_days"))
     result_number: str
     timeliness: Literal["early", "on_time", "late"]
+    processing_working_days: float | None = Field(
+        None,
+        ge=0,
+        description="office time from receipt to the result in working days, supplement waits left out (issue 9)",
+    )
 
 
 class DossierResultReturned(_OfficerAction):
@@ -374,3 +388,61 @@ class ProcedureVersionPublished(ProcedureDefinition, EventData):
 CATALOGUE_EVENTS: dict[str, type[ProcedureVersionPublished]] = {
     ProcedureVersionPublished.type_name(): ProcedureVersionPublished
 }
+
+
+class PortalEvent(EventData):
+    """Base of the events processing reports to the national public-service portal on ``motcua.portal.events``
+    (issue 9). No personal data: dossier codes, statuses, units, counts."""
+
+
+class PortalDossierStatus(PortalEvent):
+    """A dossier's status changed (or its appointment moved): one event per dossier event of
+    ``motcua.dossier.events`` except the overdue and due-soon announcements, in the dossier's order (key = dossier id;
+    ``sequence`` = the dossier event's ``sequence``, so the portal can tell a gap). Published by processing's
+    ``processing-portal`` consumer group through its outbox."""
+
+    event_type: Literal["vn.motcua.portal.dossier_status.v1"] = "vn.motcua.portal.dossier_status.v1"
+    dossier_id: UUID
+    dossier_code: str
+    occurred_at: datetime
+    change: str = Field(description="the dossier event's type, e.g. vn.motcua.dossier.accepted.v1")
+    status: DossierStatus
+    status_label: str = Field(description="the status as the portal shows it to citizens (Vietnamese)")
+    unit_code: str = Field(description="the unit holding the dossier after the change")
+    procedure_code: str | None = Field(None, description="on the first event (submitted) only")
+    channel: Channel | None = Field(None, description="on the first event (submitted) only")
+    received_at: datetime | None = Field(None, description="on the first event (submitted) only")
+    due_at: datetime | None = Field(None, description="the appointment after the change, when the change sets it")
+    timeliness: Literal["early", "on_time", "late"] | None = Field(None, description="once the result is issued")
+
+
+class PortalStatistics(PortalEvent):
+    """A unit's figures for a completed period (month), as a province reports them to the national portal: the
+    counters of ``GET /api/v1/public/statistics`` (docs/statistics.md). Once per unit and period (key = unit code)."""
+
+    event_type: Literal["vn.motcua.portal.statistics.v1"] = "vn.motcua.portal.statistics.v1"
+    occurred_at: datetime = Field(description="when the report was made")
+    period: Literal["day", "month", "quarter", "year"]
+    start: str = Field(description="first day of the period (ISO date)")
+    end: str = Field(description="last day of the period (ISO date)")
+    unit_code: str
+    unit_name: str
+    kind: Literal["unit", "centre"]
+    received: dict[str, int] = Field(description="by channel (online, counter, service_centre, post) and total")
+    resolved: dict[str, int] = Field(description="early, on_time, late, total")
+    in_progress: int
+    overdue: int
+    on_time_rate: float | None
+    avg_processing_days: float | None
+    online_share: float | None
+    paid_online: int
+    results_electronic: int
+    once_only_components: int
+    components_total: int
+    supplement_requests: int
+    refusals: int
+    ratings: int
+    satisfaction_average: float | None
+
+
+PORTAL_EVENTS: dict[str, type[PortalEvent]] = {m.type_name(): m for m in (PortalDossierStatus, PortalStatistics)}

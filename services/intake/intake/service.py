@@ -414,6 +414,7 @@ def _submitted_event(
     applicant: Applicant,
     submitted_at: datetime,
     receiving_unit: str | None,
+    components: list[dict[str, Any]],
 ) -> DossierSubmitted:
     bundle = None
     if s.bundle is not None and s.bundle_id is not None:
@@ -439,6 +440,8 @@ def _submitted_event(
         fee_vnd=d.fee_vnd,
         bundle=bundle,
         performer_units=d.units or None,
+        components_total=len(components),
+        components_reused=sum(1 for c in components if c.get("reused_from")),
     )
     return event.in_sequence(1)  # the dossier's first event; processing numbers the next ones (docs/events.md)
 
@@ -520,7 +523,7 @@ async def submit(
             stored_rows.append({**stored, "unit_name": d.procedure.row["unit_name"]})
 
             key = str(d.id)
-            event = _submitted_event(plan, d, body, principal, applicant, submitted_at, receiving_unit)
+            event = _submitted_event(plan, d, body, principal, applicant, submitted_at, receiving_unit, components)
             await enqueue(conn, event, topic=settings.dossier_topic, key=key, source=SOURCE, subject=d.code)
             if contact is not None:
                 contact_event = DossierContact(

@@ -18,6 +18,8 @@ from motcua_common.telemetry import configure_logging
 
 from . import forms_routes, handlers, service
 from .deadlines import Clock
+from .measure import portal, projection
+from .measure import routes as measure_routes
 from .routes import router
 from .settings import Settings
 
@@ -46,6 +48,24 @@ def deadline_loop(runtime: Runtime, settings: Settings) -> Loop:
     return run
 
 
+def portal_loop(runtime: Runtime, settings: Settings) -> Loop:
+    """Every replica runs it: the month just completed is reported once per unit (claimed in portal_reports)."""
+
+    async def run(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            assert runtime.pool is not None
+            async with runtime.pool.acquire() as conn, conn.transaction():
+                reported = await portal.report_month(conn, settings, portal.last_month())
+            if reported:
+                log.info("portal: %d monthly reports", reported)
+            try:
+                await asyncio.wait_for(stop.wait(), settings.portal_report_interval_seconds)
+            except TimeoutError:
+                pass
+
+    return run
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging()
@@ -58,6 +78,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         handlers.make_catalogue_handlers(settings, clock),
         topics=[settings.catalogue_topic],
     )
+    # The statistics projection (issue 9): its own consumer group on the dossier topic, so it can be replayed alone.
+    runtime.consume("processing-measure", projection.make_handlers())
+    # The national portal's reports (issue 9): every status change, and each completed month's figures.
+    runtime.consume("processing-portal", portal.make_handlers(settings))
+    runtime.loop("portal-statistics", portal_loop(runtime, settings))
     runtime.loop("deadlines", deadline_loop(runtime, settings))
 
     @asynccontextmanager
@@ -79,5 +104,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.clock = clock
     app.include_router(router)
     app.include_router(forms_routes.router)
+    app.include_router(measure_routes.router)
     instrument_app(app)
     return app

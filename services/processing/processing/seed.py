@@ -116,7 +116,19 @@ class SeedSummary:
     open_by_unit: dict[str, int] = field(default_factory=dict)
 
 
-def _weights(definitions: Sequence[ProcedureDefinition]) -> list[float]:
+def competent_unit(province: Province, definition: ProcedureDefinition, commune: Unit, rng: random.Random) -> Unit:
+    """The unit competent for a dossier of ``definition`` from ``commune``, by the definition's level."""
+    match definition.level:
+        case "province":
+            return rng.choice(province.departments)
+        case "delegated":
+            return province.delegated[0]
+        case "commune_police":
+            return province.police[commune.code]
+    return commune
+
+
+def procedure_weights(definitions: Sequence[ProcedureDefinition]) -> list[float]:
     """Everyday civil-status and residence procedures far more often than the rest (a rough guess, not a statistic)."""
     common = {"1.001193": 10, "1.004222": 8, "1.004194": 6, "2.000815": 8, "1.004873": 4, "1.000656": 3}
     return [float(common.get(d.code, 1)) for d in definitions]
@@ -135,19 +147,12 @@ class _Generator:
         rng: random.Random,
     ):
         self.definitions, self.province, self.clock, self.now, self.rng = definitions, province, clock, now, rng
-        self.weights = _weights(definitions)
+        self.weights = procedure_weights(definitions)
         self.subjects, self.heavy, self.heavy_share = subjects, heavy_subjects, heavy_share
         self.due_soon_window = timedelta(seconds=clock.legal.office_hours.seconds_per_day)
 
     def competent(self, definition: ProcedureDefinition, commune: Unit) -> Unit:
-        match definition.level:
-            case "province":
-                return self.rng.choice(self.province.departments)
-            case "delegated":
-                return self.province.delegated[0]
-            case "commune_police":
-                return self.province.police[commune.code]
-        return commune
+        return competent_unit(self.province, definition, commune, self.rng)
 
     def performer(self, performer: str, competent: Unit, receiving: Unit, commune: Unit) -> Unit:
         match performer:

@@ -447,9 +447,12 @@ async def _apply(
         fields.update(current_step=None, current_roles=[], current_handler=None, completed_at=now)
     if "due_at" not in fields:
         fields["due_at"] = due_at
+    event = _event_for(row, move, request, officer, now, fields, definition)
     if "timeliness" in fields:  # the dossier has its result: a sample for the predicted completion date
-        await _record_completion(conn, settings, clock, row, now)
-    await _commit(conn, settings, row, fields, _event_for(row, move, request, officer, now, fields, definition))
+        seconds = await _record_completion(conn, settings, clock, row, now)
+        if isinstance(event, DossierResultIssued) and seconds is not None:
+            event.processing_working_days = round(clock.working_days(seconds), 3)
+    await _commit(conn, settings, row, fields, event)
 
 
 async def _commit(
@@ -600,12 +603,12 @@ async def _pauses(conn: asyncpg.Connection, dossier_id: UUID, now: datetime) -> 
 
 async def _record_completion(
     conn: asyncpg.Connection, settings: Settings, clock: Clock, row: asyncpg.Record, now: datetime
-) -> None:
+) -> float | None:
     """Keep how much office time the dossier took from receipt to its result, its supplement waits left out, in its
-    procedure and competent unit's summary (the predicted completion date of the next dossiers)."""
+    procedure and competent unit's summary (the predicted completion date of the next dossiers); return it."""
     started = row["clock_started_at"]
     if started is None:  # never received: a result needs a receipt first, but do not guess
-        return
+        return None
     seconds = clock.office_seconds(started, now, await _pauses(conn, row["id"], now))
     await repository.record_completion(
         conn,
@@ -616,6 +619,7 @@ async def _record_completion(
         working_seconds=seconds,
         window=settings.prediction_window,
     )
+    return seconds
 
 
 async def _prediction(

@@ -19,6 +19,11 @@ class Settings(ServiceSettings):
     # `.events` replaced by `.state` (motcua.dossier.events -> motcua.dossier.state), so a run on per-run test
     # topics never writes to the real state topic. Read it as `dossier_state_topic`.
     state_topic: str | None = None
+    # The national portal's topic (issue 9): the dossier topic's name with `dossier.events` replaced by
+    # `portal.events` unless set (a run on per-run test topics never writes to the real one); read it as
+    # `dossier_portal_topic`. How often each replica checks for a completed month to report.
+    portal_topic: str | None = None
+    portal_report_interval_seconds: float = 3600.0
     # Overdue and due-soon detection: how often each replica looks (every replica does; each dossier is
     # announced once per due date), at most how many dossiers per pass, and the due-soon window in working days
     # of office time before the due date.
@@ -31,6 +36,10 @@ class Settings(ServiceSettings):
     prediction_min_samples: int = Field(5, ge=1)
     # Where the official forms' font files are (Liberation Serif 2: Debian's fonts-liberation2; see forms.py).
     forms_font_dir: Path = Path("/usr/share/fonts/truetype/liberation2")
+
+    @property
+    def dossier_portal_topic(self) -> str:
+        return self.portal_topic or self.dossier_topic.removesuffix("dossier.events") + "portal.events"
 
     @property
     def dossier_state_topic(self) -> str:

@@ -5,6 +5,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 
@@ -59,6 +60,10 @@ def _problem(resp, status: int, slug: str) -> dict:
     return body
 
 
+async def _at_least(count: Awaitable[int], n: int) -> bool:
+    return await count >= n
+
+
 async def _consumed_up_to(settings, tp: TopicPartition, offset: int) -> bool:
     admin = AIOKafkaAdminClient(**client_options(kafka_admin_settings(settings.kafka_bootstrap)))
     await admin.start()
@@ -99,7 +104,16 @@ async def test_submitted_event_opens_case_once_and_officers_drive_it(app, settin
     await _wait_for(lambda: _consumed_up_to(settings, tp, sent[1].offset), what="the duplicate to be consumed")
     assert await case_count() == 1
     assert await pool.fetchval("SELECT count(*) FROM steps WHERE dossier_id = $1", data.dossier_id) == 1
-    assert await pool.fetchval("SELECT count(*) FROM inbox WHERE event_id = $1", event.id) == 1
+    # Once per consumer group of processing (the dossier consumer; the statistics projection and the national
+    # portal's reports, which may lag).
+    seen = "SELECT count(*) FROM inbox WHERE event_id = $1"
+    await _wait_for(lambda: _at_least(pool.fetchval(seen, event.id), 3), what="every group to see it")
+    handled = await pool.fetch("SELECT consumer FROM inbox WHERE event_id = $1", event.id)
+    assert sorted(r["consumer"] for r in handled) == [
+        settings.consumer_group_prefix + "processing",
+        settings.consumer_group_prefix + "processing-measure",
+        settings.consumer_group_prefix + "processing-portal",
+    ]
 
     code = data.dossier_code
     resp = await client.get(f"/api/v1/dossiers/{code}", headers=tok.officer)
@@ -421,12 +435,15 @@ async def test_tracking_unknown_dossier_is_404(client, tok):
 async def test_openapi_documents_routes(app):
     spec = app.openapi()
     ops = [op for path in spec["paths"].values() for op in path.values()]
-    assert len(ops) == 14  # 9 + actions, allowed actions, supplements, extensions + the official forms
+    # 9 + actions, allowed actions, supplements, extensions + the official forms + issue 9's statistics (5),
+    # ratings (2) and follow-ups (2)
+    assert len(ops) == 23
     for op in ops:
         assert op["operationId"].startswith("processing_") and op["summary"] and op["description"]
-        assert op["tags"] in (["Processing"], ["Tracking"])
+        assert op["tags"] in (["Processing"], ["Tracking"], ["Statistics"], ["Ratings"])
         assert {"404", "409", "422"} <= set(op["responses"])
-        if op["operationId"] != "processing_public_lookup":
+        public = op["operationId"] == "processing_public_lookup" or op["tags"] == ["Statistics"]
+        if not public:
             assert {"401", "403"} <= set(op["responses"])
     accept = spec["paths"]["/api/v1/dossiers/{code}/actions/accept"]["post"]
     assert "404" in accept["description"] and "another unit" in accept["description"]

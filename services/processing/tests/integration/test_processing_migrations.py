@@ -36,6 +36,7 @@ async def test_upgrade_from_v1_drops_applicant_personal_data(tmp_path):
                 "0003_event_sequence.sql",
                 "0004_engine.sql",
                 "0005_work_queue.sql",
+                "0006_measure.sql",
             ]
             columns = {
                 r[0]
@@ -89,7 +90,7 @@ async def test_0005_gives_open_dossiers_the_roles_of_their_step(tmp_path):
                     now,
                     step,
                 )
-            assert await migrate(settings.dsn, MIGRATIONS) == ["0005_work_queue.sql"]
+            assert await migrate(settings.dsn, MIGRATIONS) == ["0005_work_queue.sql", "0006_measure.sql"]
             roles = dict(await conn.fetch("SELECT code, current_roles FROM dossiers ORDER BY code"))
             assert roles == {"C-1": list(definition.step("appraise").roles), "C-2": []}
         finally:
