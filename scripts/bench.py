@@ -651,7 +651,13 @@ async def start_system(
     if old:
         await delete_topics(base.kafka_bootstrap, *old)
     names = [v for k, v in topics.items() if k.endswith("_TOPIC")]
-    names += [f"{prefix}.personal.events.dlq", f"{prefix}.dossier.state", f"{prefix}.baseline"]
+    # The topics processing derives from the dossier topic's name: its state topic and the national portal's.
+    names += [
+        f"{prefix}.personal.events.dlq",
+        f"{prefix}.dossier.state",
+        f"{prefix}.portal.events",
+        f"{prefix}.baseline",
+    ]
     await create_topics(base.kafka_bootstrap, *names)
     say(f"==> Topics {prefix}.* ({len(names)}; {len(old)} of earlier runs deleted)")
     await load_catalogue(
