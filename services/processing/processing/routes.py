@@ -20,6 +20,8 @@ from motcua_common.procedures import PROCEDURE_CODE_PATTERN, STEP_KEY_PATTERN
 from . import repository, service
 from .deadlines import Clock
 from .domain import LEGACY_ALIASES, ActionRequest, resolve_alias
+from .measure import service as measure_service
+from .measure.schemas import FollowUp
 from .schemas import (
     ActionBody,
     AllowedActions,
@@ -450,7 +452,7 @@ async def work_queue(
     overdue: Annotated[bool, Query(description="true: only dossiers past their due date")] = False,
     due_soon: Annotated[bool, Query(description="true: only dossiers due soon, not yet overdue")] = False,
 ) -> WorkQueuePage:
-    return await service.work_queue(
+    page = await service.work_queue(
         conn,
         settings,
         clock,
@@ -465,3 +467,7 @@ async def work_queue(
         limit=limit,
         cursor=cursor,
     )
+    if cursor is None:  # the follow-ups of low ratings (issue 9) come with the first page
+        follow_ups = await measure_service.open_follow_ups_for_queue(conn, officer, unit_code=unit_code, limit=limit)
+        page.follow_ups = [FollowUp.model_validate(f) for f in follow_ups]
+    return page

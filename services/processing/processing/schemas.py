@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from motcua_common.procedures import ActionKind, StepKey
 
 from .domain import MAX_REASON_LENGTH, Status, Timeliness
+from .measure.schemas import FollowUp
 
 ReturnMethod = Literal["online", "counter", "post"]
 
@@ -243,6 +244,12 @@ class WorkQueuePage(BaseModel):
     items: list[WorkItem]
     next_cursor: str | None = Field(
         description="pass as `cursor`, with the same filters, for the next page; null on the last"
+    )
+    follow_ups: list[FollowUp] = Field(
+        [],
+        description="the open follow-ups of low ratings (issue 9) beside the dossiers, soonest due first, at most "
+        "`limit`, on the first page only: a unit head's unit's, a provincial operator's of the unit named by "
+        "`unit_code` (every unit's without it); empty for other officers. Paged and closed at `/api/v1/follow-ups`.",
     )
 
 

@@ -321,6 +321,20 @@ async def follow_ups(
     return {"items": [_follow_up_view(r) for r in page], "next_cursor": next_cursor}
 
 
+async def open_follow_ups_for_queue(
+    conn: asyncpg.Connection, principal: Principal, *, unit_code: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """The open follow-ups a work queue shows beside its dossiers: a unit head's unit's, a provincial operator's of
+    the unit the queue names (every unit's when it names none); none for other officers (their queue is theirs)."""
+    if not (principal.has_role(UNIT_HEAD) or principal.has_role(PROVINCIAL_OPERATOR)):
+        return []
+    unit = _follow_up_scope(principal)
+    if unit is None:
+        unit = unit_code
+    rows = await repository.follow_ups(conn, unit_code=unit, status="open", after=None, limit=limit)
+    return [_follow_up_view(r) for r in rows]
+
+
 async def close_follow_up(
     conn: asyncpg.Connection, principal: Principal, follow_up_id: uuid.UUID, note: str
 ) -> dict[str, Any]:

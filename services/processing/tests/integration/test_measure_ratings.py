@@ -139,6 +139,16 @@ async def test_a_low_rating_opens_a_follow_up_for_the_unit_head(app, client, wor
     _ok(await client.get("/api/v1/follow-ups", headers=w.citizen(w.an)), 403, "a citizen")
     _ok(await client.get("/api/v1/follow-ups", params={"status": "maybe"}, headers=head), 422, "bad status")
 
+    # The follow-up is in the head's work queue, beside the dossiers (first page only); not in another unit's
+    # head's, nor in a specialist's of the same unit; an operator sees it in the queue of the unit they name.
+    def queued(answer) -> list[str]:
+        return [f["id"] for f in _ok(answer, 200, "work queue")["follow_ups"]]
+
+    assert queued(await client.get("/api/v1/work-queue", headers=head)) == [follow_up]
+    assert queued(await client.get("/api/v1/work-queue", headers=other_head)) == []
+    assert queued(await client.get("/api/v1/work-queue", headers=w.officer(w.unit, SPECIALIST))) == []
+    assert queued(await client.get("/api/v1/work-queue", params={"unit_code": w.unit}, headers=operator)) == [follow_up]
+
     close = f"/api/v1/follow-ups/{follow_up}/close"
     _ok(await client.post(close, json={"note": "Đã gọi điện xin lỗi"}, headers=other_head), 404, "another unit's head")
     _ok(await client.post(close, json={"note": ""}, headers=head), 422, "empty note")
@@ -148,6 +158,7 @@ async def test_a_low_rating_opens_a_follow_up_for_the_unit_head(app, client, wor
     assert (
         _ok(await client.get("/api/v1/follow-ups", params={"status": "open"}, headers=head), 200, "open")["items"] == []
     )
+    assert queued(await client.get("/api/v1/work-queue", headers=head)) == []  # a closed one leaves the queue
     done = _ok(await client.get("/api/v1/follow-ups", params={"status": "closed"}, headers=head), 200, "closed")[
         "items"
     ]
