@@ -15,8 +15,7 @@ from citizen_id.seed import seed
 from citizen_id.settings import Settings as CitizenIdSettings
 from intake.settings import Settings as IntakeSettings
 from intake.versions import read_shipped
-from processing.measure.seed import seed_history
-from processing.seed import Province, Unit
+from processing.measure.seed import demo_province, seed_history
 from processing.settings import Settings as ProcessingSettings
 
 DEMO_HISTORY = 4_000  # dossiers counted into the statistics over the last thirteen months (the dashboard's figures)
@@ -26,21 +25,13 @@ async def seed_statistics() -> None:
     """The dashboard's demo figures: a synthetic history counted straight into processing's statistics tables, only
     while they are empty (the projection's own counts are never mixed with it). The demo accounts' units (the commune
     and its police, the provincial centre) are among the units."""
-    province = Province.build(
-        8,
-        busiest=(
-            Unit("000.26.01.H29", "Ủy ban nhân dân phường Hoàn Kiếm"),
-            Unit("000.26.02.H29", "Công an phường Hoàn Kiếm"),
-        ),
-    )
-    province.centres[0] = Unit("000.00.01.H29", "Trung tâm Phục vụ hành chính công thành phố Hà Nội")
     definitions = [d for d in read_shipped(IntakeSettings().catalogue_dir) if d.bundle is None]
     conn = await asyncpg.connect(ProcessingSettings().dsn)
     try:
         if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM measure_counts)"):
             print("    processing  statistics: already counted, not seeded again")
             return
-        result = await seed_history(conn, province=province, definitions=definitions, total=DEMO_HISTORY)
+        result = await seed_history(conn, province=demo_province(), definitions=definitions, total=DEMO_HISTORY)
         print(f"    processing  statistics: a history of {result.dossiers:,} dossiers ({result.count_rows:,} rows)")
     finally:
         await conn.close()

@@ -1,7 +1,7 @@
 """The gateway: one public REST API in front of the services."""
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -55,9 +55,7 @@ def _handler(route: Route) -> Callable[[Request], Awaitable[Response]]:
     return handle
 
 
-def create_app(settings: Settings | None = None, routes: Sequence[Route] = ROUTES) -> FastAPI:
-    """``routes`` is the routing table (``routing.ROUTES``); a test may route operations a service does not serve
-    yet to a stand-in upstream."""
+def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging()
     setup_tracing(settings.service_name, settings.otel_exporter, settings.otel_sample_ratio)
@@ -111,7 +109,7 @@ def create_app(settings: Settings | None = None, routes: Sequence[Route] = ROUTE
         redoc_url=None,
     )
     app.state.settings = settings
-    for route in routes:
+    for route in ROUTES:
         app.add_api_route(
             route.path,
             _handler(route),

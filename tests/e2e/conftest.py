@@ -6,6 +6,7 @@ in-memory span exporter of the root conftest sees every hop of a trace.
 The e2e suite has its own databases, topics and consumer groups (``e2e-*``)."""
 
 import asyncio
+import datetime as dt
 import email
 import email.policy
 import logging
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 import uvicorn
@@ -30,7 +32,7 @@ from gateway.settings import Settings as GatewaySettings
 from intake.main import MIGRATIONS as INTAKE_MIGRATIONS
 from intake.main import create_app as intake_app
 from intake.settings import Settings as IntakeSettings
-from intake.versions import load_catalogue
+from intake.versions import load_catalogue, read_shipped
 from motcua_common.oidc_client import client_credentials, login
 from motcua_common.testing import (
     RUN_ID,
@@ -45,6 +47,7 @@ from notify.main import create_app as notify_app
 from notify.settings import Settings as NotifySettings
 from processing.main import MIGRATIONS as PROCESSING_MIGRATIONS
 from processing.main import create_app as processing_app
+from processing.measure.seed import demo_province, seed_history
 from processing.settings import Settings as ProcessingSettings
 
 TOPIC = f"test.{RUN_ID}.e2e.dossier.events"
@@ -58,6 +61,11 @@ PORTAL = f"test.{RUN_ID}.e2e.portal.events"  # processing's reports to the natio
 # The shipped procedure whose definition is inter-agency (liên thông): death registration with removal from the
 # residence register by the commune police (services/intake/intake/catalogue/1.007073.v1.json).
 INTER_AGENCY = "1.007073"
+# The statistics start from the demo's synthetic history (processing.measure.seed, as `make setup` counts it) of
+# HISTORY dossiers received over the thirteen months up to HISTORY_UNTIL, a fixed day so that the dashboard test's
+# periods (tests/e2e/test_dashboard.py) are the same whenever the suite runs; the projection adds the real dossiers
+# of the run on top, on the days they happen.
+HISTORY, HISTORY_UNTIL = 4_000, dt.date(2026, 11, 15)
 PASSWORD = "demo1234"  # every demo account's password (README)
 PARTNER_SECRETS = {
     "provincial-system": "provincial-system-secret",
@@ -195,6 +203,12 @@ async def system():
     assert isinstance(intake_settings, IntakeSettings)
     await load_catalogue(intake_settings.dsn, topic=CATALOGUE, directory=intake_settings.catalogue_dir)
     await seed(settings["citizen-id"].dsn, 10_000, verbose=False)
+    conn = await asyncpg.connect(settings["processing"].dsn)
+    try:
+        definitions = [d for d in read_shipped(intake_settings.catalogue_dir) if d.bundle is None]
+        await seed_history(conn, province=demo_province(), definitions=definitions, total=HISTORY, today=HISTORY_UNTIL)
+    finally:
+        await conn.close()
     gateway_settings = per_run_settings(
         GatewaySettings,
         "e2e-gateway",

@@ -4,14 +4,16 @@ are drawn, the figures shown are the API's, the layout holds at a phone's width 
 unit head logs in through the platform's own login page (authorization code + PKCE) and sees their unit's overdue
 and due-soon dossiers and follow-ups. Screenshots are saved under .run/screenshots/ (paths printed at the end).
 
-DATA SOURCE, in one place (``DATA_SOURCE`` and the ``dashboard`` fixture below): until processing serves issue 9's
-statistics API (branch wt-measure), the statistics, ranking, index and follow-ups come from a STAND-IN upstream
-(tests/e2e/dashboard_upstream.py), used only as the data source of this UI test; every other call (login, work
-queue) goes to the real services. Once the real API is merged, set ``DATA_SOURCE = "processing"``: the page is then
-checked against the real API through the e2e gateway, with the same assertions (they compare the page with what the
-API answers, not with fixed numbers)."""
+The figures are the real statistics API's (processing's issue 9 endpoints, through the e2e gateway): the e2e
+system's statistics start from the demo's synthetic history of dossiers (tests/e2e/conftest.py, ``HISTORY_UNTIL``:
+ranked units, units without a basis, twelve months of series), and the ``dashboard`` fixture adds a real dossier
+driven through the officers' actions to its returned result and rated low by its applicant (a follow-up for the unit
+head), then waits for the projection to count it. The assertions compare the page with what the API answers, never
+with fixed numbers."""
 
 import asyncio
+import json
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,52 +25,73 @@ from urllib.parse import urlsplit
 import asyncpg
 import httpx
 import pytest
-import uvicorn
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from gateway.main import create_app as gateway_app
-from gateway.routing import ROUTES
-
-from . import dashboard_upstream
-from .conftest import PASSWORD, SCREENSHOTS, _serve
+from .conftest import HISTORY_UNTIL, PASSWORD, SCREENSHOTS, eventually
 from .test_flow import opened_by_processing, submit
-
-DATA_SOURCE = "stand-in"  # "processing" once issue 9's statistics API is merged (see the module's docstring)
+from .test_statistics import drive_to_return
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / ".run" / "screenshots"
 CHROMIUM = os.environ.get("MOTCUA_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("MOTCUA_CHROMEDRIVER", "/usr/bin/chromedriver")
 DESKTOP, PHONE = (1280, 900), (390, 844)
-DAY = "2026-11-15"
+DAY = HISTORY_UNTIL.isoformat()  # the pages' period: the month (and quarter) the seeded history ends in
 UNIT_HEAD = "officer son (unit head, UBND)"
+UBND = "000.26.01.H29"
+
+
+async def _settled(client: httpx.AsyncClient) -> None:
+    """The projection consumes the dossier topic asynchronously (this run's earlier tests too): wait, with a bound,
+    until the period's ranked figures of units and centres read the same twice a second apart."""
+    last: list[str] = []
+
+    async def unchanged() -> bool:
+        now = []
+        for kind in ("unit", "centre"):
+            resp = await client.get("/api/v1/public/ranking", params={"period": "month", "date": DAY, "kind": kind})
+            assert resp.status_code == 200, resp.text
+            now.append(json.dumps(resp.json(), sort_keys=True))
+        same = now == last
+        last[:] = now
+        return same
+
+    await eventually(unchanged, wait_s=60, interval=1)
 
 
 @pytest.fixture(scope="module")
-async def dashboard(system):
-    """The base URL of a gateway whose statistics API is ``DATA_SOURCE``."""
-    if DATA_SOURCE == "processing":
-        yield system.gateway
-        return
-    # port 0: the system picks a free port as it binds (a port chosen beforehand may be taken by then)
-    servers = [await _serve(dashboard_upstream.create_app(system.urls["processing"]), 0)]
-    settings = system.settings["gateway"].model_copy(update={"processing_url": f"http://127.0.0.1:{bound(servers[0])}"})
-    servers.append(await _serve(gateway_app(settings, [*ROUTES, *dashboard_upstream.STATISTICS_ROUTES]), 0))
-    try:
-        yield f"http://127.0.0.1:{bound(servers[1])}"
-    finally:
-        for server, _ in reversed(servers):
-            server.should_exit = True
-        await asyncio.gather(*(task for _, task in servers), return_exceptions=True)
+async def dashboard(system, actors):
+    """The e2e gateway, once a real dossier of the unit head's unit has been returned and rated 1/5 by its applicant
+    (which opens a follow-up for the unit head) and the projection has counted what this run has done so far."""
+    async with httpx.AsyncClient(base_url=system.gateway, timeout=15) as client:
 
+        async def today() -> dict:
+            resp = await client.get("/api/v1/public/statistics", params={"period": "day", "unit": UBND})
+            assert resp.status_code == 200, resp.text
+            items = resp.json()["items"]
+            return items[0] if items else {"resolved": {"total": 0}}
 
-def bound(served: tuple[uvicorn.Server, asyncio.Task]) -> int:
-    """The port a started uvicorn server listens on."""
-    return served[0].servers[0].sockets[0].getsockname()[1]
+        before = (await today())["resolved"]["total"]
+        code = (await submit(client, actors["citizen An"])).json()["code"]
+        await opened_by_processing(client, code, actors["officer hoa (receiving, UBND)"])
+        await drive_to_return(client, actors, code)
+        rated = await client.post(
+            f"/api/v1/dossiers/{code}/ratings",
+            json={"overall": 1, "comment": "Hẹn trả kết quả nhưng phải chờ thêm hai ngày."},
+            headers=actors["citizen An"],
+        )
+        assert rated.status_code == 201 and rated.json()["follow_up_id"], rated.text
+
+        async def counted() -> bool:
+            return (await today())["resolved"]["total"] > before
+
+        await eventually(counted)
+        await _settled(client)
+    yield system.gateway
 
 
 def _start_browser() -> WebDriver:
@@ -112,8 +135,10 @@ def vi_int(n: int) -> str:
 
 
 def vi_one(x: float) -> str:
-    # ECMA-402 rounds the exact value half up, as Decimal does here (Python's format would round half to even)
-    s = str(Decimal(x).quantize(Decimal("0.1"), ROUND_HALF_UP))
+    # Chromium's Intl.NumberFormat (ICU) rounds half up the shortest decimal that reads back as the double (a rate
+    # of 0.6885 times 100 is the double 68.849999999999994, written 68.85: shown 68,9); Python's repr is that same
+    # shortest decimal, and Decimal rounds it half up (Python's format would round the exact binary value)
+    s = str(Decimal(repr(x)).quantize(Decimal("0.1"), ROUND_HALF_UP))
     whole, frac = s.split(".")
     return f"{vi_int(int(whole))},{frac}"
 
@@ -256,7 +281,7 @@ def check_ranking(driver: WebDriver, base: str, expected: Ranking) -> None:
     rows = driver.find_elements(By.CSS_SELECTOR, "#ranking-table tbody tr")
     items = expected.api["items"]
     assert [r.get_attribute("data-unit") for r in rows] == [i["unit_code"] for i in items]
-    assert any(i["rank"] is None for i in items)  # the stand-in's unit without dossiers: shown last, unranked
+    assert any(i["rank"] is None for i in items)  # a unit with nothing resolved in the month: last, unranked
     for row, item in zip(rows, items, strict=True):
         assert row.find_element(By.CSS_SELECTOR, "td.name a").text == item["unit_name"]
         rank = row.find_element(By.CSS_SELECTOR, "td[data-field=rank] .value").text
@@ -358,7 +383,9 @@ def check_unit(driver: WebDriver, base: str, code: str, api: dict[str, dict]) ->
     for dataset, key in zip(resolved["datasets"], ("early", "on_time", "late"), strict=True):
         assert dataset["data"] == [f["resolved"][key] for f in series]
     rates = chart_data(driver, "chart-rates")
-    assert rates["datasets"][0]["data"] == pytest.approx([round(f["on_time_rate"] * 100, 1) for f in series], abs=0.051)
+    # one decimal of a percentage, halves rounded up as JavaScript's Math.round does (Python's round: half to even)
+    per_mille = [math.floor(f["on_time_rate"] * 1000 + 0.5) for f in series]
+    assert rates["datasets"][0]["data"] == pytest.approx([p / 10 for p in per_mille])
     channels = chart_data(driver, "chart-channels")
     assert channels["datasets"][0]["data"] == [f["received"]["online"] for f in series]
     assert resolved["labels"][0] == "12/2025" and resolved["labels"][-1] == "11/2026"
@@ -377,7 +404,8 @@ def check_unit(driver: WebDriver, base: str, code: str, api: dict[str, dict]) ->
     for group in index["groups"]:
         box = driver.find_element(By.CSS_SELECTOR, f".group[data-group='{group['key']}']")
         assert (
-            box.find_element(By.TAG_NAME, "h3").text == f"{group['name']} {vi_one(group['points'])}/{group['max']} điểm"
+            box.find_element(By.TAG_NAME, "h3").text
+            == f"{group['name']} {vi_one(group['points'])}/{vi_int(round(group['max']))} điểm"
         )
         for item in group["inputs"]:
             row = box.find_element(By.CSS_SELECTOR, f"tr[data-input='{item['key']}']")
@@ -392,7 +420,7 @@ def check_unit(driver: WebDriver, base: str, code: str, api: dict[str, dict]) ->
 
 
 async def test_a_units_figures_series_and_index_match_the_api(dashboard, browser):
-    code = "000.26.01.H29"
+    code = UBND
     api = await unit_api(dashboard, code)
     assert any(not i["measured"] for g in api["index"]["groups"] for i in g["inputs"])
     await in_browser(viewport, browser, DESKTOP)

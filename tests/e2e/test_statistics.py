@@ -11,7 +11,7 @@ UBND = "000.26.01.H29"
 PREFERENCE = ["receive", "approve", "issue_result", "return_result", "forward"]
 
 
-async def _drive_to_return(api, actors, code: str) -> None:
+async def drive_to_return(api, actors, code: str) -> None:
     for _ in range(12):
         view = (await api.get(f"/api/v1/dossiers/{code}", headers=actors[SON])).json()
         if view["status"] == "completed":
@@ -56,7 +56,7 @@ async def test_a_citizen_rates_and_the_unit_head_follows_up(api, actors):
         409,
         "not-yet-returned",
     )
-    await _drive_to_return(api, actors, code)
+    await drive_to_return(api, actors, code)
     problem(
         await api.post(f"/api/v1/dossiers/{code}/ratings", json={"overall": 1}, headers=actors["citizen Dung"]),
         404,

@@ -20,7 +20,7 @@ import asyncpg
 from motcua_common.legal_clock import VN_TZ
 from motcua_common.procedures import ProcedureDefinition
 
-from ..seed import Province, competent_unit, procedure_weights
+from ..seed import Province, Unit, competent_unit, procedure_weights
 from .domain import ALL_PROCEDURES, COUNTER_COLUMNS, month_start
 
 _INDEX = {c: i for i, c in enumerate(COUNTER_COLUMNS)}
@@ -138,6 +138,20 @@ class _History:
         ]
         rating_rows = [key + tuple(int(v) for v in values) for key, values in ratings.items()]
         return count_rows, rating_rows
+
+
+def demo_province() -> Province:
+    """The province of the demo figures (``make setup``) and of the end-to-end tests' history: the demo accounts'
+    units (the commune and its police, the provincial centre) are among its units, so their officers see them."""
+    province = Province.build(
+        8,
+        busiest=(
+            Unit("000.26.01.H29", "Ủy ban nhân dân phường Hoàn Kiếm"),
+            Unit("000.26.02.H29", "Công an phường Hoàn Kiếm"),
+        ),
+    )
+    province.centres[0] = Unit("000.00.01.H29", "Trung tâm Phục vụ hành chính công thành phố Hà Nội")
+    return province
 
 
 async def seed_history(
