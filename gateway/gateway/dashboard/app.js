@@ -345,8 +345,8 @@
             ? (i.value === null ? NO_DATA : (i.value <= 1 ? pct(i.value) : oneDecimal.format(i.value)))
             : el("span", { class: "badge" }, "Chưa đo")),
           el("td", { "data-label": "Điểm" }, i.measured ? points(i.points, i.max) : "— /" + int.format(i.max) + " điểm"),
-          el("td", { "data-label": "Nguồn số liệu" }, i.source || ""),
-          el("td", { "data-label": "Cách tính" }, i.formula || "")))))))));
+          el("td", { "data-label": "Nguồn số liệu" }, i.source_vi || i.source || ""),
+          el("td", { "data-label": "Cách tính" }, i.formula_vi || i.formula || "")))))))));
   }
 
   // ---- the unit head's view (login: authorization code + PKCE, as the platform's app does) ----

@@ -298,6 +298,65 @@ INDEX_766: tuple[IndexGroup, ...] = (
 )
 
 
+NOT_MEASURED_VI = "Nền tảng chưa đo"
+# What a citizen reads on the dashboard beside each input (``source``/``formula`` above are the operators'): where
+# the figure comes from and how it is computed, in Vietnamese.
+INDEX_766_VI: dict[str, tuple[str, str]] = {
+    "procedures_published": (
+        NOT_MEASURED_VI,
+        "số thủ tục được công bố, công khai đúng hạn / tổng số thủ tục (Cơ sở dữ liệu quốc gia về thủ tục hành chính)",
+    ),
+    "status_published": (
+        "Sự kiện của hồ sơ: mọi thay đổi trạng thái được gửi lên Cổng Dịch vụ công quốc gia",
+        "đạt khi đơn vị có hồ sơ trong kỳ (mỗi thay đổi đều được gửi lên Cổng); không có hồ sơ thì chưa đo",
+    ),
+    "tracking_online": (
+        NOT_MEASURED_VI,
+        "số lượt người nộp tra cứu tiến độ / số hồ sơ (lượt tra cứu chưa được đếm)",
+    ),
+    "on_time": (
+        "Sự kiện trả kết quả của hồ sơ (trước hạn, đúng hạn hay quá hạn)",
+        "(số hồ sơ giải quyết trước hạn + đúng hạn) / số hồ sơ đã giải quyết",
+    ),
+    "not_overdue": (
+        "Sự kiện tiếp nhận, quá hạn, trả kết quả và từ chối của hồ sơ",
+        "1 − số hồ sơ quá hạn / số hồ sơ đang giải quyết vào cuối kỳ",
+    ),
+    "results_electronic": (
+        "Sự kiện trả kết quả của hồ sơ (hình thức trả trực tuyến)",
+        "số kết quả trả bản điện tử / số hồ sơ đã giải quyết",
+    ),
+    "once_only": (
+        "Sự kiện tiếp nhận hồ sơ (số thành phần dùng lại / tổng số thành phần)",
+        "số thành phần hồ sơ dùng lại từ kho dữ liệu đã số hóa / số thành phần đã nộp",
+    ),
+    "components_digitised": (
+        NOT_MEASURED_VI,
+        "số hồ sơ tại quầy được số hóa khi tiếp nhận / số hồ sơ tại quầy (việc số hóa chưa được ghi nhận)",
+    ),
+    "online_share": (
+        "Sự kiện tiếp nhận hồ sơ (kênh trực tuyến)",
+        "số hồ sơ tiếp nhận trực tuyến / tổng số hồ sơ tiếp nhận",
+    ),
+    "paid_online": (
+        NOT_MEASURED_VI,
+        "số hồ sơ thanh toán trực tuyến / số hồ sơ có phí, lệ phí (nền tảng chưa nhận thanh toán)",
+    ),
+    "satisfied_share": (
+        "Đánh giá của người dân (điểm chung 4 hoặc 5)",
+        "số lượt đánh giá 4 hoặc 5 điểm / tổng số lượt đánh giá",
+    ),
+    "average_rating": (
+        "Đánh giá của người dân (điểm chung từ 1 đến 5)",
+        "(điểm trung bình − 1) / 4",
+    ),
+    "follow_ups_closed": (
+        NOT_MEASURED_VI,
+        "số đánh giá thấp được xử lý đúng hạn / số đánh giá thấp (việc xử lý được lưu, chưa chấm đúng hạn)",
+    ),
+}
+
+
 def _index_values(fig: Mapping[str, Any]) -> dict[str, float | None]:
     """Each measured input's value in 0..1 (None: no basis in the period, so no points either way)."""
     resolved = fig["resolved"]["total"]
@@ -334,6 +393,8 @@ def index_766(fig: Mapping[str, Any]) -> dict[str, Any]:
                     "max": i.max,
                     "source": i.source,
                     "formula": i.formula,
+                    "source_vi": INDEX_766_VI[i.key][0],
+                    "formula_vi": INDEX_766_VI[i.key][1],
                 }
             )
         groups.append(

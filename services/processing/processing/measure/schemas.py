@@ -104,6 +104,8 @@ class IndexInputOut(BaseModel):
     max: float
     source: str
     formula: str
+    source_vi: str = Field("", description="where the figure comes from, in Vietnamese (what the dashboard shows)")
+    formula_vi: str = Field("", description="how it is computed, in Vietnamese (what the dashboard shows)")
 
 
 class IndexGroupOut(BaseModel):

@@ -128,3 +128,16 @@ def test_index_awards_measured_inputs_and_reports_the_rest_as_not_measured():
     assert index["not_measured"] == 32
     assert index["points"] == pytest.approx(sum(g["points"] for g in index["groups"]))
     assert index["points"] + index["not_measured"] <= 100
+    online = {i["key"]: i for i in groups["online"]["inputs"]}
+    assert online["online_share"]["formula_vi"] == domain.INDEX_766_VI["online_share"][1]
+    assert online["paid_online"]["source_vi"] == domain.NOT_MEASURED_VI
+
+
+def test_every_index_input_says_its_source_and_formula_in_vietnamese_for_the_dashboard():
+    keys = [i.key for g in domain.INDEX_766 for i in g.inputs]
+    assert sorted(domain.INDEX_766_VI) == sorted(keys)
+    for key in keys:
+        source, formula = domain.INDEX_766_VI[key]
+        # Vietnamese: written with its own letters (at least one precomposed letter outside ASCII) and no English.
+        assert any(ord(c) > 127 for c in source + formula), key
+        assert "not measured" not in source + formula and "dossier." not in source + formula, key
