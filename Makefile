@@ -42,10 +42,11 @@ test-e2e: setup ## Only the cross-service end-to-end tests (tests/e2e, with the 
 
 # Every figure of issue 7 against a baseline of the same run, one `BENCH name=…` line each, appended to
 # docs/benchmarks.md (BENCH_QUICK=1: a tiny smoke run of the harness that writes nothing). One line per benchmark.
-bench: setup ## Measure every hot path against a bare baseline (submissions, gateway, events, tracking, queues, memory, notify)
+bench: setup ## Measure every hot path against a bare baseline (submissions, gateway, events, tracking, queues, memory, notify, statistics)
 	@MOTCUA_BENCH_COMMAND="make bench" $(UV) python scripts/bench.py
 	@MOTCUA_BENCH_COMMAND="make bench" $(UV) python scripts/bench_queue.py
 	@$(UV) python scripts/bench_notify.py
+	@$(UV) python scripts/bench_measure.py
 
 bench-queue: setup ## Only tracking and the work queues at 1,000,000 dossiers (100,000 open; the seed is reused)
 	@MOTCUA_BENCH_COMMAND="make bench-queue" $(UV) python scripts/bench_queue.py
