@@ -36,6 +36,12 @@ async def test_public_figures_need_no_login_and_refuse_bad_input(api):
     stats = await api.get("/api/v1/public/statistics", params={"period": "month", "kind": "unit"})
     assert stats.status_code == 200, stats.text
     assert {"period", "start", "end", "items", "next_cursor"} <= set(stats.json())
+    ranking = await api.get("/api/v1/public/ranking", params={"period": "month", "date": "2026-11-15"})
+    assert ranking.status_code == 200, ranking.text
+    for page in (stats.json(), ranking.json()):  # every figure object says which period it counts
+        for item in page["items"]:
+            assert (item["period"], item["start"], item["end"]) == (page["period"], page["start"], page["end"])
+    assert ranking.json()["items"] and ranking.json()["start"] == "2026-11-01"
     problem(await api.get("/api/v1/public/ranking", params={"by": "price"}), 422, "validation-error")
     problem(await api.get("/api/v1/public/statistics", params={"period": "week"}), 422, "validation-error")
     problem(await api.get("/api/v1/public/units/KHONG.H29/index"), 404, "unit-not-found")
@@ -48,7 +54,8 @@ async def test_a_citizen_rates_and_the_unit_head_follows_up(api, actors):
     code = resp.json()["code"]
 
     async def opened() -> bool:
-        return (await api.get(f"/api/v1/dossiers/{code}", headers=actors[SON])).status_code == 200
+        # Processing's own view (the tracking GET falls back to intake's while the case is not yet open).
+        return (await api.get(f"/api/v1/dossiers/{code}/actions", headers=actors[SON])).status_code == 200
 
     await eventually(opened)
     problem(

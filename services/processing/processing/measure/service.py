@@ -82,7 +82,7 @@ async def statistics(
             raise invalid_cursor("The cursor was issued for other filters; start again without it.")
         units = [u for u in units if u["code"] > after]
     page = units[:limit]
-    items = await figures_of(conn, kind, start, end, page, procedure)
+    items = _of_period(await figures_of(conn, kind, start, end, page, procedure), period, start, end)
     next_cursor = None
     if len(units) > limit:
         scope = filter_scope(period=period, start=start, kind=kind, unit=unit, procedure=procedure)
@@ -95,7 +95,15 @@ async def ranking(
 ) -> dict[str, Any]:
     start, end = domain.period_bounds(period, day or today())
     items = await figures_of(conn, kind, start, end, await repository.units(conn, kind), procedure)
+    items = _of_period(items, period, start, end)
     return {"period": period, "start": start, "end": end, "by": by, "items": domain.ranking(items, by)}
+
+
+def _of_period(items: list[dict[str, Any]], period: Period, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
+    """Every figure object says which period it counts (measure-api: ``period``, ``start``, ``end``)."""
+    for item in items:
+        item.update(period=period, start=start, end=end)
+    return items
 
 
 async def _unit(conn: asyncpg.Connection, code: str) -> asyncpg.Record:
