@@ -24,6 +24,7 @@ How the relay keeps its promises (docs/architecture.md, "Reliability"):
 """
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -339,7 +340,7 @@ class OutboxRelay:
                         claimed = len(rows)
                         task = asyncio.create_task(self._publish_pass(rows))
                         passes.add(task)
-                        task.add_done_callback(self._pass_done(passes))
+                        task.add_done_callback(functools.partial(self._pass_done, passes))
                 await self._refresh_metrics()
                 if claimed >= self.batch_size and len(passes) < self.max_passes:
                     continue
@@ -356,14 +357,11 @@ class OutboxRelay:
             if passes:
                 await asyncio.gather(*passes, return_exceptions=True)
 
-    def _pass_done(self, passes: set["asyncio.Task[int]"]) -> Any:
-        def done(task: "asyncio.Task[int]") -> None:
-            passes.discard(task)
-            if not task.cancelled() and task.exception() is not None:
-                log.warning("outbox relay pass failed: %s", task.exception())
-            self._wake.set()
-
-        return done
+    def _pass_done(self, passes: set["asyncio.Task[int]"], task: "asyncio.Task[int]") -> None:
+        passes.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("outbox relay pass failed: %s", task.exception())
+        self._wake.set()
 
     def _idle_timeout(self) -> float:
         timeout = self.poll_interval

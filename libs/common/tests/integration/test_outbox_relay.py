@@ -258,17 +258,24 @@ async def test_two_racing_relays_keep_each_keys_order_and_the_standby_takes_over
             await p.stop()
 
 
+class HoldFirst:
+    """A ``Wrapped`` hook that holds the first send (``sending`` is set when it starts) until ``gate`` is set."""
+
+    def __init__(self) -> None:
+        self.gate, self.sending = asyncio.Event(), asyncio.Event()
+
+    async def __call__(self, _event_id: str) -> None:
+        if not self.sending.is_set():
+            self.sending.set()
+            await self.gate.wait()
+
+
 async def test_no_row_lock_or_transaction_is_held_while_kafka_acknowledges(pool, topic, producer):
-    gate, sending = asyncio.Event(), asyncio.Event()
-
-    async def hold(_event_id: str) -> None:
-        sending.set()
-        await gate.wait()
-
+    hold = HoldFirst()  # the row's one send waits until the checks below are done
     row = await put(pool, topic, "k")
     relay = OutboxRelay(pool, Wrapped(producer, hold), poll_interval=30)
     async with running(relay):
-        await asyncio.wait_for(sending.wait(), 20)
+        await asyncio.wait_for(hold.sending.wait(), 20)
         async with pool.acquire() as conn, conn.transaction():
             # Another relay (or an operator) could lock the row right now: nobody holds it.
             locked = await conn.fetchrow(
@@ -280,7 +287,7 @@ async def test_no_row_lock_or_transaction_is_held_while_kafka_acknowledges(pool,
             SETTINGS.database,
         )
         assert busy == 0
-        gate.set()
+        hold.gate.set()
         await until(lambda: published(pool, row), "published")
     assert await pool.fetchval("SELECT leased_by IS NULL AND leased_until IS NULL FROM outbox WHERE id = $1", row)
 
@@ -296,45 +303,33 @@ async def test_no_row_lock_or_transaction_is_held_while_kafka_acknowledges(pool,
 async def test_a_notify_during_a_pass_starts_the_next_pass_at_once(pool, topic, producer):
     """Passes overlap: a row committed while an earlier batch still waits for its acknowledgements is claimed and
     published at once (woken by its NOTIFY, not the 30 s poll), without waiting for that batch to settle."""
-    gate, sending = asyncio.Event(), asyncio.Event()
-
-    async def hold_first(_event_id: str) -> None:
-        if not sending.is_set():
-            sending.set()
-            await gate.wait()
-
-    relay = OutboxRelay(pool, Wrapped(producer, hold_first), poll_interval=30)
+    hold = HoldFirst()
+    relay = OutboxRelay(pool, Wrapped(producer, hold), poll_interval=30)
     async with running(relay):
         await asyncio.wait_for(relay.wait_state("listening"), 20)
         first = await put(pool, topic, "a")
-        await asyncio.wait_for(sending.wait(), 20)  # the first pass is publishing ...
+        await asyncio.wait_for(hold.sending.wait(), 20)  # the first pass is publishing ...
         second = await put(pool, topic, "b")  # ... when the second row's NOTIFY arrives
         await until(lambda: published(pool, second), "the second row while the first is held", limit=10)
         assert not await published(pool, first)
-        gate.set()
+        hold.gate.set()
         await until(lambda: published(pool, first), "the first row once acknowledged", limit=10)
 
 
 async def test_a_key_in_flight_is_not_claimed_by_an_overlapping_pass(pool, topic, producer):
     """Per-key order with overlapping passes: the second row of a key waits until the first is acknowledged,
     even though other keys' rows are published meanwhile."""
-    gate, sending = asyncio.Event(), asyncio.Event()
-
-    async def hold_first(_event_id: str) -> None:
-        if not sending.is_set():
-            sending.set()
-            await gate.wait()
-
-    relay = OutboxRelay(pool, Wrapped(producer, hold_first), poll_interval=30)
+    hold = HoldFirst()
+    relay = OutboxRelay(pool, Wrapped(producer, hold), poll_interval=30)
     async with running(relay):
         await asyncio.wait_for(relay.wait_state("listening"), 20)
         first = await put(pool, topic, "k")
-        await asyncio.wait_for(sending.wait(), 20)
+        await asyncio.wait_for(hold.sending.wait(), 20)
         same_key = await put(pool, topic, "k")
         other_key = await put(pool, topic, "other")
         await until(lambda: published(pool, other_key), "another key's row while k is held", limit=10)
         assert not await published(pool, same_key)
-        gate.set()
+        hold.gate.set()
         await until(lambda: published(pool, first, same_key), "k's rows once the first is acknowledged", limit=10)
         stamps = await pool.fetch(
             "SELECT id, published_at FROM outbox WHERE id = ANY($1::uuid[]) ORDER BY published_at", [first, same_key]

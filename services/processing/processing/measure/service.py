@@ -334,11 +334,12 @@ async def open_follow_ups_for_queue(
 ) -> list[dict[str, Any]]:
     """The open follow-ups a work queue shows beside its dossiers: a unit head's unit's, a provincial operator's of
     the unit the queue names (every unit's when it names none); none for other officers (their queue is theirs)."""
-    if not (principal.has_role(UNIT_HEAD) or principal.has_role(PROVINCIAL_OPERATOR)):
-        return []
-    unit = _follow_up_scope(principal)
-    if unit is None:
+    if principal.has_role(PROVINCIAL_OPERATOR):
         unit = unit_code
+    elif principal.has_role(UNIT_HEAD) and principal.unit_code:
+        unit = principal.unit_code
+    else:
+        return []
     rows = await repository.follow_ups(conn, unit_code=unit, status="open", after=None, limit=limit)
     return [_follow_up_view(r) for r in rows]
 
