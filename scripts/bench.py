@@ -54,6 +54,7 @@ from benchkit import (
     parse_bench_line,
     postmaster_pid,
     rss_mib,
+    together_mib,
     write_latest,
 )
 
@@ -811,7 +812,9 @@ async def measure(
                 say(round_line(f"round {i}/{args.rounds}", result))
                 for status, sample in result.samples.items():
                     say(f"      first {status} answer: {sample}")
-    memory = rss_of([by_name[n] for n in ("gateway", "intake", "citizen-id", "processing", "notify")])
+    python_services = [by_name[n] for n in ("gateway", "intake", "citizen-id", "processing", "notify")]
+    memory = rss_of(python_services)
+    together = together_mib(svc.process.pid for svc in python_services)
     summaries = {target: summarize(target, rs) for target, rs in rounds.items()}
 
     # Event latency: the system (intake's outbox → relay → Kafka → processing) vs bare Kafka, alternating.
@@ -885,7 +888,7 @@ async def measure(
             baseline_p99_ms=ev_base.p99, ratio=ratio(ev_base.p50, ev.p50),
         ),
         bench_line(
-            "memory", rss_mb=rss_total,
+            "memory", rss_mb=rss_total, together_mb=together,
             **{f"{k.replace('-', '_')}_mb": v for k, v in memory.items()},
         ),
     ]  # fmt: skip
@@ -921,7 +924,9 @@ async def measure(
             f"- Event committed → processing's handler done: p50 {ev.p50:.1f} ms, p99 {ev.p99:.1f} ms over {ev_done} "
             f"events ({sum(p.missing for p in system_phases)} not done within {DRAIN_TIMEOUT:.0f}s); bare aiokafka "
             f"produce → consume p50 {ev_base.p50:.1f} ms, p99 {ev_base.p99:.1f} ms",
-            f"- Resident memory after the submissions (VmRSS): {mem}; together {rss_total:.0f} MiB",
+            f"- Resident memory after the submissions (VmRSS): {mem}; summed {rss_total:.0f} MiB; together, the "
+            f"shared pages of the libraries every service maps counted once (`/proc/<pid>/smaps`): "
+            f"{together or math.nan:.0f} MiB",
             *([f"- **Errors** ({errors} requests, {missing} events): not trustworthy"] * bool(errors or missing)),
             "",
             "```",

@@ -57,6 +57,35 @@ def test_status_rss_and_a_kernel_thread_without_one() -> None:
     assert kit.status_rss_kib("Name:\tkthreadd\nThreads:\t1\n") is None
 
 
+def _smaps(*mappings: tuple[str, str, int, int, int]) -> str:
+    """A /proc/<pid>/smaps text: (address range, path, shared clean KiB, private dirty KiB, private clean KiB)."""
+    out = []
+    for addresses, path, shared, dirty, clean in mappings:
+        out += [
+            f"{addresses} r-xp 00001000 fd:01 123 {path}".rstrip(),
+            "Size:                100 kB",
+            f"Rss:                 {shared + dirty + clean} kB",
+            f"Shared_Clean:        {shared} kB",
+            "Shared_Dirty:          0 kB",
+            f"Private_Clean:       {clean} kB",
+            f"Private_Dirty:       {dirty} kB",
+        ]
+    return "\n".join(out) + "\n"
+
+
+def test_memory_together_counts_each_shared_library_page_once() -> None:
+    # Two services mapping the same library at different addresses, each with a heap of its own.
+    first = _smaps(("7f0000000000-7f0000019000", "/venv/lib/_core.so", 80, 0, 4), ("55d0-55f0", "[heap]", 0, 900, 0))
+    second = _smaps(("7e1000000000-7e1000019000", "/venv/lib/_core.so", 96, 0, 0), ("5600-5620", "", 0, 700, 0))
+    assert kit.smaps_pages(first) == (
+        904,
+        {("/venv/lib/_core.so", "00001000", 0x19000): 80, ("[heap]", "00001000", 0x20): 0},
+    )
+    # private 904 + 700, the library once at the larger of its two resident sizes; summing VmRSS would say 1,680
+    assert kit.together_kib([first, second]) == 904 + 700 + 96
+    assert kit.together_mib([2**31]) is None  # no such process
+
+
 def test_children_of_finds_only_direct_children() -> None:
     stats = {
         10: "10 (postgres) S 1 10 10 0 -1 0 0 0 0 0 5 5 0 0 20 0 1 0 1 1 1 1",
@@ -106,6 +135,17 @@ def test_goal_rows_say_which_goals_are_met() -> None:
     assert "**no**" in rows["CPU per submission, all processes"]  # 4.0 > 3.3 ms
     assert "yes" in rows["Resident memory, all Python services"]
     assert "Tracking a dossier, 1,000,000 stored" not in rows  # not measured in this run
+    # with the figure counting shared pages once, that one decides; the summed VmRSS is shown beside it
+    memory = kit.goal_rows({"memory": {"rss_mb": 537.0, "together_mb": 455.0}}, "run B")
+    assert "455 MB together" in memory["Resident memory, all Python services"]
+    assert "537 MB summing each VmRSS" in memory["Resident memory, all Python services"]
+    assert "yes" in memory["Resident memory, all Python services"]
+    assert (
+        "**no**"
+        in kit.goal_rows({"memory": {"rss_mb": 480.0, "together_mb": 501.0}}, "run C")[
+            "Resident memory, all Python services"
+        ]
+    )
 
 
 def test_update_latest_creates_then_replaces_only_the_rows_measured() -> None:
