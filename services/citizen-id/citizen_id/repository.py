@@ -137,6 +137,40 @@ async def get_citizen(conn: asyncpg.Connection, personal_id: str) -> asyncpg.Rec
     return await conn.fetchrow(f"SELECT {_COLS}, created_at FROM citizens WHERE personal_id = $1", personal_id)
 
 
+async def read_citizen_logged(
+    conn: asyncpg.Connection,
+    personal_id: str,
+    *,
+    purpose: str,
+    fields: Sequence[str],
+    caller_kind: str,
+    caller_id: str,
+    caller_unit: str | None,
+    via_service: str,
+    on_behalf_via: str,
+    dossier_ref: str | None,
+) -> asyncpg.Record | None:
+    """A citizen's record and, if they are active, the access log row of this read (as :func:`insert_access`), in
+    one statement: one round trip, atomic without a transaction around it. None if there is no such citizen; a
+    record whose status is not ``active`` is returned for the caller to refuse, and nothing is logged."""
+    return await conn.fetchrow(
+        f"WITH c AS (SELECT {_COLS}, created_at FROM citizens WHERE personal_id = $1),"
+        " a AS (INSERT INTO access_log (personal_id, purpose, requested_by, fields, caller_kind, caller_id,"
+        "   caller_unit, via_service, on_behalf_via, dossier_ref)"
+        "   SELECT $1, $2, $3, $4, $5, $6, $7, $3, $8, $9 FROM c WHERE c.status = 'active')"
+        " SELECT * FROM c",
+        personal_id,
+        purpose,
+        via_service,
+        fields,
+        caller_kind,
+        caller_id,
+        caller_unit,
+        on_behalf_via,
+        dossier_ref,
+    )
+
+
 async def get_company(conn: asyncpg.Connection, tax_code: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT tax_code, name, address, legal_representative, status FROM companies WHERE tax_code = $1", tax_code
