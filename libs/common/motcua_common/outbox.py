@@ -491,9 +491,14 @@ class OutboxRelay:
         published: list[uuid.UUID],
         failed: list[tuple[asyncpg.Record, BaseException]],
     ) -> None:
-        blame = await self._blame(failed)
         done = set(published) | {row["id"] for row, _ in failed}
         untouched = [r["id"] for r in rows if r["id"] not in done]
+        if not failed and not untouched:  # the usual pass: one statement, no BEGIN and COMMIT around it
+            if published:
+                async with self.pool.acquire(timeout=10) as conn:
+                    await conn.execute(_PUBLISHED, published)
+            return
+        blame = await self._blame(failed)
         async with self.pool.acquire(timeout=10) as conn, conn.transaction():
             if published:
                 await conn.execute(_PUBLISHED, published)

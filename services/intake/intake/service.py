@@ -506,7 +506,7 @@ async def submit(
     stored_rows = []
     async with pool.acquire() as conn, _bundle_transaction(conn, len(plan.dossiers)):
         for d in plan.dossiers:
-            row = {
+            row: dict[str, Any] = {
                 "id": d.id,
                 "code": d.code,
                 "procedure_code": d.definition.code,
