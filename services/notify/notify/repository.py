@@ -17,14 +17,21 @@ _NOTIFICATION_COLUMNS = (
 )
 
 
-async def upsert_recipient(conn: asyncpg.Connection, r: Recipient) -> None:
-    await conn.execute(
-        "INSERT INTO recipients (dossier_id, dossier_code, recipient_subject, full_name, email, phone, channels,"
-        " procedure_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        " ON CONFLICT (dossier_id) DO UPDATE SET dossier_code = EXCLUDED.dossier_code,"
-        " recipient_subject = EXCLUDED.recipient_subject, full_name = EXCLUDED.full_name, email = EXCLUDED.email,"
-        " phone = EXCLUDED.phone, channels = EXCLUDED.channels, procedure_name = EXCLUDED.procedure_name,"
-        " updated_at = now()",
+async def record_recipient(conn: asyncpg.Connection, r: Recipient) -> tuple[list[asyncpg.Record], Preferences | None]:
+    """Store (or update) the dossier's recipient and take the events that waited for it, in one statement: the
+    pending events removed, in the order they happened, and the recipient's preferences (None if they set none, or
+    if no event was pending: then they are not needed)."""
+    rows = await conn.fetch(
+        "WITH u AS (INSERT INTO recipients (dossier_id, dossier_code, recipient_subject, full_name, email, phone,"
+        "   channels, procedure_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        "   ON CONFLICT (dossier_id) DO UPDATE SET dossier_code = EXCLUDED.dossier_code,"
+        "   recipient_subject = EXCLUDED.recipient_subject, full_name = EXCLUDED.full_name, email = EXCLUDED.email,"
+        "   phone = EXCLUDED.phone, channels = EXCLUDED.channels, procedure_name = EXCLUDED.procedure_name,"
+        "   updated_at = now()),"
+        " t AS (DELETE FROM pending_events WHERE dossier_id = $1"
+        "   RETURNING event_id, event_type, data, occurred_at, received_at)"
+        " SELECT t.*, p.channels, p.quiet_start, p.quiet_end FROM t"
+        " LEFT JOIN notification_preferences p ON p.recipient_subject = $3",
         uuid.UUID(r.dossier_id),
         r.dossier_code,
         r.recipient_subject,
@@ -34,6 +41,8 @@ async def upsert_recipient(conn: asyncpg.Connection, r: Recipient) -> None:
         list(r.channels),
         r.procedure_name,
     )
+    pending = sorted(rows, key=lambda e: (e["occurred_at"], e["received_at"]))
+    return pending, _preferences(pending[0]) if pending else None
 
 
 _RECIPIENT = (
@@ -107,16 +116,6 @@ async def insert_pending(
         data,
         occurred_at,
     )
-
-
-async def take_pending(conn: asyncpg.Connection, dossier_id: str) -> list[asyncpg.Record]:
-    """Remove and return a dossier's pending events, in the order they happened."""
-    rows = await conn.fetch(
-        "DELETE FROM pending_events WHERE dossier_id = $1"
-        " RETURNING event_id, event_type, data, occurred_at, received_at",
-        uuid.UUID(dossier_id),
-    )
-    return sorted(rows, key=lambda r: (r["occurred_at"], r["received_at"]))
 
 
 @dataclass(frozen=True)

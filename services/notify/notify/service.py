@@ -156,14 +156,11 @@ async def record_contact(conn: asyncpg.Connection, event: CloudEvent) -> list[uu
     """A dossier's contact (personal topic): remember it and deliver the events that were waiting for it."""
     recipient = recipient_from_contact(DossierContact.model_validate(event.data))
     await repository.lock_dossier(conn, recipient.dossier_id)
-    await repository.upsert_recipient(conn, recipient)
+    pending_events, preferences = await repository.record_recipient(conn, recipient)
     ids: list[uuid.UUID] = []
-    pending_events = await repository.take_pending(conn, recipient.dossier_id)
-    if pending_events:
-        preferences = await repository.get_preferences(conn, recipient.recipient_subject)
-        for pending in pending_events:
-            event_id, event_type = pending["event_id"], pending["event_type"]
-            ids += await _notify(conn, recipient, preferences, event_id, event_type, pending["data"])
+    for pending in pending_events:
+        event_id, event_type = pending["event_id"], pending["event_type"]
+        ids += await _notify(conn, recipient, preferences, event_id, event_type, pending["data"])
     return ids
 
 
