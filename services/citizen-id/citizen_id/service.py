@@ -197,7 +197,7 @@ async def read_for(
     via = await decide_person(conn, user, personal_id, on)
     wanted = list(dict.fromkeys(fields))
     # the record and its access log row in one statement (logged only when it is disclosed: an active citizen)
-    row = await repository.read_citizen_logged(conn, personal_id, fields=wanted, on_behalf_via=via, **logged)
+    row = await repository.read_citizen_logged(conn, personal_id, {**logged, "fields": wanted, "on_behalf_via": via})
     if row is None:
         raise _not_found(personal_id)
     if row["status"] != "active":
