@@ -2,7 +2,8 @@
 
 import hashlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -128,23 +129,40 @@ async def create_pool(
     return await pool
 
 
+@contextmanager
+def _outage_on_lost_connection(conn: asyncpg.Connection) -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        # A connection the server closed under us (a restart, pg_terminate_backend) fails with whatever the
+        # protocol was doing, even asyncpg's InternalClientError: the database went away, whatever the class.
+        if conn.is_closed() and not isinstance(exc, DependencyUnavailable):
+            raise DatabaseUnavailable(f"connection lost: {type(exc).__name__}: {exc}") from exc
+        raise
+
+
 async def _request_transaction(request: Request) -> AsyncIterator[asyncpg.Connection]:
     pool: asyncpg.Pool = request.app.state.pool  # a Pool: acquire() is bounded by db_acquire_timeout
     async with pool.acquire() as conn:
-        try:
+        with _outage_on_lost_connection(conn):
             async with conn.transaction():
                 yield conn
-        except Exception as exc:
-            # A connection the server closed under us (a restart, pg_terminate_backend) fails with whatever the
-            # protocol was doing, even asyncpg's InternalClientError: the database went away, whatever the class.
-            if conn.is_closed() and not isinstance(exc, DependencyUnavailable):
-                raise DatabaseUnavailable(f"connection lost: {type(exc).__name__}: {exc}") from exc
-            raise
+
+
+async def _request_connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
+    pool: asyncpg.Pool = request.app.state.pool
+    async with pool.acquire() as conn:
+        with _outage_on_lost_connection(conn):
+            yield conn
 
 
 # One transaction per request, committed when the route function returns and *before* the response is
 # sent (scope="function"): a 2xx is only ever sent for data that is already durable.
 Conn = Annotated[asyncpg.Connection, Depends(_request_transaction, scope="function")]
+# A pooled connection without a transaction, for a route whose writes are each one statement (atomic on its own and
+# committed when it returns, so also before the response is sent): the two round trips of BEGIN and COMMIT saved.
+# Anything that must change together goes in one statement (a data-modifying WITH), or in `conn.transaction()`.
+StatementConn = Annotated[asyncpg.Connection, Depends(_request_connection, scope="function")]
 
 
 async def check_database(app: FastAPI) -> None:

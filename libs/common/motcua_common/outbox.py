@@ -29,7 +29,8 @@ import logging
 import time
 import uuid
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import asyncpg
@@ -56,6 +57,59 @@ _DB_ERRORS = (
 RelayState = Literal["starting", "standby", "active", "listening", "disconnected", "stopped"]
 
 
+@dataclass(frozen=True)
+class OutboxRow:
+    """One outbox row, ready to insert: :func:`outbox_row` builds it, :func:`enqueue` inserts it alone, and a caller
+    that writes its state change and its events in one statement inserts several with :func:`insert_rows_sql`."""
+
+    id: uuid.UUID
+    topic: str
+    key: str
+    event_type: str
+    payload: dict[str, Any]
+    headers: dict[str, str]
+    event: CloudEvent
+
+
+def outbox_row(data: EventData, *, topic: str, key: str, source: str, subject: str | None = None) -> OutboxRow:
+    """``data`` as a CloudEvent outbox row, with the current trace context (``traceparent``, ``tracestate``)."""
+    event = build_event(data, source=source, subject=subject)
+    trace_headers = current_trace_headers()
+    event.traceparent = trace_headers.get("traceparent")
+    event.tracestate = trace_headers.get("tracestate")
+    payload = event.model_dump(mode="json", exclude_none=True)
+    return OutboxRow(uuid.UUID(event.id), topic, key, event.type, payload, trace_headers, event)
+
+
+_INSERT_COLUMNS = "INSERT INTO outbox (id, topic, key, event_type, payload, headers)"
+
+
+def insert_rows_sql(first: int, *, when: str = "true") -> str:
+    """An ``INSERT`` of the rows passed as the six arrays of :func:`row_arrays`, parameters ``$first`` to
+    ``$first + 5``, in their order, if ``when`` holds: to put in a data-modifying ``WITH`` of the caller's own
+    statement (the events in the same transaction as the change, without a round trip per row; ``when`` can make
+    them depend on the change, e.g. ``EXISTS (SELECT 1 FROM inserted)``). The outbox trigger notifies the relay."""
+    p = [f"${first + i}" for i in range(6)]
+    return (
+        f"{_INSERT_COLUMNS} SELECT r.id, r.topic, r.key, r.event_type, r.payload, r.headers"
+        f" FROM unnest({p[0]}::uuid[], {p[1]}::text[], {p[2]}::text[], {p[3]}::text[], {p[4]}::jsonb[],"
+        f" {p[5]}::jsonb[]) WITH ORDINALITY AS r(id, topic, key, event_type, payload, headers, n)"
+        f" WHERE {when} ORDER BY r.n"
+    )
+
+
+def row_arrays(rows: Sequence[OutboxRow]) -> list[list[Any]]:
+    """The parameters of :func:`insert_rows_sql`: one array per column."""
+    return [
+        [r.id for r in rows],
+        [r.topic for r in rows],
+        [r.key for r in rows],
+        [r.event_type for r in rows],
+        [r.payload for r in rows],
+        [r.headers for r in rows],
+    ]
+
+
 async def enqueue(
     conn: asyncpg.Connection,
     data: EventData,
@@ -66,20 +120,17 @@ async def enqueue(
     subject: str | None = None,
 ) -> CloudEvent:
     """Store ``data`` as a CloudEvent in the outbox, inside the caller's transaction."""
-    event = build_event(data, source=source, subject=subject)
-    trace_headers = current_trace_headers()
-    event.traceparent = trace_headers.get("traceparent")
-    event.tracestate = trace_headers.get("tracestate")
+    row = outbox_row(data, topic=topic, key=key, source=source, subject=subject)
     await conn.execute(
-        "INSERT INTO outbox (id, topic, key, event_type, payload, headers) VALUES ($1, $2, $3, $4, $5, $6)",
-        uuid.UUID(event.id),
-        topic,
-        key,
-        event.type,
-        event.model_dump(mode="json", exclude_none=True),
-        trace_headers,
+        f"{_INSERT_COLUMNS} VALUES ($1, $2, $3, $4, $5, $6)",
+        row.id,
+        row.topic,
+        row.key,
+        row.event_type,
+        row.payload,
+        row.headers,
     )
-    return event
+    return row.event
 
 
 # --- SQL (the relay's and the operator's) -------------------------------------------------------------------
@@ -440,9 +491,14 @@ class OutboxRelay:
         published: list[uuid.UUID],
         failed: list[tuple[asyncpg.Record, BaseException]],
     ) -> None:
-        blame = await self._blame(failed)
         done = set(published) | {row["id"] for row, _ in failed}
         untouched = [r["id"] for r in rows if r["id"] not in done]
+        if not failed and not untouched:  # the usual pass: one statement, no BEGIN and COMMIT around it
+            if published:
+                async with self.pool.acquire(timeout=10) as conn:
+                    await conn.execute(_PUBLISHED, published)
+            return
+        blame = await self._blame(failed)
         async with self.pool.acquire(timeout=10) as conn, conn.transaction():
             if published:
                 await conn.execute(_PUBLISHED, published)

@@ -1,7 +1,8 @@
 """All SQL of the citizen-id service."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -135,6 +136,26 @@ async def has_citizens(conn: asyncpg.Connection) -> bool:
 
 async def get_citizen(conn: asyncpg.Connection, personal_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(f"SELECT {_COLS}, created_at FROM citizens WHERE personal_id = $1", personal_id)
+
+
+async def read_citizen_logged(
+    conn: asyncpg.Connection, personal_id: str, entry: Mapping[str, Any]
+) -> asyncpg.Record | None:
+    """A citizen's record and, if they are active, the access log row of this read (``entry``: the keyword arguments
+    of :func:`insert_access` but the person's ids), in one statement: one round trip, atomic without a transaction
+    around it. None if there is no such citizen; a record whose status is not ``active`` is returned for the caller
+    to refuse, and nothing is logged."""
+    return await conn.fetchrow(
+        f"WITH c AS (SELECT {_COLS}, created_at FROM citizens WHERE personal_id = $1),"
+        " a AS (INSERT INTO access_log (personal_id, purpose, requested_by, fields, caller_kind, caller_id,"
+        "   caller_unit, via_service, on_behalf_via, dossier_ref)"
+        "   SELECT $1, $2, $3, $4, $5, $6, $7, $3, $8, $9 FROM c WHERE c.status = 'active')"
+        " SELECT * FROM c",
+        personal_id,
+        *(entry[k] for k in ("purpose", "via_service", "fields", "caller_kind", "caller_id", "caller_unit")),
+        entry["on_behalf_via"],
+        entry["dossier_ref"],
+    )
 
 
 async def get_company(conn: asyncpg.Connection, tax_code: str) -> asyncpg.Record | None:

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Header, Request
 
 from motcua_common import PROBLEM_JSON, PROBLEM_RESPONSES, Conn, Problem
 from motcua_common.auth import CurrentCitizen, TokenVerifier, bearer_token
+from motcua_common.db import StatementConn
 from motcua_common.pagination import Cursor, Limit
 
 from . import service
@@ -92,7 +93,7 @@ def _response(read: service.Read) -> PrefillResponse:
     summary="Verify a person (or organisation) and prefill their data for a stated purpose, on a user's behalf",
     description=_READ_RULES,
 )
-async def prefill(body: PrefillRequest, caller: RegistryCaller, conn: Conn) -> PrefillResponse:
+async def prefill(body: PrefillRequest, caller: RegistryCaller, conn: StatementConn) -> PrefillResponse:
     read = await service.read_for(
         conn, caller, personal_id=body.personal_id, tax_code=body.tax_code, fields=body.fields, purpose=body.purpose
     )
@@ -108,7 +109,7 @@ async def prefill(body: PrefillRequest, caller: RegistryCaller, conn: Conn) -> P
     summary="What a submission would prefill, before the dossier exists",
     description=_READ_RULES + " Logged with purpose `preview:<procedure_code>`.",
 )
-async def preview(body: PreviewRequest, caller: RegistryCaller, conn: Conn) -> PrefillResponse:
+async def preview(body: PreviewRequest, caller: RegistryCaller, conn: StatementConn) -> PrefillResponse:
     read = await service.read_for(
         conn,
         caller,

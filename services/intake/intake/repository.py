@@ -1,10 +1,13 @@
 """All of intake's SQL."""
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
+
+from motcua_common.outbox import OutboxRow, insert_rows_sql, row_arrays
 
 _PROCEDURE_COLUMNS = """p.code, p.version, p.name, p.field, p.level, p.processing_days, p.fee_vnd, p.fee_online_vnd,
     p.fee_note, p.online_level, p.components, p.legal_basis, p.effective_from, p.effective_to, p.definition,
@@ -49,6 +52,47 @@ async def get_current_procedure(conn: asyncpg.Connection, code: str, day: date) 
         f"SELECT {_PROCEDURE_COLUMNS} FROM {_PROCEDURES} WHERE {_IN_FORCE} AND p.code = $2"
         " ORDER BY p.version DESC LIMIT 1",
         day,
+        code,
+    )
+
+
+# The version in force without its definition (a stored version's definition never changes: the caller keeps the
+# validated ones by code, version and publication time, versions.definition_of), with its unit.
+_VERSION_IN_FORCE = (
+    "SELECT p.code, p.version, p.published_at, jsonb_typeof(p.definition->'bundle') = 'object' AS is_bundle,"
+    " u.code AS unit_code, u.name AS unit_name, u.province_code, u.ward_code"
+    f" FROM {_PROCEDURES} WHERE {_IN_FORCE} AND p.code = $2 ORDER BY p.version DESC LIMIT 1"
+)
+
+
+async def get_version_in_force(conn: asyncpg.Connection, code: str, day: date) -> asyncpg.Record | None:
+    """The version of ``code`` in force on ``day``, without its definition (see ``_VERSION_IN_FORCE``)."""
+    return await conn.fetchrow(_VERSION_IN_FORCE, day, code)
+
+
+async def get_definition(conn: asyncpg.Connection, code: str, version: int) -> Any:
+    return await conn.fetchval("SELECT definition FROM procedures WHERE code = $1 AND version = $2", code, version)
+
+
+async def start_submission(
+    conn: asyncpg.Connection, submitter_kind: str, submitter_subject: str, key: str, code: str, day: date
+) -> asyncpg.Record:
+    """A submission's first round trip, one statement: whether this submitter already used the idempotency key
+    (``existing``), the version of ``code`` in force on ``day`` (its columns NULL when there is none) and, when the
+    key is new and the version is not a bundle's, the next number of its unit's daily series (``sequence``, see
+    :func:`next_sequence`; a submission refused later leaves a gap, as the law allows)."""
+    return await conn.fetchrow(
+        "WITH v AS (" + _VERSION_IN_FORCE.replace("$2", "$5") + "),"
+        " e AS (SELECT EXISTS (SELECT 1 FROM dossiers WHERE submitter_kind = $2 AND submitter_subject = $3"
+        "   AND idempotency_key = $4) AS existing),"
+        " s AS (INSERT INTO dossier_sequences (unit_code, day, last)"
+        "   SELECT v.unit_code, $1, 1 FROM v, e WHERE NOT e.existing AND NOT v.is_bundle"
+        "   ON CONFLICT (unit_code, day) DO UPDATE SET last = dossier_sequences.last + 1 RETURNING last)"
+        " SELECT e.existing, v.*, (SELECT last FROM s) AS sequence FROM e LEFT JOIN v ON true",
+        day,
+        submitter_kind,
+        submitter_subject,
+        key,
         code,
     )
 
@@ -201,47 +245,59 @@ async def next_sequence(conn: asyncpg.Connection, unit_code: str, day: date) -> 
     )
 
 
-async def insert_dossier(conn: asyncpg.Connection, row: dict[str, Any]) -> asyncpg.Record | None:
-    """Insert unless this submitter already used the idempotency key; the stored row, or None if it existed."""
-    return await conn.fetchrow(
-        "INSERT INTO dossiers (id, code, procedure_code, procedure_version, procedure_snapshot, unit_code,"
-        " channel, applicant_personal_id, applicant, form_data, components, notify_channels, submitted_at,"
-        " received_at, appointment_at, idempotency_key, request_hash, applicant_kind, applicant_subject,"
-        " applicant_tax_code, submitter_kind, submitter_subject, on_behalf_via, receiving_unit_code, field_origins,"
-        " fee_vnd, budget, bundle_id, bundle_code, bundle_version)"
-        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,"
-        " $26,$27,$28,$29,$30)"
-        " ON CONFLICT (submitter_kind, submitter_subject, idempotency_key) DO NOTHING RETURNING *",
-        row["id"],
-        row["code"],
-        row["procedure_code"],
-        row["procedure_version"],
-        row["procedure_snapshot"],
-        row["unit_code"],
-        row["channel"],
-        row["applicant"].get("personal_id"),
-        row["applicant"],
-        row["form_data"],
-        row["components"],
-        row["notify_channels"],
-        row["submitted_at"],
-        row["received_at"],
-        row["appointment_at"],
-        row["idempotency_key"],
-        row["request_hash"],
-        row["applicant"]["kind"],
-        row["applicant"].get("subject"),
-        row["applicant"].get("tax_code"),
-        row["submitter_kind"],
-        row["submitter_subject"],
-        row["on_behalf_via"],
-        row["receiving_unit_code"],
-        row["field_origins"],
-        row["fee_vnd"],
-        row["budget"],
-        row["bundle_id"],
-        row["bundle_code"],
-        row["bundle_version"],
+_INSERT_DOSSIER = (
+    "INSERT INTO dossiers (id, code, procedure_code, procedure_version, procedure_snapshot, unit_code,"
+    " channel, applicant_personal_id, applicant, form_data, components, notify_channels, submitted_at,"
+    " received_at, appointment_at, idempotency_key, request_hash, applicant_kind, applicant_subject,"
+    " applicant_tax_code, submitter_kind, submitter_subject, on_behalf_via, receiving_unit_code, field_origins,"
+    " fee_vnd, budget, bundle_id, bundle_code, bundle_version)"
+    " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,"
+    " $26,$27,$28,$29,$30)"
+    " ON CONFLICT (submitter_kind, submitter_subject, idempotency_key) DO NOTHING"
+)
+
+
+async def insert_dossier(conn: asyncpg.Connection, row: dict[str, Any], events: Sequence[OutboxRow] = ()) -> bool:
+    """Insert the dossier and, only if it was inserted, its outbox ``events``: one statement, so one round trip and
+    one transaction of its own when called outside one. False if this submitter already used the idempotency key
+    (nothing stored)."""
+    return bool(
+        await conn.fetchval(
+            f"WITH d AS ({_INSERT_DOSSIER} RETURNING id),"
+            f" o AS ({insert_rows_sql(31, when='EXISTS (SELECT 1 FROM d)')})"
+            " SELECT EXISTS (SELECT 1 FROM d)",
+            row["id"],
+            row["code"],
+            row["procedure_code"],
+            row["procedure_version"],
+            row["procedure_snapshot"],
+            row["unit_code"],
+            row["channel"],
+            row["applicant"].get("personal_id"),
+            row["applicant"],
+            row["form_data"],
+            row["components"],
+            row["notify_channels"],
+            row["submitted_at"],
+            row["received_at"],
+            row["appointment_at"],
+            row["idempotency_key"],
+            row["request_hash"],
+            row["applicant"]["kind"],
+            row["applicant"].get("subject"),
+            row["applicant"].get("tax_code"),
+            row["submitter_kind"],
+            row["submitter_subject"],
+            row["on_behalf_via"],
+            row["receiving_unit_code"],
+            row["field_origins"],
+            row["fee_vnd"],
+            row["budget"],
+            row["bundle_id"],
+            row["bundle_code"],
+            row["bundle_version"],
+            *row_arrays(events),
+        )
     )
 
 

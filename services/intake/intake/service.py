@@ -5,6 +5,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -23,7 +24,7 @@ from motcua_common.contracts import (
 )
 from motcua_common.contracts import UnitRef as EventUnitRef
 from motcua_common.legal_clock import LegalClock
-from motcua_common.outbox import enqueue
+from motcua_common.outbox import enqueue, outbox_row
 from motcua_common.pagination import decode_cursor, decode_keyset, encode_cursor, encode_keyset
 from motcua_common.problems import FieldError, ProblemError
 from motcua_common.procedures import ProcedureDefinition, TimeBudget
@@ -76,7 +77,7 @@ from .schemas import (
     UnitRef,
 )
 from .settings import Settings
-from .versions import InForce, in_force, performer_units
+from .versions import InForce, in_force, performer_units, version_in_force
 
 SOURCE = EVENT_SOURCE
 SUBMITTED_LABEL = "Đã nộp, chờ tiếp nhận"
@@ -337,14 +338,18 @@ class _Submission:
 
 
 async def _version_on_receipt(
-    conn: asyncpg.Connection, clock: LegalClock, code: str, submitted_at: datetime
+    conn: asyncpg.Connection,
+    clock: LegalClock,
+    code: str,
+    submitted_at: datetime,
+    in_force_then: InForce | None = None,
 ) -> tuple[InForce, datetime]:
     """The version a dossier submitted at ``submitted_at`` is received under: the one in force on its receipt date
     (the next working day when it arrives after the cut-off or on a day off), and the legal receipt time. A version
     that comes into force on that later day wins; if the procedure ends before it, the version in force at
-    submission stays."""
+    submission stays (``in_force_then`` when the caller has it already)."""
     day = submitted_at.astimezone(clock.tz).date()
-    procedure = await in_force(conn, code, day)
+    procedure = in_force_then or await in_force(conn, code, day)
     if procedure is None:
         raise _procedure_missing(code, day)
     received = clock.received_at(submitted_at, procedure.definition.budget)
@@ -373,11 +378,15 @@ async def _dossier(
 
 
 async def _plan(
-    conn: asyncpg.Connection, clock: LegalClock, body: DossierCreate, submitted_at: datetime
+    conn: asyncpg.Connection,
+    clock: LegalClock,
+    body: DossierCreate,
+    submitted_at: datetime,
+    in_force_then: InForce | None = None,
 ) -> _Submission:
     """Resolve what to store: the procedure's version in force on the receipt date, the channel it accepts, and
     for a bundle each member's version in force, every member due by the bundle's due date at the latest."""
-    procedure, received = await _version_on_receipt(conn, clock, body.procedure_code, submitted_at)
+    procedure, received = await _version_on_receipt(conn, clock, body.procedure_code, submitted_at, in_force_then)
     definition = procedure.definition
     if body.channel not in definition.channels:
         raise _channel_refused(definition, body.channel)
@@ -465,14 +474,27 @@ async def submit(
     submitted_at = datetime.now(UTC)
     local_day = submitted_at.astimezone(clock.tz).date()
     async with pool.acquire() as conn:
-        existing = await repository.find_by_idempotency_key(conn, principal.kind, principal.subject, idempotency_key)
-        if existing is not None:
+        # One round trip: the key's earlier use, the version in force, and that version's unit's next number.
+        start = await repository.start_submission(
+            conn, principal.kind, principal.subject, idempotency_key, body.procedure_code, local_day
+        )
+        if start["existing"]:
+            existing = await repository.find_by_idempotency_key(
+                conn, principal.kind, principal.subject, idempotency_key
+            )
             return await _replay(conn, existing, digest, clock), True
-        plan = await _plan(conn, clock, body, submitted_at)
+        if start["code"] is None:
+            raise _procedure_missing(body.procedure_code, local_day)
+        plan = await _plan(conn, clock, body, submitted_at, await version_in_force(conn, start))
         submitted = plan.bundle or plan.dossiers[0].procedure
         components = await _components(conn, principal, submitted.definition, body.components)
+        taken = start["sequence"]  # the number start_submission took for the unit in force (None for a bundle)
         for d in plan.dossiers:
-            d.code = dossier_code(d.unit_code, local_day, await repository.next_sequence(conn, d.unit_code, local_day))
+            if taken is not None and d.unit_code == start["unit_code"]:
+                sequence, taken = taken, None
+            else:  # a bundle's member, or a later version of another unit: the number left is a gap
+                sequence = await repository.next_sequence(conn, d.unit_code, local_day)
+            d.code = dossier_code(d.unit_code, local_day, sequence)
 
     first = plan.dossiers[0]
     answer = await registry.prefill(principal, query, f"dossier:{first.code}", request_id)
@@ -480,51 +502,42 @@ async def submit(
     contact = _contact(principal, applicant, answer, origins, notify=body.notify_channels)
 
     receiving_unit = principal.unit_code if principal.kind == "officer" else None
+    applicant_json = applicant.model_dump(mode="json")
     stored_rows = []
-    async with pool.acquire() as conn, conn.transaction():
+    async with pool.acquire() as conn, _bundle_transaction(conn, len(plan.dossiers)):
         for d in plan.dossiers:
-            stored = await repository.insert_dossier(
-                conn,
-                {
-                    "id": d.id,
-                    "code": d.code,
-                    "procedure_code": d.definition.code,
-                    "procedure_version": d.definition.version,
-                    "procedure_snapshot": d.definition.model_dump(mode="json"),
-                    "unit_code": d.unit_code,
-                    "channel": body.channel,
-                    "applicant": applicant.model_dump(mode="json"),
-                    "form_data": body.form_data,
-                    "components": components,
-                    "notify_channels": body.notify_channels,
-                    "submitted_at": submitted_at,
-                    "received_at": plan.received_at,
-                    "appointment_at": d.appointment_at,
-                    # the key is the first dossier's: a bundle's other dossiers are found through it
-                    "idempotency_key": idempotency_key if d is first else None,
-                    "request_hash": digest,
-                    "submitter_kind": principal.kind,
-                    "submitter_subject": principal.subject,
-                    "on_behalf_via": answer.on_behalf_via,
-                    "receiving_unit_code": receiving_unit,
-                    "field_origins": origins,
-                    "fee_vnd": d.fee_vnd,
-                    "budget": d.budget.model_dump(mode="json", exclude_none=True),
-                    "bundle_id": plan.bundle_id,
-                    "bundle_code": plan.bundle.definition.code if plan.bundle else None,
-                    "bundle_version": plan.bundle.definition.version if plan.bundle else None,
-                },
-            )
-            if stored is None:  # a concurrent request of the same submitter with the same key won the race
-                existing = await repository.find_by_idempotency_key(
-                    conn, principal.kind, principal.subject, idempotency_key
-                )
-                return await _replay(conn, existing, digest, clock), True
-            stored_rows.append({**stored, "unit_name": d.procedure.row["unit_name"]})
-
+            row: dict[str, Any] = {
+                "id": d.id,
+                "code": d.code,
+                "procedure_code": d.definition.code,
+                "procedure_version": d.definition.version,
+                "procedure_snapshot": d.procedure.snapshot,
+                "unit_code": d.unit_code,
+                "channel": body.channel,
+                "applicant": applicant_json,
+                "form_data": body.form_data,
+                "components": components,
+                "notify_channels": body.notify_channels,
+                "submitted_at": submitted_at,
+                "received_at": plan.received_at,
+                "appointment_at": d.appointment_at,
+                # the key is the first dossier's: a bundle's other dossiers are found through it
+                "idempotency_key": idempotency_key if d is first else None,
+                "request_hash": digest,
+                "submitter_kind": principal.kind,
+                "submitter_subject": principal.subject,
+                "on_behalf_via": answer.on_behalf_via,
+                "receiving_unit_code": receiving_unit,
+                "field_origins": origins,
+                "fee_vnd": d.fee_vnd,
+                "budget": d.budget.model_dump(mode="json", exclude_none=True),
+                "bundle_id": plan.bundle_id,
+                "bundle_code": plan.bundle.definition.code if plan.bundle else None,
+                "bundle_version": plan.bundle.definition.version if plan.bundle else None,
+            }
             key = str(d.id)
             event = _submitted_event(plan, d, body, principal, applicant, submitted_at, receiving_unit, components)
-            await enqueue(conn, event, topic=settings.dossier_topic, key=key, source=SOURCE, subject=d.code)
+            events = [outbox_row(event, topic=settings.dossier_topic, key=key, source=SOURCE, subject=d.code)]
             if contact is not None:
                 contact_event = DossierContact(
                     dossier_id=d.id,
@@ -533,11 +546,27 @@ async def submit(
                     procedure_name=d.definition.name,
                     **contact,
                 )
-                await enqueue(
-                    conn, contact_event, topic=settings.personal_topic, key=key, source=SOURCE, subject=d.code
+                events.append(
+                    outbox_row(contact_event, topic=settings.personal_topic, key=key, source=SOURCE, subject=d.code)
                 )
+            # the dossier and its events in one statement (the dossier's own transaction, or the bundle's)
+            if not await repository.insert_dossier(conn, row, events):
+                # a concurrent request of the same submitter with the same key won the race
+                existing = await repository.find_by_idempotency_key(
+                    conn, principal.kind, principal.subject, idempotency_key
+                )
+                return await _replay(conn, existing, digest, clock), True
+            # the stored row as the receipt reads it (all of it was just written; times in UTC, as read back)
+            times = {k: row[k].astimezone(UTC) for k in ("submitted_at", "received_at", "appointment_at")}
+            unit_name = d.procedure.row["unit_name"]
+            stored_rows.append({**row, **times, "applicant_kind": applicant.kind, "unit_name": unit_name})
     bundle = _bundle_receipt(stored_rows, plan.bundle.definition, plan.due_at) if plan.bundle else None
     return _receipt(stored_rows[0], clock, bundle), False
+
+
+def _bundle_transaction(conn: asyncpg.Connection, dossiers: int) -> AbstractAsyncContextManager[Any]:
+    """A transaction around a bundle's dossiers (all or none); a single dossier's one statement is its own."""
+    return conn.transaction() if dossiers > 1 else nullcontext()
 
 
 async def preview(

@@ -268,17 +268,40 @@ async def get_version(conn: asyncpg.Connection, code: str, version: int, today: 
 
 @dataclass(frozen=True)
 class InForce:
-    """A procedure's version in force on a day: its stored row (with its unit) and its definition."""
+    """A procedure's version in force on a day: its stored row (with its unit), its definition and that definition
+    as JSON (what a dossier keeps as its snapshot; shared, never to be modified)."""
 
     row: asyncpg.Record
     definition: ProcedureDefinition
+    snapshot: dict[str, Any]
+
+
+# Validated definitions by (code, version, published_at): a stored version's definition is never rewritten, so a
+# submission does not decode and validate 2-3 kB of JSON each time (issue 7's profile: ~3% of intake). The
+# publication time is in the key so that a database rebuilt with other definitions under the same numbers (tests,
+# a restored backup) is never answered from the cache. Bounded: cleared when it reaches _DEFINITIONS_MAX.
+_definitions: dict[tuple[str, int, Any], tuple[ProcedureDefinition, dict[str, Any]]] = {}
+_DEFINITIONS_MAX = 1024
+
+
+async def version_in_force(conn: asyncpg.Connection, row: asyncpg.Record) -> InForce:
+    """The version ``row`` names (``code``, ``version``, ``published_at``, its unit's columns), with its validated
+    definition."""
+    key = (row["code"], row["version"], row["published_at"])
+    cached = _definitions.get(key)
+    if cached is None:
+        stored = await repository.get_definition(conn, row["code"], row["version"])
+        definition = ProcedureDefinition.model_validate(stored)
+        cached = definition, definition.model_dump(mode="json")
+        if len(_definitions) >= _DEFINITIONS_MAX:
+            _definitions.clear()
+        _definitions[key] = cached
+    return InForce(row, *cached)
 
 
 async def in_force(conn: asyncpg.Connection, code: str, day: date) -> InForce | None:
-    row = await repository.get_current_procedure(conn, code, day)
-    if row is None:
-        return None
-    return InForce(row, ProcedureDefinition.model_validate(row["definition"]))
+    row = await repository.get_version_in_force(conn, code, day)
+    return None if row is None else await version_in_force(conn, row)
 
 
 # --- Publishing ---------------------------------------------------------------------------------------------------

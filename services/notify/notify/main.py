@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with httpx.AsyncClient(timeout=5) as client, runtime.lifespan(app):
             app.state.verifier = make_verifier(settings, client)
             yield
-        await providers.aclose()
+        await sender.aclose()  # its SMTP sessions and the providers' client
 
     app = create_base_app(
         title="Một Cửa notify",

@@ -10,6 +10,7 @@
 Each adapter returns :class:`Accepted` or raises :class:`SendError` / :class:`RateLimited`.
 """
 
+import asyncio
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -82,6 +83,53 @@ def _is_permanent(exc: Exception) -> bool:
     return False
 
 
+class SmtpSessions:
+    """Open SMTP sessions kept between messages, so that a message costs its mail transaction (MAIL, RCPT, DATA)
+    and not also a TCP connection, the greeting, EHLO, the login and QUIT (issue 7's profile of notify: a new session
+    per message, its address resolved in a worker thread each time). aiosmtplib has no pool of its own. A session
+    is reused only if it was handed back after a message the server accepted, is still connected and has been idle
+    less than ``max_idle`` seconds (well under the 5 minutes RFC 5321 lets a server wait); any error closes it. At
+    most ``keep`` idle sessions are kept (the sender's batch sends that many messages at once)."""
+
+    def __init__(self, settings: Settings, *, keep: int, max_idle: float = 10.0):
+        self.settings, self.keep, self.max_idle = settings, keep, max_idle
+        self._idle: list[tuple[aiosmtplib.SMTP, float]] = []  # (session, loop time it was handed back)
+
+    async def take(self) -> aiosmtplib.SMTP:
+        """An idle session still fit for use, else a new one (connected, and logged in when configured)."""
+        now = asyncio.get_running_loop().time()
+        while self._idle:
+            session, since = self._idle.pop()
+            if session.is_connected and now - since < self.max_idle:
+                return session
+            session.close()
+        s = self.settings
+        session = aiosmtplib.SMTP(
+            hostname=s.smtp_host, port=s.smtp_port, timeout=s.smtp_timeout, username=s.smtp_username,
+            password=s.smtp_password,
+        )  # fmt: skip
+        try:
+            await session.connect()
+        except BaseException:
+            session.close()
+            raise
+        return session
+
+    def give_back(self, session: aiosmtplib.SMTP) -> None:
+        if session.is_connected and len(self._idle) < self.keep:
+            self._idle.append((session, asyncio.get_running_loop().time()))
+        else:
+            session.close()
+
+    async def aclose(self) -> None:
+        idle, self._idle = self._idle, []
+        for session, _ in idle:
+            try:
+                await asyncio.wait_for(session.quit(), 2)
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                session.close()
+
+
 class SmtpChannel:
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -89,6 +137,7 @@ class SmtpChannel:
         self._domain = self._from_addr.rpartition("@")[2] or "motcua.gov.vn"
         # Encoded once: the From header is the same on every message.
         self._from_header = formataddr((name, self._from_addr), charset="utf-8")
+        self.sessions = SmtpSessions(settings, keep=settings.sender_batch_size)
 
     def build_message(self, row: Any) -> MIMEText:
         """The message, built once with the compat32 classes (MIMEText, email.header.Header): issue 7's profile
@@ -116,24 +165,22 @@ class SmtpChannel:
         return self.build_message(row).as_bytes()
 
     async def send(self, row: Any) -> Accepted:
-        s = self.settings
         try:
             raw = self.wire(row)
         except (ValueError, TypeError, UnicodeError) as exc:  # e.g. an address with a line break: never sendable
             raise SendError(f"invalid message: {exc}", permanent=True) from exc
         try:
-            errors, response = await aiosmtplib.send(
-                raw,
-                sender=self._from_addr,
-                recipients=[row["recipient"]],
-                hostname=s.smtp_host,
-                port=s.smtp_port,
-                timeout=s.smtp_timeout,
-                username=s.smtp_username,
-                password=s.smtp_password,
-            )
+            session = await self.sessions.take()
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise SendError(f"{type(exc).__name__}: {exc}", permanent=_is_permanent(exc)) from exc
+        try:
+            errors, response = await session.sendmail(self._from_addr, [row["recipient"]], raw)
+        except BaseException as exc:
+            session.close()  # whatever went wrong, the next message gets a new session
+            if isinstance(exc, aiosmtplib.SMTPException | OSError | TimeoutError):
+                raise SendError(f"{type(exc).__name__}: {exc}", permanent=_is_permanent(exc)) from exc
+            raise
+        self.sessions.give_back(session)
         receipt = {"smtp_response": response, "at": datetime.now(UTC).isoformat()}
         return Accepted(None, f"SMTP {response}", receipt)
 

@@ -1,6 +1,8 @@
 """All SQL of the notify service."""
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,14 +17,21 @@ _NOTIFICATION_COLUMNS = (
 )
 
 
-async def upsert_recipient(conn: asyncpg.Connection, r: Recipient) -> None:
-    await conn.execute(
-        "INSERT INTO recipients (dossier_id, dossier_code, recipient_subject, full_name, email, phone, channels,"
-        " procedure_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        " ON CONFLICT (dossier_id) DO UPDATE SET dossier_code = EXCLUDED.dossier_code,"
-        " recipient_subject = EXCLUDED.recipient_subject, full_name = EXCLUDED.full_name, email = EXCLUDED.email,"
-        " phone = EXCLUDED.phone, channels = EXCLUDED.channels, procedure_name = EXCLUDED.procedure_name,"
-        " updated_at = now()",
+async def record_recipient(conn: asyncpg.Connection, r: Recipient) -> tuple[list[asyncpg.Record], Preferences | None]:
+    """Store (or update) the dossier's recipient and take the events that waited for it, in one statement: the
+    pending events removed, in the order they happened, and the recipient's preferences (None if they set none, or
+    if no event was pending: then they are not needed)."""
+    rows = await conn.fetch(
+        "WITH u AS (INSERT INTO recipients (dossier_id, dossier_code, recipient_subject, full_name, email, phone,"
+        "   channels, procedure_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        "   ON CONFLICT (dossier_id) DO UPDATE SET dossier_code = EXCLUDED.dossier_code,"
+        "   recipient_subject = EXCLUDED.recipient_subject, full_name = EXCLUDED.full_name, email = EXCLUDED.email,"
+        "   phone = EXCLUDED.phone, channels = EXCLUDED.channels, procedure_name = EXCLUDED.procedure_name,"
+        "   updated_at = now()),"
+        " t AS (DELETE FROM pending_events WHERE dossier_id = $1"
+        "   RETURNING event_id, event_type, data, occurred_at, received_at)"
+        " SELECT t.*, p.channels, p.quiet_start, p.quiet_end FROM t"
+        " LEFT JOIN notification_preferences p ON p.recipient_subject = $3",
         uuid.UUID(r.dossier_id),
         r.dossier_code,
         r.recipient_subject,
@@ -32,16 +41,20 @@ async def upsert_recipient(conn: asyncpg.Connection, r: Recipient) -> None:
         list(r.channels),
         r.procedure_name,
     )
+    pending = sorted(rows, key=lambda e: (e["occurred_at"], e["received_at"]))
+    return pending, _preferences(pending[0]) if pending else None
 
 
-async def get_recipient(conn: asyncpg.Connection, dossier_id: str) -> Recipient | None:
-    row = await conn.fetchrow(
-        "SELECT dossier_id, dossier_code, recipient_subject, full_name, email, phone, channels, procedure_name"
-        " FROM recipients WHERE dossier_id = $1 AND recipient_subject IS NOT NULL",
-        uuid.UUID(dossier_id),
-    )
-    if row is None:
-        return None
+_RECIPIENT = (
+    "SELECT r.dossier_id, r.dossier_code, r.recipient_subject, r.full_name, r.email, r.phone, r.channels,"
+    " r.procedure_name, p.recipient_subject IS NOT NULL AS has_preferences, p.channels AS preferred_channels,"
+    " p.quiet_start, p.quiet_end"
+    " FROM recipients r LEFT JOIN notification_preferences p ON p.recipient_subject = r.recipient_subject"
+    " WHERE r.dossier_id = $1 AND r.recipient_subject IS NOT NULL"
+)
+
+
+def _recipient(row: asyncpg.Record) -> Recipient:
     return Recipient(
         dossier_id=str(row["dossier_id"]),
         dossier_code=row["dossier_code"],
@@ -52,6 +65,29 @@ async def get_recipient(conn: asyncpg.Connection, dossier_id: str) -> Recipient 
         channels=list(row["channels"]),
         procedure_name=row["procedure_name"],
     )
+
+
+def _preferences(row: asyncpg.Record | None, channels: str = "channels") -> Preferences | None:
+    """The preferences in ``row`` (their channels in column ``channels``), or None when the citizen has none."""
+    if row is None or row[channels] is None:
+        return None
+    return Preferences(tuple(row[channels]), row["quiet_start"], row["quiet_end"])
+
+
+async def get_recipient(conn: asyncpg.Connection, dossier_id: str) -> Recipient | None:
+    row = await conn.fetchrow(_RECIPIENT, uuid.UUID(dossier_id))
+    return None if row is None else _recipient(row)
+
+
+async def get_recipient_and_preferences(
+    conn: asyncpg.Connection, dossier_id: str
+) -> tuple[Recipient, Preferences | None] | None:
+    """The dossier's recipient and their preferences (None if they set none), in one round trip; None if the
+    dossier's contact is not known yet."""
+    row = await conn.fetchrow(_RECIPIENT, uuid.UUID(dossier_id))
+    if row is None:
+        return None
+    return _recipient(row), _preferences(row, "preferred_channels") if row["has_preferences"] else None
 
 
 async def lock_dossier(conn: asyncpg.Connection, dossier_id: str) -> None:
@@ -82,62 +118,73 @@ async def insert_pending(
     )
 
 
-async def take_pending(conn: asyncpg.Connection, dossier_id: str) -> list[asyncpg.Record]:
-    """Remove and return a dossier's pending events, in the order they happened."""
-    rows = await conn.fetch(
-        "DELETE FROM pending_events WHERE dossier_id = $1"
-        " RETURNING event_id, event_type, data, occurred_at, received_at",
-        uuid.UUID(dossier_id),
-    )
-    return sorted(rows, key=lambda r: (r["occurred_at"], r["received_at"]))
+@dataclass(frozen=True)
+class NewNotification:
+    """A notification to insert (:func:`insert_notifications`). Its id is its idempotency key
+    (``domain.idempotency_key``) unless given."""
+
+    dossier_id: str
+    dossier_code: str
+    event_id: str
+    event_type: str
+    channel: str
+    recipient: str | None
+    recipient_subject: str
+    subject: str
+    body: str
+    status: str
+    notification_id: uuid.UUID | None = None
+    template_version: int = 1
+    event_data: dict | None = None
+    fallback_of: uuid.UUID | None = None
+    not_before: datetime | None = None
 
 
-async def insert_notification(
-    conn: asyncpg.Connection,
-    *,
-    notification_id: uuid.UUID | None = None,
-    dossier_id: str,
-    dossier_code: str,
-    event_id: str,
-    event_type: str,
-    channel: str,
-    recipient: str | None,
-    recipient_subject: str,
-    subject: str,
-    body: str,
-    status: str,
-    template_version: int = 1,
-    event_data: dict | None = None,
-    fallback_of: uuid.UUID | None = None,
-    not_before: datetime | None = None,
-) -> uuid.UUID | None:
-    """Insert one notification; returns its id, or None if this event already has one on this channel. Its id is
-    its idempotency key (``domain.idempotency_key``) unless given."""
-    notification_id = notification_id or uuid.uuid4()
-    return await conn.fetchval(
+async def insert_notifications(conn: asyncpg.Connection, rows: Sequence[NewNotification]) -> list[uuid.UUID]:
+    """Insert the notifications in one statement; returns the ids of those inserted, in the given order (an event
+    that already has one on a channel gets no second)."""
+    ids = [r.notification_id or uuid.uuid4() for r in rows]
+    inserted = await conn.fetch(
         "INSERT INTO notifications (id, idempotency_key, dossier_id, dossier_code, event_id, event_type, channel,"
         " recipient, subject, body, status, sent_at, delivered_at, recipient_subject, template_version, event_data,"
         " fallback_of, next_attempt_at)"
-        " VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
-        "         CASE WHEN $10 = 'delivered' THEN clock_timestamp() END,"
-        "         CASE WHEN $10 = 'delivered' THEN clock_timestamp() END, $11, $12, $13, $14, coalesce($15, now()))"
+        " SELECT n.id, n.id, n.dossier_id, n.dossier_code, n.event_id, n.event_type, n.channel, n.recipient,"
+        "   n.subject, n.body, n.status,"
+        "   CASE WHEN n.status = 'delivered' THEN clock_timestamp() END,"
+        "   CASE WHEN n.status = 'delivered' THEN clock_timestamp() END,"
+        "   n.recipient_subject, n.template_version, n.event_data, n.fallback_of, coalesce(n.not_before, now())"
+        " FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
+        "   $8::text[], $9::text[], $10::text[], $11::text[], $12::integer[], $13::jsonb[], $14::uuid[],"
+        "   $15::timestamptz[]) WITH ORDINALITY AS n(id, dossier_id, dossier_code, event_id, event_type, channel,"
+        "   recipient, subject, body, status, recipient_subject, template_version, event_data, fallback_of,"
+        "   not_before, i)"
+        " ORDER BY n.i"
         " ON CONFLICT (event_id, channel) DO NOTHING RETURNING id",
-        notification_id,
-        uuid.UUID(dossier_id),
-        dossier_code,
-        event_id,
-        event_type,
-        channel,
-        recipient,
-        subject,
-        body,
-        status,
-        recipient_subject,
-        template_version,
-        event_data,
-        fallback_of,
-        not_before,
+        ids,
+        [uuid.UUID(r.dossier_id) for r in rows],
+        [r.dossier_code for r in rows],
+        [r.event_id for r in rows],
+        [r.event_type for r in rows],
+        [r.channel for r in rows],
+        [r.recipient for r in rows],
+        [r.subject for r in rows],
+        [r.body for r in rows],
+        [r.status for r in rows],
+        [r.recipient_subject for r in rows],
+        [r.template_version for r in rows],
+        [r.event_data for r in rows],
+        [r.fallback_of for r in rows],
+        [r.not_before for r in rows],
     )
+    done = {r["id"] for r in inserted}
+    return [i for i in ids if i in done]
+
+
+async def insert_notification(conn: asyncpg.Connection, **fields: Any) -> uuid.UUID | None:
+    """Insert one notification (``fields`` as :class:`NewNotification`'s); its id, or None if this event already has
+    one on this channel."""
+    ids = await insert_notifications(conn, [NewNotification(**fields)])
+    return ids[0] if ids else None
 
 
 async def get_notification(conn: asyncpg.Connection, notification_id: uuid.UUID) -> asyncpg.Record | None:
@@ -152,9 +199,7 @@ async def get_preferences(conn: asyncpg.Connection, subject: str) -> Preferences
     row = await conn.fetchrow(
         "SELECT channels, quiet_start, quiet_end FROM notification_preferences WHERE recipient_subject = $1", subject
     )
-    if row is None:
-        return None
-    return Preferences(tuple(row["channels"]), row["quiet_start"], row["quiet_end"])
+    return _preferences(row)
 
 
 async def put_preferences(conn: asyncpg.Connection, subject: str, p: Preferences) -> asyncpg.Record:
@@ -310,17 +355,31 @@ async def record_attempt(
     )
 
 
-async def mark_accepted(
-    conn: asyncpg.Connection, notification_id: uuid.UUID, *, provider_message_id: str | None, receipt: dict | None
+async def record_accepted(
+    conn: asyncpg.Connection,
+    row: asyncpg.Record | dict,
+    *,
+    started_at: datetime,
+    detail: str | None,
+    provider_message_id: str | None,
+    receipt: dict | None,
 ) -> None:
-    """The provider accepted the message. With a ``receipt`` (SMTP: the server's answer is the proof) it is
-    delivered; without, it stays ``sending`` until the provider's delivery receipt arrives."""
+    """The provider accepted the message: its attempt (as :func:`record_attempt`, outcome ``accepted``) and the
+    notification, in one statement (one round trip, atomic without a transaction around it). With a ``receipt``
+    (SMTP: the server's answer is the proof) it is delivered; without, it stays ``sending`` until the provider's
+    delivery receipt arrives."""
     await conn.execute(
-        "UPDATE notifications SET accepted_at = clock_timestamp(), sent_at = clock_timestamp(),"
-        " provider_message_id = $2, receipt = coalesce($3, receipt),"
-        " status = CASE WHEN $3::jsonb IS NULL THEN status ELSE 'delivered' END,"
-        " delivered_at = CASE WHEN $3::jsonb IS NULL THEN delivered_at ELSE clock_timestamp() END WHERE id = $1",
-        notification_id,
+        "WITH a AS (INSERT INTO delivery_attempts (notification_id, attempt, channel, started_at, outcome, detail,"
+        "   provider_message_id) VALUES ($1, $2, $3, $4, 'accepted', $5, $6))"
+        " UPDATE notifications SET accepted_at = clock_timestamp(), sent_at = clock_timestamp(),"
+        " provider_message_id = $6, receipt = coalesce($7, receipt),"
+        " status = CASE WHEN $7::jsonb IS NULL THEN status ELSE 'delivered' END,"
+        " delivered_at = CASE WHEN $7::jsonb IS NULL THEN delivered_at ELSE clock_timestamp() END WHERE id = $1",
+        row["id"],
+        row["attempts"],
+        row["channel"],
+        started_at,
+        detail[:1000] if detail else None,
         provider_message_id,
         receipt,
     )

@@ -77,6 +77,7 @@ class Deliverer:
         return self._channels[name]
 
     async def aclose(self) -> None:
+        await self.smtp.sessions.aclose()
         if self._client is not None:
             await self._client.aclose()
 
@@ -123,8 +124,19 @@ class Deliverer:
         delay = 0.2
         while True:
             try:
-                async with self._pool().acquire() as conn, conn.transaction():
-                    await self._record_once(conn, row, outcome, started)
+                async with self._pool().acquire() as conn:
+                    if isinstance(outcome, Accepted):  # the usual case: one statement, atomic by itself
+                        await repository.record_accepted(
+                            conn,
+                            row,
+                            started_at=started,
+                            detail=outcome.detail,
+                            provider_message_id=outcome.provider_message_id,
+                            receipt=outcome.receipt,
+                        )
+                    else:
+                        async with conn.transaction():
+                            await self._record_once(conn, row, outcome, started)
                 return
             except _DATABASE_DOWN as exc:
                 if loop.time() + delay >= deadline:
@@ -134,21 +146,10 @@ class Deliverer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
-    async def _record_once(self, conn: asyncpg.Connection, row: Any, outcome: Outcome, started: datetime) -> None:
+    async def _record_once(
+        self, conn: asyncpg.Connection, row: Any, outcome: RateLimited | SendError, started: datetime
+    ) -> None:
         s = self.settings
-        if isinstance(outcome, Accepted):
-            await repository.record_attempt(
-                conn,
-                row,
-                started_at=started,
-                outcome="accepted",
-                detail=outcome.detail,
-                provider_message_id=outcome.provider_message_id,
-            )
-            await repository.mark_accepted(
-                conn, row["id"], provider_message_id=outcome.provider_message_id, receipt=outcome.receipt
-            )
-            return
         if isinstance(outcome, RateLimited):
             await repository.record_attempt(conn, row, started_at=started, outcome="rate_limited", detail=str(outcome))
             await repository.mark_rate_limited(conn, row["id"], row["channel"], outcome.retry_after)

@@ -34,29 +34,30 @@ def recipient_from_contact(contact: DossierContact) -> domain.Recipient:
 
 
 async def _notify(
-    conn: asyncpg.Connection, recipient: domain.Recipient, event_id: str, event_type: str, data: dict[str, Any]
+    conn: asyncpg.Connection,
+    recipient: domain.Recipient,
+    preferences: domain.Preferences | None,
+    event_id: str,
+    event_type: str,
+    data: dict[str, Any],
 ) -> list[uuid.UUID]:
-    """Render one dossier event for its recipient and record its notifications (one per channel; an
-    (event, channel) pair that already has one is skipped). External channels are only recorded, ``queued``
+    """Render one dossier event for its recipient and record its notifications, in one statement (one per channel;
+    an (event, channel) pair that already has one is skipped). External channels are only recorded, ``queued``
     (held until the end of the citizen's quiet hours for SMS and OTT, except legal notices): the deliverer sends
     them after commit."""
     data = dict(data)
     if recipient.procedure_name:
         data.setdefault("procedure_name", recipient.procedure_name)
-    preferences = await repository.get_preferences(conn, recipient.recipient_subject)
     now = datetime.now(UTC)
-    ids = []
+    rows = []
     for d in domain.deliveries(recipient, event_type, data.get("notify_channels") or (), preferences):
         held = domain.holds_for_quiet_hours(d.channel, event_type)
         not_before = domain.quiet_until(now, preferences) if held else None
-        new_id = await _insert(conn, recipient, event_id, event_type, data, d, not_before=not_before)
-        if new_id is not None:
-            ids.append(new_id)
-    return ids
+        rows.append(_notification(recipient, event_id, event_type, data, d, not_before=not_before))
+    return await repository.insert_notifications(conn, rows) if rows else []
 
 
-async def _insert(
-    conn: asyncpg.Connection,
+def _notification(
     recipient: domain.Recipient,
     event_id: str,
     event_type: str,
@@ -65,12 +66,11 @@ async def _insert(
     *,
     not_before: datetime | None = None,
     fallback_of: uuid.UUID | None = None,
-) -> uuid.UUID | None:
+) -> repository.NewNotification:
     # SMS texts are stored with their diacritics, within two UCS-2 parts; the SMS adapter strips them for a
     # provider that takes unaccented text only (which also fits: unaccented is never longer).
     rendered = templates.store().render(event_type, delivery.channel, data, recipient.full_name)
-    return await repository.insert_notification(
-        conn,
+    return repository.NewNotification(
         notification_id=domain.idempotency_key(event_id, recipient.recipient_subject, delivery.channel),
         dossier_id=recipient.dossier_id,
         dossier_code=recipient.dossier_code,
@@ -114,8 +114,7 @@ async def after_permanent_failure(conn: asyncpg.Connection, row: asyncpg.Record 
         return None
     delivery = domain.Delivery(fallback, domain.address(recipient, fallback), domain.QUEUED)  # type: ignore[arg-type]
     log.info("notification %s failed on %s; falling back to %s", notification["id"], notification["channel"], fallback)
-    return await _insert(
-        conn,
+    row = _notification(
         recipient,  # type: ignore[arg-type]  # not None: fallback is only set when the recipient is known
         notification["event_id"],
         notification["event_type"],
@@ -123,6 +122,8 @@ async def after_permanent_failure(conn: asyncpg.Connection, row: asyncpg.Record 
         delivery,
         fallback_of=notification["id"],
     )
+    ids = await repository.insert_notifications(conn, [row])
+    return ids[0] if ids else None
 
 
 async def record_event(conn: asyncpg.Connection, event: CloudEvent) -> list[uuid.UUID]:
@@ -134,8 +135,8 @@ async def record_event(conn: asyncpg.Connection, event: CloudEvent) -> list[uuid
     parsed = model.model_validate(event.data)
     dossier_id = str(parsed.dossier_id)
     await repository.lock_dossier(conn, dossier_id)
-    recipient = await repository.get_recipient(conn, dossier_id)
-    if recipient is None:
+    known = await repository.get_recipient_and_preferences(conn, dossier_id)
+    if known is None:
         log.info("contact of dossier %s not known yet: %s kept pending", parsed.dossier_code, event.type)
         await repository.insert_pending(
             conn,
@@ -147,17 +148,19 @@ async def record_event(conn: asyncpg.Connection, event: CloudEvent) -> list[uuid
             occurred_at=parsed.occurred_at,
         )
         return []
-    return await _notify(conn, recipient, event.id, event.type, event.data)
+    recipient, preferences = known
+    return await _notify(conn, recipient, preferences, event.id, event.type, event.data)
 
 
 async def record_contact(conn: asyncpg.Connection, event: CloudEvent) -> list[uuid.UUID]:
     """A dossier's contact (personal topic): remember it and deliver the events that were waiting for it."""
     recipient = recipient_from_contact(DossierContact.model_validate(event.data))
     await repository.lock_dossier(conn, recipient.dossier_id)
-    await repository.upsert_recipient(conn, recipient)
-    ids = []
-    for pending in await repository.take_pending(conn, recipient.dossier_id):
-        ids += await _notify(conn, recipient, pending["event_id"], pending["event_type"], pending["data"])
+    pending_events, preferences = await repository.record_recipient(conn, recipient)
+    ids: list[uuid.UUID] = []
+    for pending in pending_events:
+        event_id, event_type = pending["event_id"], pending["event_type"]
+        ids += await _notify(conn, recipient, preferences, event_id, event_type, pending["data"])
     return ids
 
 

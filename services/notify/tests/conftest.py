@@ -49,6 +49,7 @@ class CollectingHandler:
         self.refuse: set[str] = set()
         self.fail_first: set[str] = set()
         self.data_attempts: dict[str, list[float]] = defaultdict(list)
+        self.peers: list[object] = []  # the client's address of each DATA: one per SMTP session
         self._lock = threading.Lock()
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -59,6 +60,7 @@ class CollectingHandler:
 
     async def handle_DATA(self, server, session, envelope):
         with self._lock:
+            self.peers.append(session.peer)
             first = False
             for rcpt in envelope.rcpt_tos:
                 self.data_attempts[rcpt].append(time.monotonic())

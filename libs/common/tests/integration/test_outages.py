@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from motcua_common.db import Conn, check_database
+from motcua_common.db import Conn, StatementConn, check_database
 from motcua_common.http import create_app
 from motcua_common.runtime import Runtime
 from motcua_common.settings import ServiceSettings
@@ -29,6 +29,11 @@ def build_app(settings: ServiceSettings) -> FastAPI:
 
     @app.get("/slow")
     async def slow(conn: Conn) -> dict:
+        await conn.execute("SELECT pg_sleep(30)")
+        return {}
+
+    @app.get("/slow-statement")
+    async def slow_statement(conn: StatementConn) -> dict:  # a connection without a transaction
         await conn.execute("SELECT pg_sleep(30)")
         return {}
 
@@ -91,9 +96,10 @@ async def test_database_away_is_503_with_retry_after_then_recovers(outage_settin
     assert (await client.get("/readyz")).json() == {"status": "ready"}
 
 
-async def test_connection_lost_in_the_middle_of_a_request_is_503(outage_settings, client):
+@pytest.mark.parametrize("path", ["/slow", "/slow-statement"])
+async def test_connection_lost_in_the_middle_of_a_request_is_503(outage_settings, client, path):
     settings, admin = outage_settings
-    slow = asyncio.create_task(client.get("/slow"))
+    slow = asyncio.create_task(client.get(path))
     for _ in range(200):  # until the request's query is running
         if await admin.fetchval(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND query LIKE '%pg_sleep%'", settings.database

@@ -22,7 +22,7 @@ from motcua_common import outbox_admin
 from motcua_common.db import create_pool, migrate
 from motcua_common.http import create_app
 from motcua_common.kafka import client_options, make_producer
-from motcua_common.outbox import OutboxRelay, enqueue, list_stuck
+from motcua_common.outbox import OutboxRelay, enqueue, insert_rows_sql, list_stuck, outbox_row, row_arrays
 from motcua_common.runtime import READINESS, Runtime
 from motcua_common.settings import ServiceSettings
 from motcua_common.testing import (
@@ -391,3 +391,17 @@ async def test_notify_runs_no_relay_but_keeps_a_producer_for_dead_letters(kafka_
             assert not [t for t in runtime._tasks if t.get_name() == "outbox-relay"]
     finally:
         await drop_database(settings)
+
+
+async def test_rows_written_inside_a_callers_statement_keep_their_order_and_depend_on_its_condition(pool, topic):
+    rows = [outbox_row(sample_submitted(), topic=topic, key=f"k{i}", source="/test") for i in range(3)]
+    sql = f"WITH c AS (SELECT $1::boolean AS ok), o AS ({insert_rows_sql(2, when='(SELECT ok FROM c)')}) SELECT 1"
+    await pool.execute(sql, False, *row_arrays(rows))
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE topic = $1", topic) == 0
+    await pool.execute(sql, True, *row_arrays(rows))
+    stored = await pool.fetch(
+        "SELECT id, key, event_type, payload, headers FROM outbox WHERE topic = $1 ORDER BY created_at, id", topic
+    )
+    assert [(r["id"], r["key"]) for r in stored] == [(r.id, r.key) for r in rows]  # in the order given
+    assert [r["payload"] for r in stored] == [r.payload for r in rows]
+    assert stored[0]["event_type"] == rows[0].event.type and stored[0]["payload"]["id"] == rows[0].event.id

@@ -118,6 +118,16 @@ async def test_same_idempotency_key_gives_the_same_dossier(api, who, calls):
     assert again.headers["idempotent-replayed"] == "true"
     assert len(calls) == 1  # the replay does not read the registry again
     assert len(await api.outbox(first.json()["code"])) == 2
+    # the receipt answered at submission (built from what was written) is the one read back from the database
+    assert again.json() == first.json()
+    # the replay took no number of the unit's daily series: the next dossier has the next one
+    following = await api.submit(who.an, OWN)
+    assert _number(following.json()["code"]) == _number(first.json()["code"]) + 1
+
+
+def _number(code: str) -> int:
+    """The dossier's number in its unit's daily series (``<unit>-<YYMMDD>-<number>-<check>``)."""
+    return int(code.split("-")[2])
 
 
 async def test_idempotency_keys_are_scoped_per_submitter(api, who, reg):

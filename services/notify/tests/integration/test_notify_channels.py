@@ -202,6 +202,18 @@ async def test_preferences_are_each_citizens_own_and_decide_the_channel(
     await publish(producer, kafka_topics[0], action(DossierAccepted, dossier_id, code, 1))
     await final(notify_app, code, "ott")
     assert await rows(notify_app, code, "email") == [] and await rows(notify_app, code, "sms") == []
+    # An event that came before the contact waits for it, and goes out by the same preferences when it arrives.
+    dossier_id, code, data = dossier(108, an)
+    await publish(producer, kafka_topics[0], action(DossierAccepted, dossier_id, code, 1))
+
+    async def pending() -> bool:
+        async with notify_app.state.pool.acquire() as conn:
+            return bool(await conn.fetchval("SELECT count(*) FROM pending_events WHERE dossier_code = $1", code))
+
+    await wait_until(pending, 30, "the event to wait for its contact")
+    await publish(producer, personal_topic, contact(data, f"an.{RUN}@example.vn", phone=PHONE, notify_channels=["app"]))
+    await final(notify_app, code, "ott")
+    assert await rows(notify_app, code, "email") == [] and await rows(notify_app, code, "sms") == []
     # The dossier's own choice overrides them.
     dossier_id, code, data = dossier(107, an)
     await publish(producer, personal_topic, contact(data, None, phone=PHONE, notify_channels=["app", "sms"]))

@@ -132,6 +132,27 @@ async def test_concurrent_senders_never_send_a_row_twice(pool, unused_port, smtp
         assert (await row(pool, nid))["attempts"] == 1
 
 
+async def test_consecutive_messages_share_one_smtp_session_until_it_has_been_idle_too_long(
+    pool, unused_port, smtp_factory
+):
+    handler = await smtp_factory(unused_port)
+    settings = testing.per_run_settings(Settings, "notify-sender", smtp_port=unused_port, smtp_timeout=2.0)
+    sender = Deliverer(settings, lambda: pool)
+    for i in range(3):
+        await add_email(pool, f"seq{i}@example.vn")
+        assert await sender.send_due() == 1
+    assert [m["To"] for m in handler.messages] == [f"seq{i}@example.vn" for i in range(3)]
+    assert len(handler.peers) == 3 and len(set(handler.peers)) == 1  # one connection carried all three
+
+    sender.smtp.sessions.max_idle = 0.0  # an idle session is never reused: each message opens its own
+    for i in range(3, 5):
+        await add_email(pool, f"seq{i}@example.vn")
+        assert await sender.send_due() == 1
+    assert len(handler.messages) == 5 and len(set(handler.peers)) == 3
+    await sender.aclose()
+    assert sender.smtp.sessions._idle == []
+
+
 async def test_mailsink_stores_each_message_and_prints_a_line(tmp_path, unused_port):
     out = io.StringIO()
     controller = build_controller(tmp_path / "mail", unused_port, out)
