@@ -3,6 +3,7 @@
 import hashlib
 import logging
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -128,12 +129,12 @@ async def create_pool(
     return await pool
 
 
-async def _request_transaction(request: Request) -> AsyncIterator[asyncpg.Connection]:
+@asynccontextmanager
+async def _request_connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
     pool: asyncpg.Pool = request.app.state.pool  # a Pool: acquire() is bounded by db_acquire_timeout
     async with pool.acquire() as conn:
         try:
-            async with conn.transaction():
-                yield conn
+            yield conn
         except Exception as exc:
             # A connection the server closed under us (a restart, pg_terminate_backend) fails with whatever the
             # protocol was doing, even asyncpg's InternalClientError: the database went away, whatever the class.
@@ -142,9 +143,24 @@ async def _request_transaction(request: Request) -> AsyncIterator[asyncpg.Connec
             raise
 
 
+async def _request_transaction(request: Request) -> AsyncIterator[asyncpg.Connection]:
+    async with _request_connection(request) as conn, conn.transaction():
+        yield conn
+
+
+async def _read_connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
+    async with _request_connection(request) as conn:
+        yield conn
+
+
 # One transaction per request, committed when the route function returns and *before* the response is
 # sent (scope="function"): a 2xx is only ever sent for data that is already durable.
 Conn = Annotated[asyncpg.Connection, Depends(_request_transaction, scope="function")]
+# For routes that only read: a pooled connection without BEGIN and COMMIT, two round trips fewer per request
+# (issue 7: 10% of processing's CPU on its read routes). Nothing is lost: at READ COMMITTED, the isolation of every
+# transaction here, each statement takes its own snapshot inside a transaction too. A route that writes, locks or
+# sets anything transaction-scoped (SET LOCAL, an advisory xact lock) takes Conn.
+ReadConn = Annotated[asyncpg.Connection, Depends(_read_connection, scope="function")]
 
 
 async def check_database(app: FastAPI) -> None:
