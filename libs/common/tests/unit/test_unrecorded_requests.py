@@ -1,18 +1,27 @@
 """A request whose trace is not recorded skips OpenTelemetry's ASGI middleware (motcua_common.telemetry.
 UnrecordedRequests) but keeps its trace: the caller's trace id, or a new one, is current in the app; a recorded one
-goes through the middleware and is exported; the ratio sampler's decision is the same in both places."""
+goes through the middleware and is exported; the ratio sampler's decision is the same in both places. The same for
+the calls of an instrumented client (UnrecordedCalls)."""
 
 import asyncio
 
+import httpx
 import pytest
-from opentelemetry import trace
+from opentelemetry import context, trace
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import Decision
+from opentelemetry.trace import NonRecordingSpan, SpanContext
 
-from motcua_common.telemetry import PresetTraceIds, UnrecordedRequests, current_trace_headers, sampler
+from motcua_common.telemetry import (
+    PresetTraceIds,
+    UnrecordedRequests,
+    current_trace_headers,
+    instrument_httpx,
+    sampler,
+)
 
 PARENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 
@@ -114,3 +123,36 @@ def test_a_platform_app_has_the_layer_in_front_of_the_otel_middleware():
         assert client.get("/healthz").status_code == 200
     layer = app.middleware_stack.app  # type: ignore[union-attr]
     assert isinstance(layer, UnrecordedRequests) and isinstance(layer.traced, OpenTelemetryMiddleware)
+
+
+def _client_call(seen: list[httpx.Request]) -> None:
+    client = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: seen.append(r) or httpx.Response(204)))
+    instrument_httpx(client)
+
+    async def go() -> None:
+        async with client:
+            assert (await client.get("http://upstream.test/x")).status_code == 204
+
+    asyncio.run(go())
+
+
+def test_a_call_in_an_unrecorded_trace_carries_the_trace_without_a_client_span(spans):
+    seen: list[httpx.Request] = []
+    span = NonRecordingSpan(SpanContext(int(PARENT_TRACE, 16), 0x1234, is_remote=False))
+    token = context.attach(trace.set_span_in_context(span))
+    try:
+        _client_call(seen)
+    finally:
+        context.detach(token)
+    assert seen[0].headers["traceparent"] == f"00-{PARENT_TRACE}-0000000000001234-00"
+    assert [s for s in spans.get_finished_spans() if s.kind == trace.SpanKind.CLIENT] == []
+
+
+def test_a_call_in_a_recorded_trace_has_its_client_span(spans):
+    seen: list[httpx.Request] = []
+    with trace.get_tracer("test").start_as_current_span("server") as parent:
+        _client_call(seen)
+    client = [s for s in spans.get_finished_spans() if s.kind == trace.SpanKind.CLIENT]
+    assert len(client) == 1 and client[0].parent.span_id == parent.get_span_context().span_id
+    ids = f"00-{client[0].context.trace_id:032x}-{client[0].context.span_id:016x}-"
+    assert seen[0].headers["traceparent"].startswith(ids) and int(seen[0].headers["traceparent"][-2:], 16) & 1
