@@ -1,6 +1,7 @@
 """The verified-token cache of TokenVerifier: a token used again is not checked again, until it expires."""
 
 import asyncio
+from typing import Any
 
 import jwt
 import pytest
@@ -14,9 +15,14 @@ def test_a_token_used_again_is_checked_once(monkeypatch):
     issuer = TestIssuer()
     verifier = issuer.verifier()
     token = issuer.citizen("001099000001")
-    calls = []
+    calls: list[int] = []
     decode = jwt.decode
-    monkeypatch.setattr(auth.jwt, "decode", lambda *a, **kw: calls.append(1) or decode(*a, **kw))
+
+    def counted(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        calls.append(1)
+        return decode(*args, **kwargs)
+
+    monkeypatch.setattr(auth.jwt, "decode", counted)
 
     async def go() -> None:
         first = await verifier.verify(token)
@@ -40,6 +46,6 @@ def test_a_cached_token_is_refused_once_it_has_expired():
         await asyncio.sleep(2.1)
         with pytest.raises(ProblemError) as refused:
             await verifier.verify(token)
-        assert refused.value.status == 401 and "expired" in refused.value.detail
+        assert refused.value.status == 401 and "expired" in str(refused.value.detail)
 
     asyncio.run(go())

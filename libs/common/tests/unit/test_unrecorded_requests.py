@@ -4,6 +4,8 @@ goes through the middleware and is exported; the ratio sampler's decision is the
 the calls of an instrumented client (UnrecordedCalls)."""
 
 import asyncio
+from collections.abc import MutableMapping
+from typing import Any
 
 import httpx
 import pytest
@@ -59,8 +61,8 @@ def call(middleware: UnrecordedRequests, headers: dict[str, str] | None = None) 
     async def receive() -> dict:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict) -> None:
-        sent.append(message)
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
 
     asyncio.run(middleware(scope, receive, send))
     return sent[0]["status"]
@@ -126,7 +128,11 @@ def test_a_platform_app_has_the_layer_in_front_of_the_otel_middleware():
 
 
 def _client_call(seen: list[httpx.Request]) -> None:
-    client = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: seen.append(r) or httpx.Response(204)))
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(204)
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
     instrument_httpx(client)
 
     async def go() -> None:
