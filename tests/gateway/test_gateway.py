@@ -188,3 +188,9 @@ async def test_merged_openapi_has_every_route_with_schemas_and_security(gw):
 async def test_health_and_readiness_include_the_counter_database(gw):
     assert (await gw.get("/healthz")).json() == {"status": "ok"}
     assert (await gw.get("/readyz")).json()["status"] == "ready"
+
+
+async def test_a_proxied_request_is_counted_under_its_route_in_the_metrics(gw, citizen):
+    assert (await gw.get("/api/v1/dossiers/H29-1", headers=citizen)).status_code == 200
+    metrics = (await gw.get("/metrics")).text
+    assert 'http_requests_total{method="GET",route="/api/v1/dossiers/{code}",status="200"}' in metrics

@@ -23,7 +23,6 @@ Signatures are checked by PyJWT with the ``cryptography`` backend: no hand-writt
 """
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections import OrderedDict
@@ -134,17 +133,17 @@ class JWKSCache:
 
 class TokenVerifier:
     """Verifies access tokens: signature by a key of the provider's JWKS, algorithm in :data:`ALGORITHMS`
-    (never ``none``), issuer, audience, expiry. Verified tokens are cached until they expire (by their
-    SHA-256), so a token used again costs a dictionary look-up, not a signature check."""
+    (never ``none``), issuer, audience, expiry. Verified tokens are cached until they expire, keyed by the token
+    itself (the cached :class:`Principal` holds it anyway, to pass it on; a SHA-256 per request cost more than the
+    look-up), so a token used again costs a dictionary look-up, not a signature check."""
 
     def __init__(self, jwks: JWKSCache, *, issuer: str, audience: str, leeway: float = 30.0, cache_size: int = 10_000):
         self.jwks, self.issuer, self.audience, self.leeway = jwks, issuer, audience, leeway
-        self._cache: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
         self._cache_size = cache_size
 
     async def verify(self, token: str) -> Principal:
-        digest = hashlib.sha256(token.encode()).digest()
-        hit = self._cache.get(digest)
+        hit = self._cache.get(token)
         if hit is not None and hit[0] > time.time():
             return hit[1]
         try:
@@ -174,7 +173,7 @@ class TokenVerifier:
             raise unauthorized("The access token has expired.") from exc
         except (jwt.PyJWTError, ValueError, KeyError) as exc:
             raise unauthorized(f"The access token is not valid: {exc}") from exc
-        self._cache[digest] = (float(claims["exp"]), principal)
+        self._cache[token] = (float(claims["exp"]), principal)
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return principal

@@ -208,6 +208,29 @@ async def get_dossier(conn: asyncpg.Connection, ref: str) -> asyncpg.Record | No
     return await conn.fetchrow(f"SELECT * FROM dossiers WHERE {where}", arg)
 
 
+# The process control sheet in one statement: the dossier row and, as arrays of rows (asyncpg decodes a composite into
+# a Record with the table's column names), its steps, due-date changes, supplement requests and extensions, and the
+# completion summary of its procedure and competent unit. Issue 7: the tracking GET sent these as six statements,
+# each a round trip with its client and server CPU.
+_SHEET = """
+SELECT d.*,
+       ARRAY(SELECT s FROM steps s WHERE s.dossier_id = d.id ORDER BY s.seq) AS sheet_steps,
+       ARRAY(SELECT c FROM due_changes c WHERE c.dossier_id = d.id ORDER BY c.changed_at, c.id) AS sheet_due_changes,
+       ARRAY(SELECT r FROM supplement_requests r WHERE r.dossier_id = d.id ORDER BY r.seq)
+           AS sheet_supplement_requests,
+       ARRAY(SELECT e FROM extensions e WHERE e.dossier_id = d.id ORDER BY e.seq) AS sheet_extensions,
+       (SELECT cs FROM completion_stats cs WHERE cs.procedure_code = d.procedure_code AND cs.unit_code = d.unit_code)
+           AS sheet_completion_stats
+FROM dossiers d WHERE d.{where}
+"""
+
+
+async def get_sheet(conn: asyncpg.Connection, ref: str) -> asyncpg.Record | None:
+    """The dossier row (every column of :func:`get_dossier`) with the ``sheet_*`` columns of :data:`_SHEET`."""
+    where, arg = _by_ref(ref)
+    return await conn.fetchrow(_SHEET.format(where=where), arg)
+
+
 async def list_steps(conn: asyncpg.Connection, dossier_id: UUID) -> list[asyncpg.Record]:
     return await conn.fetch("SELECT * FROM steps WHERE dossier_id = $1 ORDER BY seq", dossier_id)
 

@@ -498,7 +498,7 @@ async def _settled(
     principal: Principal,
 ) -> DossierView:
     """After a change: publish the dossier's new state and answer with its sheet."""
-    updated = await repository.get_dossier(conn, str(dossier_id))
+    updated = await repository.get_sheet(conn, str(dossier_id))
     await publish_state(conn, settings, updated, now)
     return await _full_view(conn, settings, clock, updated, now)
 
@@ -622,21 +622,20 @@ async def _record_completion(
     return seconds
 
 
-async def _prediction(
-    conn: asyncpg.Connection, settings: Settings, clock: Clock, row: asyncpg.Record, now: datetime
-) -> PredictedCompletion | None:
+def _prediction(settings: Settings, clock: Clock, row: asyncpg.Record, now: datetime) -> PredictedCompletion | None:
     """When the dossier is likely to have its result, from the office time past dossiers of its procedure and
     competent unit took from receipt to result (their 80th percentile), counted from its own receipt; None once it
     has its result or is final, or with too few past dossiers."""
     if row["status"] in domain.FINAL_STATUSES or row["timeliness"] is not None:
         return None
-    stats = await repository.completion_stats(conn, row["procedure_code"], row["unit_code"])
+    stats = row["sheet_completion_stats"]
     if stats is None or stats["sample_size"] < settings.prediction_min_samples or stats["p80_seconds"] is None:
         return None
     typical = stats["p80_seconds"]
     # Not received yet: counted from the submission, as if received then.
     started = row["clock_started_at"] or row["received_at"]
-    at, beyond = clock.predicted_completion(started, await _pauses(conn, row["id"], now), now, typical)
+    pauses = [(r["requested_at"], r["supplemented_at"] or now) for r in row["sheet_supplement_requests"]]
+    at, beyond = clock.predicted_completion(started, pauses, now, typical)
     typical_days = round(clock.working_days(typical), 1)
     return PredictedCompletion(
         at=at,
@@ -902,7 +901,7 @@ async def view(
     now: datetime | None = None,
 ) -> DossierView:
     """The full tracking of a dossier, for those :func:`domain.may_read` admits; 404 for anyone else."""
-    row = await repository.get_dossier(conn, ref)
+    row = await repository.get_sheet(conn, ref)
     if row is None or not domain.may_read(principal, row):
         raise dossier_not_found(ref)
     return await _full_view(conn, settings, clock, row, now or datetime.now(UTC))
@@ -933,8 +932,8 @@ async def _full_view(
 ) -> DossierView:
     """The process control sheet (form 05): every step with its unit, handler, entered, left and due; the current
     due date with the reason of every change; the supplement requests and extensions; the predicted completion
-    date beside the legal due date."""
-    steps = await repository.list_steps(conn, row["id"])
+    date beside the legal due date. ``row`` is a sheet (:func:`repository.get_sheet`): the dossier with its children."""
+    steps = row["sheet_steps"]
     definition = await _definition_for(conn, row)
     step = row["current_step"]
     return DossierView(
@@ -952,7 +951,7 @@ async def _full_view(
         received_at=row["received_at"],
         due_at=row["due_at"],
         legal_due_at=row["legal_due_at"],
-        predicted_completion=await _prediction(conn, settings, clock, row, now),
+        predicted_completion=_prediction(settings, clock, row, now),
         paused_at=row["paused_at"],
         completed_at=row["completed_at"],
         timeliness=row["timeliness"],
@@ -984,7 +983,7 @@ async def _full_view(
                 previous_due_at=c["previous_due_at"],
                 due_at=c["due_at"],
             )
-            for c in await repository.due_changes(conn, row["id"])
+            for c in row["sheet_due_changes"]
         ],
         supplement_requests=[
             SupplementRequestView(
@@ -999,7 +998,7 @@ async def _full_view(
                 note=r["note"],
                 document_count=len(r["document_ids"] or ()),
             )
-            for r in await repository.supplement_requests(conn, row["id"])
+            for r in row["sheet_supplement_requests"]
         ],
         extensions=[
             ExtensionView(
@@ -1010,7 +1009,7 @@ async def _full_view(
                 previous_due_at=e["previous_due_at"],
                 new_due_at=e["new_due_at"],
             )
-            for e in await repository.extensions(conn, row["id"])
+            for e in row["sheet_extensions"]
         ],
     )
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from motcua_common.db import Conn, StatementConn, check_database
+from motcua_common.db import Conn, ReadConn, check_database
 from motcua_common.http import create_app
 from motcua_common.runtime import Runtime
 from motcua_common.settings import ServiceSettings
@@ -32,10 +32,18 @@ def build_app(settings: ServiceSettings) -> FastAPI:
         await conn.execute("SELECT pg_sleep(30)")
         return {}
 
-    @app.get("/slow-statement")
-    async def slow_statement(conn: StatementConn) -> dict:  # a connection without a transaction
+    @app.get("/read/value")
+    async def read_value(conn: ReadConn) -> dict:
+        return {"value": await conn.fetchval("SELECT 1"), "in_transaction": conn.is_in_transaction()}
+
+    @app.get("/read/slow")
+    async def read_slow(conn: ReadConn) -> dict:
         await conn.execute("SELECT pg_sleep(30)")
         return {}
+
+    @app.get("/transaction")
+    async def transaction(conn: Conn) -> dict:
+        return {"in_transaction": conn.is_in_transaction()}
 
     return app
 
@@ -96,7 +104,19 @@ async def test_database_away_is_503_with_retry_after_then_recovers(outage_settin
     assert (await client.get("/readyz")).json() == {"status": "ready"}
 
 
-@pytest.mark.parametrize("path", ["/slow", "/slow-statement"])
+async def test_a_read_connection_sends_no_begin_and_a_conn_does(client):
+    assert (await client.get("/read/value")).json() == {"value": 1, "in_transaction": False}
+    assert (await client.get("/transaction")).json() == {"in_transaction": True}
+
+
+async def test_database_away_is_503_on_a_read_connection_too(outage_settings, client):
+    settings, admin = outage_settings
+    assert (await client.get("/read/value")).status_code == 200
+    await take_database_away(admin, settings.database)
+    assert_unavailable(await asyncio.wait_for(client.get("/read/value"), 10))
+
+
+@pytest.mark.parametrize("path", ["/slow", "/read/slow"])
 async def test_connection_lost_in_the_middle_of_a_request_is_503(outage_settings, client, path):
     settings, admin = outage_settings
     slow = asyncio.create_task(client.get(path))
