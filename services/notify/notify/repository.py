@@ -112,15 +112,18 @@ async def insert_notification(
     not_before: datetime | None = None,
 ) -> uuid.UUID | None:
     """Insert one notification; returns its id, or None if this event already has one on this channel. Its id is
-    its idempotency key (``domain.idempotency_key``) unless given."""
+    its idempotency key (``domain.idempotency_key``) unless given. ``created_at`` is the insert's own time, not the
+    transaction's: the consumer applies several events in one transaction, and a dossier's notifications are listed
+    in (created_at, id) order, which must be the order of its events."""
     notification_id = notification_id or uuid.uuid4()
     return await conn.fetchval(
         "INSERT INTO notifications (id, idempotency_key, dossier_id, dossier_code, event_id, event_type, channel,"
         " recipient, subject, body, status, sent_at, delivered_at, recipient_subject, template_version, event_data,"
-        " fallback_of, next_attempt_at)"
+        " fallback_of, next_attempt_at, created_at)"
         " VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
         "         CASE WHEN $10 = 'delivered' THEN clock_timestamp() END,"
-        "         CASE WHEN $10 = 'delivered' THEN clock_timestamp() END, $11, $12, $13, $14, coalesce($15, now()))"
+        "         CASE WHEN $10 = 'delivered' THEN clock_timestamp() END, $11, $12, $13, $14, coalesce($15, now()),"
+        "         clock_timestamp())"
         " ON CONFLICT (event_id, channel) DO NOTHING RETURNING id",
         notification_id,
         uuid.UUID(dossier_id),

@@ -16,9 +16,10 @@ _OPEN_SQL = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
 _RUNNING_SQL = ", ".join(f"'{s}'" for s in RUNNING_STATUSES)
 
 
-async def insert_dossier(conn: asyncpg.Connection, d: dict) -> bool:
-    """Open a case; False if it already exists (the same dossier announced again)."""
-    inserted = await conn.fetchval(
+async def insert_dossier(conn: asyncpg.Connection, d: dict) -> asyncpg.Record | None:
+    """Open a case: its new row (as ``get_dossier`` reads it), or None if it already exists (the same dossier
+    announced again)."""
+    return await conn.fetchrow(
         """INSERT INTO dossiers (id, code, procedure_code, procedure_name, procedure_version, channel,
                                  applicant_kind, applicant_subject, applicant_tax_code, submitter_kind,
                                  submitter_subject, receiving_unit_code, unit_code, unit_name, status,
@@ -27,7 +28,7 @@ async def insert_dossier(conn: asyncpg.Connection, d: dict) -> bool:
                                  agency_units, current_roles)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, NULL, $19, $20,
                    $17, $21, $22, $23, $24, $25, $26)
-           ON CONFLICT DO NOTHING RETURNING true""",
+           ON CONFLICT DO NOTHING RETURNING *""",
         d["id"],
         d["code"],
         d["procedure_code"],
@@ -55,7 +56,6 @@ async def insert_dossier(conn: asyncpg.Connection, d: dict) -> bool:
         d.get("agency_units") or {},
         list(d.get("current_roles") or ()),
     )
-    return bool(inserted)
 
 
 async def insert_party(

@@ -186,7 +186,7 @@ async def _open(
     )
     unit_code = domain.resolve_performer(definition, first, case) or data.unit_code
     unit_name = await _unit_name(conn, unit_code, data.unit_code, data.unit_name)
-    inserted = await repository.insert_dossier(
+    opened = await repository.insert_dossier(
         conn,
         {
             "id": data.dossier_id,
@@ -216,7 +216,7 @@ async def _open(
             "agency_units": agency_units,
         },
     )
-    if not inserted:
+    if opened is None:
         log.info("dossier %s already open; announcement ignored", data.dossier_code)
         return False
     await repository.insert_step(
@@ -242,7 +242,7 @@ async def _open(
         await repository.insert_party(
             conn, subject=subject, dossier_id=data.dossier_id, received_at=data.received_at, **roles
         )
-    await publish_state(conn, settings, await repository.get_dossier(conn, data.dossier_code), data.occurred_at)
+    await publish_state(conn, settings, opened, data.occurred_at)  # the row as inserted: nothing above changes it
     return True
 
 
