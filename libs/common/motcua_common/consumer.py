@@ -33,8 +33,8 @@ outages are not the event's fault: those are retried until the database is back,
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractContextManager, asynccontextmanager
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -230,61 +230,59 @@ class EventConsumer:
             },
         )
 
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection in a transaction; a session the server ended under it is :class:`DatabaseUnavailable`
+        (an outage, retried), whatever error the handler saw."""
+        async with self.pool.acquire() as conn:
+            try:
+                async with conn.transaction():
+                    yield conn
+            except Exception as exc:
+                if conn.is_closed() and not isinstance(exc, DATABASE_OUTAGE):
+                    raise DatabaseUnavailable(f"connection lost: {type(exc).__name__}: {exc}") from exc
+                raise
+
     async def _apply_batch(self, items: list[tuple[ConsumerRecord, CloudEvent, Handler]], stop: asyncio.Event) -> int:
         """Apply ``items`` in one transaction: one inbox statement for all, then the handlers of the fresh events in
         order. Returns how many items were finished: all, or fewer if ``stop`` was set meanwhile (the inbox rows of
         the events not handled are deleted again before the commit). Raises if anything failed (rolled back)."""
-        async with self.pool.acquire() as conn:
-            try:
-                async with conn.transaction():
-                    rows = await conn.fetch(
-                        "INSERT INTO inbox (consumer, event_id, event_type)"
-                        " SELECT $1, e.id, e.type FROM unnest($2::text[], $3::text[]) AS e(id, type)"
-                        " ON CONFLICT DO NOTHING RETURNING event_id",
-                        self.name,
-                        [event.id for _, event, _ in items],
-                        [event.type for _, event, _ in items],
-                    )
-                    fresh = {row["event_id"] for row in rows}
-                    finished = 0
-                    for record, event, handler in items:
-                        if stop.is_set():
-                            break
-                        if event.id in fresh:  # an event twice in the chunk (a relay retry) is handled once
-                            fresh.discard(event.id)
-                            with self._span(record, event):
-                                await handler(conn, event)
-                        finished += 1
-                    if fresh:  # asked to stop: the events not handled are not handled yet
-                        await conn.execute(
-                            "DELETE FROM inbox WHERE consumer = $1 AND event_id = ANY($2::text[])",
-                            self.name,
-                            list(fresh),
-                        )
-            except Exception as exc:
-                if conn.is_closed() and not isinstance(exc, DATABASE_OUTAGE):
-                    raise DatabaseUnavailable(f"connection lost: {type(exc).__name__}: {exc}") from exc
-                raise
+        async with self._transaction() as conn:
+            rows = await conn.fetch(
+                "INSERT INTO inbox (consumer, event_id, event_type)"
+                " SELECT $1, e.id, e.type FROM unnest($2::text[], $3::text[]) AS e(id, type)"
+                " ON CONFLICT DO NOTHING RETURNING event_id",
+                self.name,
+                [event.id for _, event, _ in items],
+                [event.type for _, event, _ in items],
+            )
+            fresh = {row["event_id"] for row in rows}
+            finished = 0
+            for record, event, handler in items:
+                if stop.is_set():
+                    break
+                if event.id in fresh:  # an event twice in the chunk (a relay retry) is handled once
+                    fresh.discard(event.id)
+                    with self._span(record, event):
+                        await handler(conn, event)
+                finished += 1
+            if fresh:  # asked to stop: the events not handled are not handled yet
+                await conn.execute(
+                    "DELETE FROM inbox WHERE consumer = $1 AND event_id = ANY($2::text[])", self.name, list(fresh)
+                )
         return finished
 
     async def _apply(self, event: CloudEvent, handler: Handler) -> None:
-        async with self.pool.acquire() as conn:
-            try:
-                async with conn.transaction():
-                    fresh = await conn.fetchval(
-                        "INSERT INTO inbox (consumer, event_id, event_type) VALUES ($1, $2, $3)"
-                        " ON CONFLICT DO NOTHING RETURNING true",
-                        self.name,
-                        event.id,
-                        event.type,
-                    )
-                    if fresh:
-                        await handler(conn, event)
-            except Exception as exc:
-                # The server ended the session under the handler: whatever the handler saw, the database went away.
-                if conn.is_closed() and not isinstance(exc, DATABASE_OUTAGE):
-                    raise DatabaseUnavailable(f"connection lost: {type(exc).__name__}: {exc}") from exc
-                raise
+        async with self._transaction() as conn:
+            fresh = await conn.fetchval(
+                "INSERT INTO inbox (consumer, event_id, event_type) VALUES ($1, $2, $3)"
+                " ON CONFLICT DO NOTHING RETURNING true",
+                self.name,
+                event.id,
+                event.type,
+            )
+            if fresh:
+                await handler(conn, event)
 
     @staticmethod
     def dlq_topic(source_topic: str) -> str:
