@@ -19,7 +19,7 @@ from motcua_common.events import CLOUDEVENTS_CONTENT_TYPE, CloudEvent
 from motcua_common.kafka import client_options, make_producer
 from motcua_common.testing import RUN_ID, kafka_admin_settings
 
-from .conftest import EVENT_TYPE
+from .conftest import EVENT_TYPE, event_consumer
 
 
 @pytest.fixture
@@ -87,9 +87,8 @@ async def _dead_letters(settings, dlq: str) -> list[str]:
 
 
 def _consumer(settings, pool, producer, topic: str, handle, **options) -> EventConsumer:
-    group = f"test-{RUN_ID}-batch-{uuid.uuid4().hex[:6]}"
-    return EventConsumer(
-        group, pool, settings=settings, topics=[topic], handlers={EVENT_TYPE: handle}, producer=producer, **options
+    return event_consumer(
+        settings, pool, producer, topic, handle, f"test-{RUN_ID}-batch-{uuid.uuid4().hex[:6]}", **options
     )
 
 
@@ -203,15 +202,7 @@ async def test_a_consumer_killed_in_the_middle_of_a_chunk_loses_nothing_and_appl
         if event.data["n"] == len(events) - 1:
             stop.set()
 
-    second = EventConsumer(
-        first.name,  # the same group: the next replica
-        pool,
-        settings=db_settings,
-        topics=[topic],
-        handlers={EVENT_TYPE: handle},
-        producer=producer,
-        batch_size=10,
-    )
+    second = event_consumer(db_settings, pool, producer, topic, handle, first.name, batch_size=10)  # the next replica
     await _run_until(second, stop)
     effects = await _effects(pool)
     assert [r["event_id"] for r in effects] == [e.id for e in events], "every event applied exactly once"

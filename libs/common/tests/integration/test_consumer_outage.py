@@ -10,12 +10,11 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from motcua_common.consumer import EventConsumer
 from motcua_common.db import create_pool
 from motcua_common.kafka import client_options, make_producer
 from motcua_common.testing import RUN_ID, kafka_admin_settings
 
-from .conftest import EVENT_TYPE, _publish
+from .conftest import _publish, event_consumer
 
 EVENTS = 10
 OUTAGE_SECONDS = 4.0  # longer than the 5 attempts x 0.2 s back-off a failing handler gets
@@ -81,15 +80,7 @@ async def test_an_outage_of_the_database_dead_letters_nothing_and_loses_nothing(
                 stop.set()
                 return
 
-    consumer = EventConsumer(
-        group,
-        pool,
-        settings=db_settings,
-        topics=[topic],
-        handlers={EVENT_TYPE: handle},
-        producer=producer,
-        batch_size=batch_size,
-    )
+    consumer = event_consumer(db_settings, pool, producer, topic, handle, group, batch_size=batch_size)
     watcher = asyncio.create_task(stop_once_all_committed())
     try:
         try:
