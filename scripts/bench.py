@@ -410,8 +410,10 @@ async def system_latency_phase(
 ) -> LatencyPhase:
     """Commit ``count`` ``dossier.submitted`` outbox rows in intake's database at ``rate`` per second (copies of a
     real submission's event with a new dossier); intake's relay publishes them, processing opens each case. Done =
-    the last outbox row processing's handler wrote for that dossier (``created_at`` = ``clock_timestamp()``, taken
-    inside the handler's transaction just before it commits)."""
+    the dossier's state row processing's case-opening handler wrote in its outbox (``created_at`` =
+    ``clock_timestamp()``, taken inside the handler's transaction; with several events in one transaction, before
+    it commits). Only that row: the portal consumer writes a row for the same key, often earlier, and a dossier
+    whose portal row alone was there would count as done with its case not open yet."""
     committed: dict[str, float] = {}
     phase = LatencyPhase(sent=count)
     events = [  # built before the clock starts, so the generator keeps its schedule more easily
@@ -435,8 +437,9 @@ async def system_latency_phase(
     while time.perf_counter() < deadline:
         await asyncio.sleep(1.0)  # the latencies come from the timestamps: polling seldom costs the database less
         rows = await processing.fetch(
-            "SELECT key, max(created_at) AS at FROM outbox WHERE key = ANY($1::text[]) GROUP BY key",
+            "SELECT key, max(created_at) AS at FROM outbox WHERE key = ANY($1::text[]) AND topic = $2 GROUP BY key",
             [k for k in keys if k not in done],
+            f"{topic.removesuffix('.events')}.state",  # processing's dossier_state_topic
         )
         done |= {r["key"]: r["at"].timestamp() for r in rows}
         if len(done) == len(keys):

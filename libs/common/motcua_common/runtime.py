@@ -104,6 +104,7 @@ class Runtime:
                 handlers=handlers,
                 producer=self.producer,
                 lag_gauge=lag,
+                batch_size=s.consumer_batch_size,
             )
             self._spawn(f"consumer-{name}", functools.partial(self._with_producer, consumer.run))
         for name, fn in self._loops:

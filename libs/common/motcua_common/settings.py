@@ -56,6 +56,8 @@ class ServiceSettings(BaseSettings):
     # Procedure versions as intake publishes them (key = procedure code); processing keeps a copy of each.
     catalogue_topic: str = _shared("catalogue_topic", "motcua.catalogue.events")
     consumer_group_prefix: str = _shared("consumer_group_prefix", "")
+    # Records a consumer applies in one transaction (motcua_common.consumer); 1 = one transaction per record.
+    consumer_batch_size: int = Field(100, ge=1, validation_alias="MOTCUA_CONSUMER_BATCH_SIZE")
     # Kafka authentication (docs/kafka-security.md). Protocol and mechanism are the same for every service
     # (MOTCUA_KAFKA_SECURITY_PROTOCOL, MOTCUA_KAFKA_SASL_MECHANISM); each service logs in as itself through its
     # own prefix (INTAKE_KAFKA_USERNAME, INTAKE_KAFKA_PASSWORD…). Defaults: the username is the service name,

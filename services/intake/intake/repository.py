@@ -372,8 +372,8 @@ async def find_upload_by_hash(conn: asyncpg.Connection, owner: str, sha256: str)
 
 async def insert_result(conn: asyncpg.Connection, row: dict[str, Any]) -> None:
     await conn.execute(
-        "INSERT INTO documents (id, owner_subject, kind, doc_type, dossier_id, dossier_code, result_number)"
-        " VALUES ($1, $2, 'result', $3, $4, $5, $6)"
+        "INSERT INTO documents (id, owner_subject, kind, doc_type, dossier_id, dossier_code, result_number, created_at)"
+        " VALUES ($1, $2, 'result', $3, $4, $5, $6, clock_timestamp())"  # not now(): several events, one transaction
         " ON CONFLICT (owner_subject, dossier_id) WHERE kind = 'result' DO NOTHING",
         row["id"],
         row["owner_subject"],

@@ -142,17 +142,20 @@ class NewNotification:
 
 async def insert_notifications(conn: asyncpg.Connection, rows: Sequence[NewNotification]) -> list[uuid.UUID]:
     """Insert the notifications in one statement; returns the ids of those inserted, in the given order (an event
-    that already has one on a channel gets no second)."""
+    that already has one on a channel gets no second). ``created_at`` is each row's own insert time, not the
+    transaction's: the consumer applies several events in one transaction, and a dossier's notifications are listed
+    in (created_at, id) order, which must be the order of its events (and of the rows given here)."""
     ids = [r.notification_id or uuid.uuid4() for r in rows]
     inserted = await conn.fetch(
         "INSERT INTO notifications (id, idempotency_key, dossier_id, dossier_code, event_id, event_type, channel,"
         " recipient, subject, body, status, sent_at, delivered_at, recipient_subject, template_version, event_data,"
-        " fallback_of, next_attempt_at)"
+        " fallback_of, next_attempt_at, created_at)"
         " SELECT n.id, n.id, n.dossier_id, n.dossier_code, n.event_id, n.event_type, n.channel, n.recipient,"
         "   n.subject, n.body, n.status,"
         "   CASE WHEN n.status = 'delivered' THEN clock_timestamp() END,"
         "   CASE WHEN n.status = 'delivered' THEN clock_timestamp() END,"
-        "   n.recipient_subject, n.template_version, n.event_data, n.fallback_of, coalesce(n.not_before, now())"
+        "   n.recipient_subject, n.template_version, n.event_data, n.fallback_of, coalesce(n.not_before, now()),"
+        "   clock_timestamp()"
         " FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
         "   $8::text[], $9::text[], $10::text[], $11::text[], $12::integer[], $13::jsonb[], $14::uuid[],"
         "   $15::timestamptz[]) WITH ORDINALITY AS n(id, dossier_id, dossier_code, event_id, event_type, channel,"

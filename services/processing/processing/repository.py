@@ -16,18 +16,53 @@ _OPEN_SQL = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
 _RUNNING_SQL = ", ".join(f"'{s}'" for s in RUNNING_STATUSES)
 
 
-async def insert_dossier(conn: asyncpg.Connection, d: dict) -> bool:
-    """Open a case; False if it already exists (the same dossier announced again)."""
-    inserted = await conn.fetchval(
-        """INSERT INTO dossiers (id, code, procedure_code, procedure_name, procedure_version, channel,
-                                 applicant_kind, applicant_subject, applicant_tax_code, submitter_kind,
-                                 submitter_subject, receiving_unit_code, unit_code, unit_name, status,
-                                 received_at, due_at, current_step, current_handler, current_unit_code,
-                                 current_unit_name, legal_due_at, involved_units, bundle, fee_vnd, due_soon_at,
-                                 agency_units, current_roles)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, NULL, $19, $20,
-                   $17, $21, $22, $23, $24, $25, $26)
-           ON CONFLICT DO NOTHING RETURNING true""",
+# One statement opens a case (issue 7: the consumer's round trips per event were its cost): the units it names, the
+# dossier, its first step and its parties. The step and the parties are inserted from the dossier's RETURNING, so
+# a dossier already open (ON CONFLICT DO NOTHING) inserts neither; their foreign keys are checked at the end of the
+# statement, when the dossier row exists.
+_OPEN = """
+WITH units_named AS (
+    INSERT INTO units (code, name) SELECT * FROM unnest($27::text[], $28::text[])
+    ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name WHERE units.name <> EXCLUDED.name
+), d AS (
+    INSERT INTO dossiers (id, code, procedure_code, procedure_name, procedure_version, channel,
+                          applicant_kind, applicant_subject, applicant_tax_code, submitter_kind,
+                          submitter_subject, receiving_unit_code, unit_code, unit_name, status,
+                          received_at, due_at, current_step, current_handler, current_unit_code,
+                          current_unit_name, legal_due_at, involved_units, bundle, fee_vnd, due_soon_at,
+                          agency_units, current_roles)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, NULL, $19, $20,
+            $17, $21, $22, $23, $24, $25, $26)
+    ON CONFLICT DO NOTHING RETURNING *
+), first_step AS (
+    INSERT INTO steps (dossier_id, seq, step, name_vi, unit_code, unit_name, handler, handler_name, entered_at, due_at)
+    SELECT d.id, 1, $29, $30, $31, $32, NULL, NULL, $33, $34 FROM d
+), parties AS (
+    INSERT INTO dossier_parties (subject, dossier_id, received_at, applicant, submitter)
+    SELECT p.subject, d.id, d.received_at, p.applicant, p.submitter
+    FROM d, unnest($35::text[], $36::bool[], $37::bool[]) AS p(subject, applicant, submitter)
+    ON CONFLICT (subject, dossier_id) DO UPDATE
+        SET applicant = dossier_parties.applicant OR EXCLUDED.applicant,
+            submitter = dossier_parties.submitter OR EXCLUDED.submitter
+)
+SELECT * FROM d
+"""
+
+
+async def open_dossier(
+    conn: asyncpg.Connection,
+    d: dict,
+    *,
+    units: dict[str, str],
+    first_step: dict,
+    parties: dict[str, dict[str, bool]],
+) -> asyncpg.Record | None:
+    """Open a case in one statement: name ``units`` (code -> name), insert the dossier ``d``, its step 1
+    (``first_step``: step, name_vi, unit_code, unit_name, entered_at, due_at) and its ``parties`` (citizen subject
+    -> applicant/submitter, for GET /me/dossiers). Returns the new row (as ``get_dossier`` reads it), or None if
+    the dossier is already open (the same dossier announced again): then nothing is written but the units."""
+    return await conn.fetchrow(
+        _OPEN,
         d["id"],
         d["code"],
         d["procedure_code"],
@@ -54,31 +89,17 @@ async def insert_dossier(conn: asyncpg.Connection, d: dict) -> bool:
         d.get("due_soon_at"),
         d.get("agency_units") or {},
         list(d.get("current_roles") or ()),
-    )
-    return bool(inserted)
-
-
-async def insert_party(
-    conn: asyncpg.Connection,
-    *,
-    subject: str,
-    dossier_id: UUID,
-    received_at: datetime,
-    applicant: bool,
-    submitter: bool,
-) -> None:
-    """Record that a citizen is the dossier's applicant and/or submitter (for GET /me/dossiers)."""
-    await conn.execute(
-        """INSERT INTO dossier_parties (subject, dossier_id, received_at, applicant, submitter)
-           VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (subject, dossier_id) DO UPDATE
-               SET applicant = dossier_parties.applicant OR EXCLUDED.applicant,
-                   submitter = dossier_parties.submitter OR EXCLUDED.submitter""",
-        subject,
-        dossier_id,
-        received_at,
-        applicant,
-        submitter,
+        list(units),
+        list(units.values()),
+        first_step["step"],
+        first_step["name_vi"],
+        first_step["unit_code"],
+        first_step["unit_name"],
+        first_step["entered_at"],
+        first_step["due_at"],
+        list(parties),
+        [roles["applicant"] for roles in parties.values()],
+        [roles["submitter"] for roles in parties.values()],
     )
 
 
@@ -447,15 +468,6 @@ async def take_pending(conn: asyncpg.Connection, code: str, version: int) -> lis
 
 async def count_pending(conn: asyncpg.Connection) -> int:
     return await conn.fetchval("SELECT count(*) FROM pending_submissions")
-
-
-async def upsert_unit(conn: asyncpg.Connection, code: str, name: str) -> None:
-    await conn.execute(
-        """INSERT INTO units (code, name) VALUES ($1, $2)
-           ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name WHERE units.name <> EXCLUDED.name""",
-        code,
-        name,
-    )
 
 
 async def unit_name(conn: asyncpg.Connection, code: str) -> str | None:

@@ -6,6 +6,7 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from motcua_common.consumer import EventConsumer
 from motcua_common.db import migrate
 from motcua_common.events import CLOUDEVENTS_CONTENT_TYPE, CloudEvent
 from motcua_common.kafka import client_options
@@ -58,3 +59,12 @@ async def _publish(settings: ServiceSettings, topic: str, count: int) -> list[st
     finally:
         await producer.stop()
     return ids
+
+
+def event_consumer(
+    settings: ServiceSettings, pool, producer, topic: str, handle, group: str, **options
+) -> EventConsumer:
+    """An EventConsumer of ``group`` on ``topic`` calling ``handle`` for the test events (``options``: batch_size…)."""
+    return EventConsumer(
+        group, pool, settings=settings, topics=[topic], handlers={EVENT_TYPE: handle}, producer=producer, **options
+    )

@@ -7,14 +7,14 @@ import asyncio
 import uuid
 
 import asyncpg
+import pytest
 from aiokafka import AIOKafkaConsumer
 
-from motcua_common.consumer import EventConsumer
 from motcua_common.db import create_pool
 from motcua_common.kafka import client_options, make_producer
 from motcua_common.testing import RUN_ID, kafka_admin_settings
 
-from .conftest import EVENT_TYPE, _publish
+from .conftest import _publish, event_consumer
 
 EVENTS = 10
 OUTAGE_SECONDS = 4.0  # longer than the 5 attempts x 0.2 s back-off a failing handler gets
@@ -32,7 +32,19 @@ async def _dead_letters(settings, dlq: str) -> int:
         await consumer.stop()
 
 
-async def test_an_outage_of_the_database_dead_letters_nothing_and_loses_nothing(db_settings, topic):
+async def _inbox_count(settings, group: str) -> int:
+    try:
+        conn = await asyncpg.connect(settings.dsn)
+    except (OSError, asyncpg.PostgresError):
+        return 0  # the database is away
+    try:
+        return await conn.fetchval("SELECT count(*) FROM inbox WHERE consumer = $1", group)
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("batch_size", [1, 100], ids=["record-by-record", "in-chunks"])
+async def test_an_outage_of_the_database_dead_letters_nothing_and_loses_nothing(db_settings, topic, batch_size):
     ids = await _publish(db_settings, topic, EVENTS)
     group = f"test-{RUN_ID}-processing-outage-{uuid.uuid4().hex[:6]}"
     admin = await asyncpg.connect(db_settings.model_copy(update={"database": "postgres"}).dsn)
@@ -59,18 +71,24 @@ async def test_an_outage_of_the_database_dead_letters_nothing_and_loses_nothing(
             outage = asyncio.create_task(take_the_database_away())
             await asyncio.sleep(0.5)
         handled.append(event.id)
-        if len(set(handled)) >= EVENTS:
-            stop.set()
 
-    consumer = EventConsumer(
-        group, pool, settings=db_settings, topics=[topic], handlers={EVENT_TYPE: handle}, producer=producer
-    )
+    async def stop_once_all_committed() -> None:
+        """A handler's call is no commit (a chunk's transaction commits after its last handler): the inbox says."""
+        while True:
+            await asyncio.sleep(0.2)
+            if outage is not None and outage.done() and await _inbox_count(db_settings, group) >= EVENTS:
+                stop.set()
+                return
+
+    consumer = event_consumer(db_settings, pool, producer, topic, handle, group, batch_size=batch_size)
+    watcher = asyncio.create_task(stop_once_all_committed())
     try:
         try:
             async with asyncio.timeout(60):
                 await consumer.run(stop)
         except TimeoutError:
             pass  # the assertions say what happened
+        watcher.cancel()
         assert outage is not None and outage.done()
         assert await _dead_letters(db_settings, consumer.dlq_topic(topic)) == 0, "an outage dead-lettered events"
         assert await pool.fetchval("SELECT count(*) FROM inbox WHERE consumer = $1", group) == EVENTS

@@ -529,3 +529,29 @@ async def test_contact_and_event_racing_on_two_connections_lose_nothing(notify_a
     assert len(delivered) == 1
     assert await count(notify_app, "SELECT count(*) FROM pending_events WHERE dossier_code = $1", code) == 0
     assert await count(notify_app, "SELECT count(*) FROM notifications WHERE event_id = $1", event.id) == 1
+
+
+async def test_events_of_one_dossier_in_one_transaction_list_in_their_order(notify_app):
+    """The consumer applies a chunk of events in one transaction: a dossier's notifications still take the time
+    of their own insert (not the transaction's start), so its list, in (created_at, id) order, is the events' order."""
+    from notify import service
+
+    dossier_id, code = new_dossier(9)
+    data = submitted(dossier_id, code)
+    events = [
+        build_event(contact(data, None, notify_channels=["app"]), source="/tests/intake", subject=code),
+        build_event(data, source="/tests/intake", subject=code),
+        build_event(action(DossierAccepted, dossier_id, code, minutes=1), source="/tests/processing", subject=code),
+        build_event(action(DossierApproved, dossier_id, code, minutes=2), source="/tests/processing", subject=code),
+    ]
+    async with notify_app.state.pool.acquire() as conn, conn.transaction():
+        await service.record_contact(conn, events[0])
+        for event in events[1:]:
+            await service.record_event(conn, event)
+    rows = await notify_app.state.pool.fetch(
+        "SELECT event_type, created_at FROM notifications WHERE dossier_code = $1 AND channel = 'app'"
+        " ORDER BY created_at, id",
+        code,
+    )
+    assert [r["event_type"] for r in rows] == [e.type for e in events[1:]]
+    assert len({r["created_at"] for r in rows}) == len(rows), "each notification has its own time"

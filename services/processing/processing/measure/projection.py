@@ -46,27 +46,23 @@ async def _submitted(conn: asyncpg.Connection, e: DossierSubmitted) -> None:
     centre = e.receiving_unit_code
     if e.channel not in AT_A_CENTRE or centre == e.unit_code:
         centre = None
-    if not await repository.insert_dossier(
+    # The same dossier submitted twice (a producer retry under another event id) is counted once.
+    await repository.count_submitted(
         conn,
         e.dossier_id,
         unit_code=e.unit_code,
+        unit_name=e.unit_name,
         centre_code=centre,
         procedure_code=e.procedure_code,
         channel=e.channel,
-    ):
-        return  # the same dossier submitted twice (a producer retry under another event id): counted once
-    await repository.name_unit(conn, e.unit_code, e.unit_name, "unit", rename=True)
-    units = [("unit", e.unit_code)]
-    if centre is not None:
-        await repository.name_unit(conn, centre, centre, "centre", rename=False)
-        units.append(("centre", centre))
-    deltas = {
-        f"received_{e.channel}": 1,
-        "in_progress_delta": 1,
-        "components_total": e.components_total or 0,
-        "once_only_components": e.components_reused or 0,
-    }
-    await repository.bump(conn, e.occurred_at.astimezone(VN_TZ).date(), units, e.procedure_code, deltas)
+        day=e.occurred_at.astimezone(VN_TZ).date(),
+        deltas={
+            f"received_{e.channel}": 1,
+            "in_progress_delta": 1,
+            "components_total": e.components_total or 0,
+            "once_only_components": e.components_reused or 0,
+        },
+    )
 
 
 async def _change(conn: asyncpg.Connection, e: DossierEvent) -> None:

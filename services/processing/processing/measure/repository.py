@@ -50,25 +50,62 @@ async def bump_rating(
 
 # --------------------------------------------------------------------------------------------- the projection
 
+_COUNTER_TYPES = {"processing_days_sum": "float8"}  # the others are integers
+_KEYS = 11  # the parameters before the counters' values
+# A submitted dossier counted in one statement (issue 7: the projection's round trips per event were its cost): the
+# dossier, its units' names and its counter rows, all from the dossier's RETURNING, so a dossier already counted
+# (ON CONFLICT DO NOTHING) changes nothing.
+_COUNT_SUBMITTED = f"""
+WITH d AS (
+    INSERT INTO measure_dossiers (dossier_id, unit_code, centre_code, procedure_code, channel)
+    VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING dossier_id
+), unit_named AS (
+    INSERT INTO measure_units (code, name, kind) SELECT $2, $6, 'unit' FROM d
+    ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name WHERE measure_units.name IS DISTINCT FROM EXCLUDED.name
+), centre_named AS (
+    INSERT INTO measure_units (code, name, kind) SELECT $3, $3, 'centre' FROM d WHERE $3::text IS NOT NULL
+    ON CONFLICT (code) DO NOTHING
+), counted AS (
+    INSERT INTO measure_counts (grain, kind, procedure_code, bucket, unit_code, {_COLS})
+    SELECT k.grain, k.kind, k.procedure_code, k.bucket, k.unit_code,
+           {", ".join(f"${_KEYS + 1 + i}::{_COUNTER_TYPES.get(c, 'int4')}" for i, c in enumerate(COUNTER_COLUMNS))}
+    FROM d, unnest($7::text[], $8::text[], $9::text[], $10::date[], $11::text[])
+         AS k(grain, kind, procedure_code, bucket, unit_code)
+    ON CONFLICT (grain, kind, procedure_code, bucket, unit_code) DO UPDATE SET
+        {", ".join(f"{c} = measure_counts.{c} + EXCLUDED.{c}" for c in COUNTER_COLUMNS)}
+)
+SELECT count(*) FROM d
+"""
 
-async def insert_dossier(
+
+async def count_submitted(
     conn: asyncpg.Connection,
     dossier_id: UUID,
     *,
     unit_code: str,
+    unit_name: str,
     centre_code: str | None,
     procedure_code: str,
     channel: str,
+    day: dt.date,
+    deltas: Mapping[str, Any],
 ) -> bool:
+    """Count a submitted dossier once: remember it (unit, centre, procedure, channel), name its unit (and its
+    centre, named by its code until a name is known) and bump ``deltas`` in its counter rows of ``day``. False if
+    it was already counted (nothing changes)."""
+    units = [("unit", unit_code)] + ([("centre", centre_code)] if centre_code is not None else [])
+    keys = _keys(day, units, procedure_code)
     return bool(
         await conn.fetchval(
-            "INSERT INTO measure_dossiers (dossier_id, unit_code, centre_code, procedure_code, channel)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true",
+            _COUNT_SUBMITTED,
             dossier_id,
             unit_code,
             centre_code,
             procedure_code,
             channel,
+            unit_name,
+            *([k[i] for k in keys] for i in range(5)),
+            *(deltas.get(c, 0) for c in COUNTER_COLUMNS),
         )
     )
 

@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 
 from motcua_common import sample_procedures
 from motcua_common.auth import APPROVER, PROVINCIAL_OPERATOR, RECEIVING_OFFICER, SPECIALIST, UNIT_HEAD
+from motcua_common.contracts import DossierState, DossierSubmitted
 from motcua_common.events import CLOUDEVENTS_CONTENT_TYPE, CloudEvent
 from motcua_common.kafka import client_options
 from motcua_common.problems import PROBLEM_JSON
@@ -461,3 +462,31 @@ async def test_two_detectors_racing_announce_each_dossier_once(app, make_submiss
     assert await pool.fetchval(
         "SELECT count(*) FROM outbox WHERE key = ANY($1::text[]) AND event_type LIKE '%overdue%'", ids
     ) == len(ids)
+
+
+async def test_a_dossier_announced_twice_is_opened_once(app, make_submission, open_case, people):
+    """The same dossier under another event id (a producer retry): one case, one first step, its parties once; the
+    case-opening statement writes the units, the dossier, its step and its parties together or not at all."""
+    data = await _open(make_submission, open_case, people)
+    again = CloudEvent(
+        source="/motcua/intake",
+        type=DossierSubmitted.type_name(),
+        subject=data.dossier_code,
+        data=data.model_dump(mode="json", exclude={"event_type"}),
+    )
+    await open_case(again)
+    pool = app.state.pool
+    assert await pool.fetchval("SELECT count(*) FROM dossiers WHERE id = $1", data.dossier_id) == 1
+    assert await pool.fetchval("SELECT count(*) FROM steps WHERE dossier_id = $1", data.dossier_id) == 1
+    parties = await pool.fetch(
+        "SELECT subject, applicant, submitter FROM dossier_parties WHERE dossier_id = $1 ORDER BY subject",
+        data.dossier_id,
+    )
+    assert sorted((r["subject"], r["applicant"], r["submitter"]) for r in parties) == sorted(
+        [(people.an, True, False), (people.binh, False, True)]
+    )
+    assert await pool.fetchval("SELECT name FROM units WHERE code = $1", people.unit) == data.unit_name
+    states = await pool.fetchval(
+        "SELECT count(*) FROM outbox WHERE key = $1 AND event_type = $2", str(data.dossier_id), DossierState.type_name()
+    )
+    assert states == 1, "the state is published once"

@@ -1,0 +1,209 @@
+"""EventConsumer's batch path on the real broker and PostgreSQL: the records of a fetch are applied in chunks, each
+in one transaction (issue 7). A chunk whose middle record fails is rolled back and handled record by record (the
+failing one dead-lettered, every other applied once); a whole chunk delivered again is absorbed by the inbox; a
+consumer killed in the middle of a chunk loses nothing and applies nothing twice.
+
+The handlers' effects are rows of a table without any unique key, written in the consumer's transaction, so an
+effect applied twice (or applied by a transaction that was rolled back) would show; ``txid_current()`` says which
+events were applied in one transaction."""
+
+import asyncio
+import uuid
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from motcua_common.consumer import EventConsumer
+from motcua_common.events import CLOUDEVENTS_CONTENT_TYPE, CloudEvent
+from motcua_common.kafka import client_options, make_producer
+from motcua_common.testing import RUN_ID, kafka_admin_settings
+
+from .conftest import EVENT_TYPE, event_consumer
+
+
+@pytest.fixture
+async def pool(db_settings):
+    pool = await asyncpg.create_pool(db_settings.dsn, min_size=1, max_size=4)
+    await pool.execute("CREATE TABLE effects (event_id text NOT NULL, n integer NOT NULL, txid bigint NOT NULL)")
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@pytest.fixture
+async def producer(db_settings):
+    producer = make_producer(db_settings)
+    await producer.start()
+    try:
+        yield producer
+    finally:
+        await producer.stop()
+
+
+def _events(count: int) -> list[CloudEvent]:
+    return [CloudEvent(source="/test", type=EVENT_TYPE, subject=f"D-{i}", data={"n": i}) for i in range(count)]
+
+
+async def _send(settings, topic: str, events: list[CloudEvent]) -> None:
+    """All on partition 0, so that one fetch returns them together, in this order."""
+    producer = AIOKafkaProducer(**client_options(kafka_admin_settings(settings.kafka_bootstrap)))
+    await producer.start()
+    try:
+        for event in events:
+            await producer.send(
+                topic,
+                event.model_dump_json().encode(),
+                key=b"dossier",
+                partition=0,
+                headers=[("content-type", CLOUDEVENTS_CONTENT_TYPE.encode())],
+            )
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def _record_effect(conn: asyncpg.Connection, event) -> None:
+    await conn.execute(
+        "INSERT INTO effects (event_id, n, txid) VALUES ($1, $2, txid_current())", event.id, event.data["n"]
+    )
+
+
+async def _effects(pool: asyncpg.Pool) -> list[asyncpg.Record]:
+    return await pool.fetch("SELECT event_id, n, txid FROM effects ORDER BY n")
+
+
+async def _dead_letters(settings, dlq: str) -> list[str]:
+    consumer = AIOKafkaConsumer(
+        dlq, **client_options(kafka_admin_settings(settings.kafka_bootstrap)), auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        batches = await consumer.getmany(timeout_ms=3000)
+        return [CloudEvent.model_validate_json(r.value).id for records in batches.values() for r in records]
+    finally:
+        await consumer.stop()
+
+
+def _consumer(settings, pool, producer, topic: str, handle, **options) -> EventConsumer:
+    return event_consumer(
+        settings, pool, producer, topic, handle, f"test-{RUN_ID}-batch-{uuid.uuid4().hex[:6]}", **options
+    )
+
+
+async def _run_until(consumer: EventConsumer, stop: asyncio.Event, seconds: float = 60) -> None:
+    try:
+        async with asyncio.timeout(seconds):
+            await consumer.run(stop)
+    except TimeoutError:
+        pass  # the assertions say what is missing
+
+
+async def test_a_chunk_is_one_transaction(db_settings, topic, pool, producer):
+    events = _events(12)
+    await _send(db_settings, topic, events)
+    stop = asyncio.Event()
+
+    async def handle(conn, event):
+        await _record_effect(conn, event)
+        if event.data["n"] == len(events) - 1:
+            stop.set()
+
+    consumer = _consumer(db_settings, pool, producer, topic, handle)
+    await _run_until(consumer, stop)
+    effects = await _effects(pool)
+    assert [r["event_id"] for r in effects] == [e.id for e in events]
+    # One fetch usually returns all twelve; a fetch that split them makes two transactions, not twelve.
+    assert len({r["txid"] for r in effects}) <= 2, "the events of a fetch were not applied in one transaction"
+    assert await pool.fetchval("SELECT count(*) FROM inbox WHERE consumer = $1", consumer.name) == len(events)
+
+
+async def test_a_failing_middle_record_rolls_the_chunk_back_and_the_others_are_applied_once(
+    db_settings, topic, pool, producer
+):
+    events = _events(9)
+    poison = events[4]
+    await _send(db_settings, topic, events)
+    stop = asyncio.Event()
+    calls: list[int] = []
+
+    async def handle(conn, event):
+        calls.append(event.data["n"])
+        await _record_effect(conn, event)  # also for the poison record: its transaction must not commit
+        if event.id == poison.id:
+            raise ValueError("this record always fails")
+        if event.data["n"] == len(events) - 1:
+            stop.set()
+
+    consumer = _consumer(db_settings, pool, producer, topic, handle, retry_delay=0.01)
+    await _run_until(consumer, stop)
+    effects = await _effects(pool)
+    assert [r["n"] for r in effects] == [e.data["n"] for e in events if e is not poison], (
+        "every record but the failing one is applied exactly once"
+    )
+    assert len({r["txid"] for r in effects}) == len(effects), "after the failure, one transaction per record"
+    assert calls.count(4) == 1 + consumer.max_attempts, "in the chunk once, then its own retries"
+    inbox = await pool.fetch("SELECT event_id FROM inbox WHERE consumer = $1", consumer.name)
+    assert {r["event_id"] for r in inbox} == {e.id for e in events} - {poison.id}
+    assert await _dead_letters(db_settings, consumer.dlq_topic(topic)) == [poison.id]
+
+
+async def test_a_chunk_delivered_again_is_absorbed_by_the_inbox(db_settings, topic, pool, producer):
+    events = _events(10)
+    last = _events(1)[0]  # handled after everything before it (one partition, chunks in order)
+    # Each event twice in a row (a relay that published again after a lost acknowledgement), then the whole lot
+    # again: duplicates inside one chunk and whole chunks seen again.
+    await _send(db_settings, topic, [e for e in events for _ in range(2)] + events + [last])
+    stop = asyncio.Event()
+    calls: list[str] = []
+
+    async def handle(conn, event):
+        calls.append(event.id)
+        await _record_effect(conn, event)
+        if event.id == last.id:
+            stop.set()
+
+    consumer = _consumer(db_settings, pool, producer, topic, handle, batch_size=7)
+    await _run_until(consumer, stop)
+    assert sorted(calls) == sorted(e.id for e in [*events, last]), "each event handled once"
+    effects = await _effects(pool)
+    assert sorted(r["event_id"] for r in effects) == sorted(e.id for e in [*events, last])
+    assert len({r["txid"] for r in effects}) < len(effects), "the chunks were applied in shared transactions"
+
+
+async def test_a_consumer_killed_in_the_middle_of_a_chunk_loses_nothing_and_applies_nothing_twice(
+    db_settings, topic, pool, producer
+):
+    events = _events(30)
+    await _send(db_settings, topic, events)
+    killed_in: asyncio.Event = asyncio.Event()
+
+    async def handle_then_hang(conn, event):
+        await _record_effect(conn, event)
+        if event.data["n"] == 13:  # in the middle of the second chunk of 10
+            killed_in.set()
+            await asyncio.sleep(3600)
+
+    first = _consumer(db_settings, pool, producer, topic, handle_then_hang, batch_size=10)
+    task = asyncio.create_task(first.run(asyncio.Event()))
+    async with asyncio.timeout(60):
+        await killed_in.wait()
+    task.cancel()  # the process dies: its transaction never commits
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    effects = await _effects(pool)
+    assert [r["n"] for r in effects] == list(range(10)), "only the first chunk committed"
+
+    stop = asyncio.Event()
+
+    async def handle(conn, event):
+        await _record_effect(conn, event)
+        if event.data["n"] == len(events) - 1:
+            stop.set()
+
+    second = event_consumer(db_settings, pool, producer, topic, handle, first.name, batch_size=10)  # the next replica
+    await _run_until(second, stop)
+    effects = await _effects(pool)
+    assert [r["event_id"] for r in effects] == [e.id for e in events], "every event applied exactly once"
+    assert await pool.fetchval("SELECT count(*) FROM inbox WHERE consumer = $1", first.name) == len(events)
