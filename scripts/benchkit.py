@@ -132,7 +132,8 @@ def smaps_pages(text: str) -> tuple[int, dict[tuple[str, str, int], int]]:
     """From a ``/proc/<pid>/smaps`` text: the KiB only this process maps (``Private_*``, mostly its heap), and its
     shared pages per mapping, keyed by (file, offset in the file, mapping size) so that the same library mapped by
     several processes has the same key (the addresses differ from one process to the next)."""
-    private, shared = 0, {}
+    private = 0
+    shared: dict[tuple[str, str, int], int] = {}
     key: tuple[str, str, int] | None = None
     size = 0
     for line in text.splitlines():
@@ -155,7 +156,8 @@ def together_kib(smaps: Iterable[str]) -> int:
     shared mapping (the Python libraries' code, mapped by every service) once, at the largest resident size any of
     them has of it. Summing VmRSS counts those shared pages once per process. The pages a mapping shares with a
     process outside the group still count whole here (unlike PSS, which would split them with it)."""
-    total, shared = 0, {}
+    total = 0
+    shared: dict[tuple[str, str, int], int] = {}
     for text in smaps:
         private, pages = smaps_pages(text)
         total += private
