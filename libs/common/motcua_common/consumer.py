@@ -14,13 +14,18 @@ Consequences for handlers: in a chunk, ``now()`` is the chunk's transaction star
 event's own time where the order of rows of one transaction matters), and locks a handler takes (row locks,
 ``pg_advisory_xact_lock``) are held until the chunk commits.
 
-Offsets: after each batch the consumer commits, per partition, exactly the offset after the last record it
-finished (handled, skipped as not its type, or dead-lettered), never the consumer's fetch position: ``getmany``
-has already moved that past the whole batch, and a consumer stopped in the middle of a batch (a rolling deploy)
-must leave the rest to the next consumer of its group. A commit that fails (the partition was reassigned
-meanwhile) is only logged: the new owner gets those records again and the inbox skips them.
+Offsets: the consumer commits, per partition, exactly the offset after the last record it finished (handled,
+skipped as not its type, or dead-lettered), never the consumer's fetch position: ``getmany`` has already moved that
+past the whole batch, and a consumer stopped in the middle of a batch (a rolling deploy) must leave the rest to the
+next consumer of its group. It commits at most every ``commit_interval`` seconds (0.5), and at once when a fetch
+comes back empty (the group has caught up) or when it stops: committing after every fetch made one offset commit
+per fetch per group, several per event when the load is light, for the broker and the consumer (issue 7; intake's
+and citizen-id's consumers read every event of their topics to act on one type). What a crash leaves uncommitted
+is read again by the group's next consumer, and the inbox skips what was already applied. A commit that fails (the
+partition was reassigned meanwhile) is only logged: the new owner gets those records again and the inbox skips
+them.
 
-Lag: with a ``lag_gauge`` (:func:`consumer_lag_gauge`), after each batch the consumer sets
+Lag: with a ``lag_gauge`` (:func:`consumer_lag_gauge`), after each commit the consumer sets
 ``kafka_consumergroup_lag{consumergroup, topic, partition}`` = high watermark - committed offset of every
 partition it owns.
 
@@ -86,12 +91,14 @@ class EventConsumer:
         retry_delay: float = 0.2,
         lag_gauge: Gauge | None = None,
         batch_size: int = 100,
+        commit_interval: float = 0.5,
     ):
         self.name, self.pool, self.handlers = name, pool, handlers
         self.settings, self.topics, self.producer = settings, topics, producer
         self.max_attempts, self.retry_delay = max_attempts, retry_delay
         self.lag_gauge = lag_gauge
         self.batch_size = batch_size  # records per transaction: row locks a chunk takes are held until it commits
+        self.commit_interval = commit_interval  # seconds between offset commits while records keep coming
         self.tracer = trace.get_tracer(f"motcua.consumer.{name}")
         self._committed: dict[TopicPartition, int] = {}  # what this consumer's group has committed, as far as known
         self._lag_labels: set[TopicPartition] = set()
@@ -101,10 +108,12 @@ class EventConsumer:
         if not await start_with_retry(consumer, stop=stop, what=f"consumer {self.name}", log=log):
             return
         self._committed.clear()  # a new member: what the group committed is read again from the broker
+        loop = asyncio.get_running_loop()
+        done: dict[TopicPartition, int] = {}  # partition -> offset after its last finished record, not committed yet
+        last_commit = loop.time()
         try:
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=300, max_records=200)
-                done: dict[TopicPartition, int] = {}  # partition -> offset after its last finished record
                 records = [record for partition in batches.values() for record in partition]  # each in offset order
                 try:
                     for start in range(0, len(records), self.batch_size):
@@ -112,21 +121,28 @@ class EventConsumer:
                             break  # the rest of the batch stays uncommitted: the group's next consumer gets it
                         await self.handle_chunk(records[start : start + self.batch_size], stop, done)
                 finally:
-                    await self._commit(consumer, done)
-                await self._report_lag(consumer)
+                    if not records or stop.is_set() or loop.time() - last_commit >= self.commit_interval:
+                        await self._commit(consumer, done)
+                        last_commit = loop.time()
+                        await self._report_lag(consumer)
         finally:
-            await consumer.stop()
+            try:
+                await self._commit(consumer, done)  # what was finished before a crash of the loop, if it can
+            finally:
+                await consumer.stop()
 
     async def _commit(self, consumer: AIOKafkaConsumer, done: dict[TopicPartition, int]) -> None:
-        """Commit exactly the records whose transaction committed (never ``consumer.position``)."""
+        """Commit exactly the records whose transaction committed (never ``consumer.position``), and forget them."""
         if not done:
             return
+        offsets = dict(done)
+        done.clear()
         try:
-            await consumer.commit({tp: OffsetAndMetadata(offset, "") for tp, offset in done.items()})
+            await consumer.commit({tp: OffsetAndMetadata(offset, "") for tp, offset in offsets.items()})
         except KafkaError as exc:  # CommitFailedError, IllegalStateError (partition no longer assigned)…
-            log.warning("%s: offsets %s not committed (%r); those records will be seen again", self.name, done, exc)
+            log.warning("%s: offsets %s not committed (%r); those records will be seen again", self.name, offsets, exc)
             return
-        self._committed.update(done)
+        self._committed.update(offsets)
 
     async def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
         if self.lag_gauge is None:

@@ -13,6 +13,7 @@ import uuid
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import TopicPartition
 
 from motcua_common.consumer import EventConsumer
 from motcua_common.events import CLOUDEVENTS_CONTENT_TYPE, CloudEvent
@@ -207,3 +208,98 @@ async def test_a_consumer_killed_in_the_middle_of_a_chunk_loses_nothing_and_appl
     effects = await _effects(pool)
     assert [r["event_id"] for r in effects] == [e.id for e in events], "every event applied exactly once"
     assert await pool.fetchval("SELECT count(*) FROM inbox WHERE consumer = $1", first.name) == len(events)
+
+
+async def _committed_offset(settings, group: str, topic: str) -> int | None:
+    """The offset ``group`` has committed on partition 0 of ``topic`` (None: nothing committed)."""
+    reader = AIOKafkaConsumer(
+        **client_options(kafka_admin_settings(settings.kafka_bootstrap)), group_id=group, enable_auto_commit=False
+    )
+    await reader.start()
+    try:
+        return await reader.committed(TopicPartition(topic, 0))
+    finally:
+        await reader.stop()
+
+
+async def _count_commits(monkeypatch) -> list[dict]:
+    """Every offset commit the consumers make from now on, in order (the real commit still runs)."""
+    commits: list[dict] = []
+    real = AIOKafkaConsumer.commit
+
+    async def counting(self, offsets=None):
+        commits.append(dict(offsets or {}))
+        return await real(self, offsets)
+
+    monkeypatch.setattr(AIOKafkaConsumer, "commit", counting)
+    return commits
+
+
+async def _trickle(settings, topic: str, events: list[CloudEvent], gap: float) -> None:
+    """Send ``events`` one at a time, ``gap`` seconds apart, so that the consumer fetches them in many small batches
+    (and never waits long enough for a fetch to come back empty: its wait is 300 ms)."""
+    producer = AIOKafkaProducer(**client_options(kafka_admin_settings(settings.kafka_bootstrap)))
+    await producer.start()
+    try:
+        for event in events:
+            await producer.send_and_wait(
+                topic,
+                event.model_dump_json().encode(),
+                key=b"dossier",
+                partition=0,
+                headers=[("content-type", CLOUDEVENTS_CONTENT_TYPE.encode())],
+            )
+            await asyncio.sleep(gap)
+    finally:
+        await producer.stop()
+
+
+@pytest.mark.parametrize("interval", [0.0, 3600.0])
+async def test_offsets_are_committed_per_interval_and_when_the_group_has_caught_up(
+    db_settings, topic, pool, producer, monkeypatch, interval
+):
+    """Records arriving one by one: with no interval the consumer commits after every fetch; with a long one, it
+    does not commit while records keep coming, and still commits everything as soon as a fetch comes back empty."""
+    events = _events(25)
+    commits = await _count_commits(monkeypatch)
+    stop = asyncio.Event()
+    handled: list[int] = []
+
+    async def handle(conn, event):
+        await _record_effect(conn, event)
+        handled.append(event.data["n"])
+
+    consumer = _consumer(db_settings, pool, producer, topic, handle, commit_interval=interval)
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        await _trickle(db_settings, topic, events, gap=0.02)
+        async with asyncio.timeout(60):
+            # caught up: the next fetch comes back empty and commits the last offset
+            while await _committed_offset(db_settings, consumer.name, topic) != len(events):  # noqa: ASYNC110 - polls the broker
+                await asyncio.sleep(0.2)
+        assert sorted(handled) == list(range(len(events)))
+        with_records = [c for c in commits if c]
+        if interval:
+            # one commit of everything after the trickle (the fetch that found nothing), perhaps one in a pause of it
+            assert 1 <= len(with_records) <= 3, with_records
+        else:
+            assert len(with_records) >= 5, with_records  # many small fetches, each committed
+    finally:
+        stop.set()
+        await task
+    assert [r["event_id"] for r in await _effects(pool)] == [e.id for e in events]
+
+
+async def test_a_stopped_consumer_commits_what_it_finished_even_within_the_interval(db_settings, topic, pool, producer):
+    events = _events(6)
+    await _send(db_settings, topic, events)
+    stop = asyncio.Event()
+
+    async def handle(conn, event):
+        await _record_effect(conn, event)
+        if event.data["n"] == len(events) - 1:
+            stop.set()
+
+    consumer = _consumer(db_settings, pool, producer, topic, handle, commit_interval=3600.0)
+    await _run_until(consumer, stop)
+    assert await _committed_offset(db_settings, consumer.name, topic) == len(events)
