@@ -47,19 +47,23 @@ def _events(count: int) -> list[CloudEvent]:
     return [CloudEvent(source="/test", type=EVENT_TYPE, subject=f"D-{i}", data={"n": i}) for i in range(count)]
 
 
-async def _send(settings, topic: str, events: list[CloudEvent]) -> None:
-    """All on partition 0, so that one fetch returns them together, in this order."""
+async def _send(settings, topic: str, events: list[CloudEvent], gap: float | None = None) -> None:
+    """All on partition 0, so that one fetch returns them together, in this order. With ``gap``: one at a time, each
+    acknowledged, ``gap`` seconds apart, so that the consumer fetches them in many small batches."""
     producer = AIOKafkaProducer(**client_options(kafka_admin_settings(settings.kafka_bootstrap)))
     await producer.start()
     try:
         for event in events:
-            await producer.send(
+            sent = await producer.send(
                 topic,
                 event.model_dump_json().encode(),
                 key=b"dossier",
                 partition=0,
                 headers=[("content-type", CLOUDEVENTS_CONTENT_TYPE.encode())],
             )
+            if gap is not None:
+                await sent
+                await asyncio.sleep(gap)
         await producer.flush()
     finally:
         await producer.stop()
@@ -101,9 +105,10 @@ async def _run_until(consumer: EventConsumer, stop: asyncio.Event, seconds: floa
         pass  # the assertions say what is missing
 
 
-async def test_a_chunk_is_one_transaction(db_settings, topic, pool, producer):
-    events = _events(12)
-    await _send(db_settings, topic, events)
+async def _apply_all(settings, topic, pool, producer, events: list[CloudEvent], **options) -> EventConsumer:
+    """Send ``events``, run a consumer (``options``) that records each one's effect until the last is handled and
+    stops; the consumer."""
+    await _send(settings, topic, events)
     stop = asyncio.Event()
 
     async def handle(conn, event):
@@ -111,8 +116,14 @@ async def test_a_chunk_is_one_transaction(db_settings, topic, pool, producer):
         if event.data["n"] == len(events) - 1:
             stop.set()
 
-    consumer = _consumer(db_settings, pool, producer, topic, handle)
+    consumer = _consumer(settings, pool, producer, topic, handle, **options)
     await _run_until(consumer, stop)
+    return consumer
+
+
+async def test_a_chunk_is_one_transaction(db_settings, topic, pool, producer):
+    events = _events(12)
+    consumer = await _apply_all(db_settings, topic, pool, producer, events)
     effects = await _effects(pool)
     assert [r["event_id"] for r in effects] == [e.id for e in events]
     # One fetch usually returns all twelve; a fetch that split them makes two transactions, not twelve.
@@ -235,25 +246,6 @@ async def _count_commits(monkeypatch) -> list[dict]:
     return commits
 
 
-async def _trickle(settings, topic: str, events: list[CloudEvent], gap: float) -> None:
-    """Send ``events`` one at a time, ``gap`` seconds apart, so that the consumer fetches them in many small batches
-    (and never waits long enough for a fetch to come back empty: its wait is 300 ms)."""
-    producer = AIOKafkaProducer(**client_options(kafka_admin_settings(settings.kafka_bootstrap)))
-    await producer.start()
-    try:
-        for event in events:
-            await producer.send_and_wait(
-                topic,
-                event.model_dump_json().encode(),
-                key=b"dossier",
-                partition=0,
-                headers=[("content-type", CLOUDEVENTS_CONTENT_TYPE.encode())],
-            )
-            await asyncio.sleep(gap)
-    finally:
-        await producer.stop()
-
-
 @pytest.mark.parametrize("interval", [0.0, 3600.0])
 async def test_offsets_are_committed_per_interval_and_when_the_group_has_caught_up(
     db_settings, topic, pool, producer, monkeypatch, interval
@@ -272,7 +264,7 @@ async def test_offsets_are_committed_per_interval_and_when_the_group_has_caught_
     consumer = _consumer(db_settings, pool, producer, topic, handle, commit_interval=interval)
     task = asyncio.create_task(consumer.run(stop))
     try:
-        await _trickle(db_settings, topic, events, gap=0.02)
+        await _send(db_settings, topic, events, gap=0.02)  # never a 300 ms pause: no fetch comes back empty
         async with asyncio.timeout(60):
             # caught up: the next fetch comes back empty and commits the last offset
             while await _committed_offset(db_settings, consumer.name, topic) != len(events):  # noqa: ASYNC110 - polls the broker
@@ -292,14 +284,5 @@ async def test_offsets_are_committed_per_interval_and_when_the_group_has_caught_
 
 async def test_a_stopped_consumer_commits_what_it_finished_even_within_the_interval(db_settings, topic, pool, producer):
     events = _events(6)
-    await _send(db_settings, topic, events)
-    stop = asyncio.Event()
-
-    async def handle(conn, event):
-        await _record_effect(conn, event)
-        if event.data["n"] == len(events) - 1:
-            stop.set()
-
-    consumer = _consumer(db_settings, pool, producer, topic, handle, commit_interval=3600.0)
-    await _run_until(consumer, stop)
+    consumer = await _apply_all(db_settings, topic, pool, producer, events, commit_interval=3600.0)
     assert await _committed_offset(db_settings, consumer.name, topic) == len(events)
