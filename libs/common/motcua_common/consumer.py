@@ -38,8 +38,8 @@ outages are not the event's fault: those are retried until the database is back,
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractContextManager, asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -48,7 +48,7 @@ from aiokafka.structs import ConsumerRecord, OffsetAndMetadata, TopicPartition
 from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Gauge
 
-from .db import DATABASE_OUTAGE, DatabaseUnavailable
+from .db import DATABASE_OUTAGE, pooled_connection
 from .events import CloudEvent, parse_event
 from .kafka import make_consumer, start_with_retry
 from .settings import ServiceSettings
@@ -246,24 +246,11 @@ class EventConsumer:
             },
         )
 
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled connection in a transaction; a session the server ended under it is :class:`DatabaseUnavailable`
-        (an outage, retried), whatever error the handler saw."""
-        async with self.pool.acquire() as conn:
-            try:
-                async with conn.transaction():
-                    yield conn
-            except Exception as exc:
-                if conn.is_closed() and not isinstance(exc, DATABASE_OUTAGE):
-                    raise DatabaseUnavailable(f"connection lost: {type(exc).__name__}: {exc}") from exc
-                raise
-
     async def _apply_batch(self, items: list[tuple[ConsumerRecord, CloudEvent, Handler]], stop: asyncio.Event) -> int:
         """Apply ``items`` in one transaction: one inbox statement for all, then the handlers of the fresh events in
         order. Returns how many items were finished: all, or fewer if ``stop`` was set meanwhile (the inbox rows of
         the events not handled are deleted again before the commit). Raises if anything failed (rolled back)."""
-        async with self._transaction() as conn:
+        async with pooled_connection(self.pool) as conn, conn.transaction():
             rows = await conn.fetch(
                 "INSERT INTO inbox (consumer, event_id, event_type)"
                 " SELECT $1, e.id, e.type FROM unnest($2::text[], $3::text[]) AS e(id, type)"
@@ -289,7 +276,7 @@ class EventConsumer:
         return finished
 
     async def _apply(self, event: CloudEvent, handler: Handler) -> None:
-        async with self._transaction() as conn:
+        async with pooled_connection(self.pool) as conn, conn.transaction():
             fresh = await conn.fetchval(
                 "INSERT INTO inbox (consumer, event_id, event_type) VALUES ($1, $2, $3)"
                 " ON CONFLICT DO NOTHING RETURNING true",

@@ -130,26 +130,27 @@ async def create_pool(
 
 
 @asynccontextmanager
-async def _request_connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
-    pool: asyncpg.Pool = request.app.state.pool  # a Pool: acquire() is bounded by db_acquire_timeout
+async def pooled_connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A connection of ``pool`` (its ``acquire`` is bounded by db_acquire_timeout). If the server closes it under
+    the caller (a restart, pg_terminate_backend), whatever the statement in flight raised (even asyncpg's
+    InternalClientError) is :class:`DatabaseUnavailable`: the database went away, whatever the class. Requests
+    answer that with 503, consumers retry it."""
     async with pool.acquire() as conn:
         try:
             yield conn
         except Exception as exc:
-            # A connection the server closed under us (a restart, pg_terminate_backend) fails with whatever the
-            # protocol was doing, even asyncpg's InternalClientError: the database went away, whatever the class.
             if conn.is_closed() and not isinstance(exc, DependencyUnavailable):
                 raise DatabaseUnavailable(f"connection lost: {type(exc).__name__}: {exc}") from exc
             raise
 
 
 async def _request_transaction(request: Request) -> AsyncIterator[asyncpg.Connection]:
-    async with _request_connection(request) as conn, conn.transaction():
+    async with pooled_connection(request.app.state.pool) as conn, conn.transaction():
         yield conn
 
 
-async def _read_connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
-    async with _request_connection(request) as conn:
+async def _request_connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
+    async with pooled_connection(request.app.state.pool) as conn:
         yield conn
 
 
@@ -160,7 +161,7 @@ Conn = Annotated[asyncpg.Connection, Depends(_request_transaction, scope="functi
 # its read routes, 19% of citizen-id's). A route that only reads takes ReadConn: nothing is lost, at READ COMMITTED
 # (the isolation of every transaction here) each statement takes its own snapshot inside a transaction too. A route
 # that locks or sets anything transaction-scoped (SET LOCAL, an advisory xact lock) takes Conn.
-StatementConn = Annotated[asyncpg.Connection, Depends(_read_connection, scope="function")]
+StatementConn = Annotated[asyncpg.Connection, Depends(_request_connection, scope="function")]
 # The same connection, named for what a route does with it: a route whose writes are each one statement (atomic on
 # its own and committed when it returns, so also before the response is sent) takes StatementConn; what must change
 # together then goes in one statement (a data-modifying WITH) or in ``conn.transaction()``.

@@ -183,13 +183,6 @@ async def insert_notifications(conn: asyncpg.Connection, rows: Sequence[NewNotif
     return [i for i in ids if i in done]
 
 
-async def insert_notification(conn: asyncpg.Connection, **fields: Any) -> uuid.UUID | None:
-    """Insert one notification (``fields`` as :class:`NewNotification`'s); its id, or None if this event already has
-    one on this channel."""
-    ids = await insert_notifications(conn, [NewNotification(**fields)])
-    return ids[0] if ids else None
-
-
 async def get_notification(conn: asyncpg.Connection, notification_id: uuid.UUID) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM notifications WHERE id = $1", notification_id)
 

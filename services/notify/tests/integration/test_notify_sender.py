@@ -35,19 +35,24 @@ async def pool():
 
 async def add_email(pool, address: str) -> uuid.UUID:
     async with pool.acquire() as conn:
-        return await repository.insert_notification(  # type: ignore[return-value]  # a new event id: inserted
+        [notification_id] = await repository.insert_notifications(  # a new event id: inserted
             conn,
-            dossier_id=str(uuid.uuid4()),
-            dossier_code="T.H29-251121-0009",
-            event_id=str(uuid.uuid4()),
-            event_type="vn.motcua.dossier.accepted.v1",
-            channel="email",
-            recipient=address,
-            recipient_subject="sub-cuong",
-            subject="Hồ sơ T.H29-251121-0009 đang được xử lý",
-            body="Kính gửi ông/bà Lê Văn Cường,\n",
-            status="queued",
+            [
+                repository.NewNotification(
+                    dossier_id=str(uuid.uuid4()),
+                    dossier_code="T.H29-251121-0009",
+                    event_id=str(uuid.uuid4()),
+                    event_type="vn.motcua.dossier.accepted.v1",
+                    channel="email",
+                    recipient=address,
+                    recipient_subject="sub-cuong",
+                    subject="Hồ sơ T.H29-251121-0009 đang được xử lý",
+                    body="Kính gửi ông/bà Lê Văn Cường,\n",
+                    status="queued",
+                )
+            ],
         )
+        return notification_id
 
 
 async def row(pool, notification_id: uuid.UUID):

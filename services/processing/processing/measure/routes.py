@@ -4,7 +4,7 @@ import datetime as dt
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 
 from motcua_common.auth import CurrentCitizen, CurrentOfficer, CurrentPrincipal
 from motcua_common.db import Conn
@@ -12,8 +12,7 @@ from motcua_common.pagination import Cursor, Limit
 from motcua_common.problems import PROBLEM_JSON, PROBLEM_RESPONSES, Problem
 from motcua_common.procedures import PROCEDURE_CODE_PATTERN
 
-from ..deadlines import Clock
-from ..routes import AUTH_RESPONSES
+from ..routes import AUTH_RESPONSES, CurrentClock, DossierCode
 from . import service
 from .domain import Kind, Period, RankBy
 from .schemas import (
@@ -35,7 +34,6 @@ PUBLIC = (
     "days; `date` is any day inside the period (default today). docs/statistics.md says what each figure means."
 )
 UnitCode = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$", description="e.g. X0001.H29")]
-DossierCode = Annotated[str, Path(min_length=1, max_length=64, description="Dossier code (or its id)")]
 PeriodQ = Annotated[Period, Query(description="day | month | quarter | year")]
 DateQ = Annotated[dt.date | None, Query(description="any day inside the period (default: today)")]
 KindQ = Annotated[Kind, Query(description="unit: competent units; centre: the service centres that received")]
@@ -136,10 +134,6 @@ async def unit_index(unit_code: UnitCode, conn: Conn, period: PeriodQ = "quarter
     return await service.index(conn, unit_code, period=period, day=date)
 
 
-def _clock(request: Request) -> Clock:
-    return request.app.state.clock
-
-
 @router.post(
     "/dossiers/{code}/ratings",
     response_model=Rating,
@@ -155,8 +149,8 @@ def _clock(request: Request) -> Clock:
         "A rating of 2 or less opens a follow-up for the head of the competent unit, due in 3 working days."
     ),
 )
-async def rate(code: DossierCode, body: RatingCreate, citizen: CurrentCitizen, conn: Conn, request: Request) -> dict:
-    return await service.rate(conn, _clock(request), code, citizen, body.model_dump())
+async def rate(code: DossierCode, body: RatingCreate, citizen: CurrentCitizen, conn: Conn, clock: CurrentClock) -> dict:
+    return await service.rate(conn, clock, code, citizen, body.model_dump())
 
 
 @router.get(
