@@ -5,6 +5,7 @@ database is missing or goes away."""
 import logging
 import socket
 
+import asyncpg
 import httpx
 import pytest
 from starlette.requests import Request
@@ -159,6 +160,29 @@ async def test_counter_database_unreachable_at_start_fails_open(gateway_factory,
             ready = await gw.get("/readyz")
             assert ready.status_code == 503 and "counter_database" in ready.json()["failures"]
     assert any("limits are off" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_slow_counter_database_fails_open(gateway_factory, counter_settings, issuer, pinned_clock, caplog):
+    """The production timeout: a counter statement that waits longer than ``rate_db_timeout`` (here a row lock held by
+    another session) lets the request through, and the database is skipped for ``rate_db_retry`` seconds."""
+    token = issuer.bearer(issuer.citizen("001090001234", sub="c-slow"))
+    async with gateway_factory(rate_citizen_per_minute=1, rate_db_timeout=0.25) as (app, gw):
+        limiter = app.state.limiter
+        limiter.clock = pinned_clock(4)
+        assert (await gw.get("/api/v1/me/dossiers", headers=token)).status_code == 200  # counted: the row exists
+        locker = await asyncpg.connect(counter_settings.dsn)
+        try:
+            async with locker.transaction():
+                await locker.execute("SELECT n FROM rate_counters WHERE bucket = 'citizen:c-slow' FOR UPDATE")
+                with caplog.at_level(logging.WARNING, logger="gateway.ratelimit"):
+                    # over the limit, but the count cannot be had in time: through, unlimited
+                    assert (await gw.get("/api/v1/me/dossiers", headers=token)).status_code == 200
+                assert any("unlimited" in r.getMessage() and "TimeoutError" in r.getMessage() for r in caplog.records)
+                assert (await gw.get("/api/v1/me/dossiers", headers=token)).status_code == 200  # skipped meanwhile
+        finally:
+            await locker.close()
+        limiter._skip_until = 0.0  # rate_db_retry seconds later
+        assert (await gw.get("/api/v1/me/dossiers", headers=token)).status_code == 429  # counting again
 
 
 async def test_counter_database_lost_while_running_fails_open(gateway_factory, counter_settings, issuer, caplog):
