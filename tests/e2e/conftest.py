@@ -301,8 +301,9 @@ def access_log_of(api):
     return read
 
 
-async def eventually(check, wait_s: float = 30.0, interval: float = 0.1):
-    """Poll ``check`` (async, returns a truthy value when done) until it succeeds or time runs out."""
+async def eventually(check, wait_s: float = 60.0, interval: float = 0.1):
+    """Poll ``check`` (async, returns a truthy value when done) until it succeeds or time runs out (an upper bound
+    for a loaded machine: a quiet one is done in a second or two)."""
     last = None
     async with asyncio.timeout(wait_s):
         while True:

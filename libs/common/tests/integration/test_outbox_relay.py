@@ -42,7 +42,7 @@ SETTINGS = per_run_settings(ServiceSettings, "outbox_relay", service_name="intak
 async def pool() -> AsyncIterator[asyncpg.Pool]:
     await create_database(SETTINGS)
     await migrate(SETTINGS.dsn)
-    pool = await create_pool(SETTINGS.dsn, max_size=12)
+    pool = await create_pool(SETTINGS.dsn, max_size=12, acquire_timeout=SETTINGS.db_acquire_timeout)
     yield pool
     await pool.close()
     await drop_database(SETTINGS)

@@ -479,20 +479,33 @@ async def test_temporary_smtp_failure_is_retried_with_backoff(notify_app, produc
 
     await wait_until(failed_once, 30, "the first failed attempt")
     async with notify_app.state.pool.acquire() as conn:
+        # How long after the failed attempt was recorded the retry is due: a row read some time later on a loaded
+        # machine may already be claimed again (due after the lease), so the first attempt's row is the reference.
         row = await conn.fetchrow(
-            "SELECT *, next_attempt_at - now() AS wait FROM notifications"
-            " WHERE dossier_code = $1 AND channel = 'email'",
+            "SELECT n.*, a.outcome, n.next_attempt_at - a.finished_at AS wait FROM notifications n"
+            " JOIN delivery_attempts a ON a.notification_id = n.id AND a.attempt = 1"
+            " WHERE n.dossier_code = $1 AND n.channel = 'email'",
             code,
         )
-    assert "451" in row["last_error"]
-    assert row["status"] in ("queued", "sending", "failed_temporary") and row["sent_at"] is None
-    assert timedelta(seconds=0) < row["wait"] <= timedelta(seconds=2)
+    assert "451" in row["last_error"] and row["outcome"] == "failed_temporary"
+    if row["attempts"] == 1:  # not claimed again yet: due two seconds after the failure
+        assert row["status"] == "failed_temporary" and row["sent_at"] is None
+        assert timedelta(seconds=1) < row["wait"] <= timedelta(seconds=2)
 
     async def sent() -> bool:
         rows = await email_rows(notify_app, code)
         return rows[0]["status"] == "delivered"
 
-    await wait_until(sent, 15, "the retry to succeed")
+    await wait_until(sent, 30, "the retry to succeed")
+    async with notify_app.state.pool.acquire() as conn:
+        tries = await conn.fetch(
+            "SELECT a.attempt, a.outcome, a.started_at, a.finished_at FROM delivery_attempts a"
+            " JOIN notifications n ON n.id = a.notification_id WHERE n.dossier_code = $1 AND n.channel = 'email'"
+            " ORDER BY a.attempt",
+            code,
+        )
+    assert [(t["attempt"], t["outcome"]) for t in tries] == [(1, "failed_temporary"), (2, "accepted")]
+    assert tries[1]["started_at"] - tries[0]["started_at"] >= timedelta(seconds=2), "retried before the backoff"
     row = (await email_rows(notify_app, code))[0]
     assert row["attempts"] == 2 and row["sent_at"] is not None
     assert "451" in row["last_error"]  # kept: the history of the last failure
@@ -522,7 +535,13 @@ async def test_contact_and_event_racing_on_two_connections_lose_nothing(notify_a
                 return await service.record_contact(b, contact_event)
 
         racing = asyncio.create_task(contact_side())
-        await asyncio.sleep(0.3)
+
+        async def waiting_for_a_lock() -> bool:  # a fixed sleep did not say the race was reached on a slow machine
+            # (another session: in a transaction, pg_stat_activity is read once and kept)
+            return await pool.fetchval("SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1", b_pid) == "Lock"
+
+        b_pid = b.get_server_pid()
+        await wait_until(waiting_for_a_lock, 30, "the contact's transaction to wait for the dossier's lock")
         assert not racing.done()  # blocked on the dossier's lock
         await tx_a.commit()
         delivered = await asyncio.wait_for(racing, 10)
