@@ -108,7 +108,7 @@ async def test_a_poison_message_goes_to_the_dead_letter_topic(system):
     await consumer.start()
     seen: dict[str, str] = {}
     try:
-        async with asyncio.timeout(30):
+        async with asyncio.timeout(60):
             async for record in consumer:
                 if record.key == key:
                     headers = dict(record.headers)

@@ -129,7 +129,7 @@ async def serve(app, port: int) -> tuple[uvicorn.Server, asyncio.Task]:
     """Serve an ASGI app with uvicorn on 127.0.0.1:port in this event loop, once it has started."""
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(20):
+    async with asyncio.timeout(60):
         while not server.started:
             if task.done():
                 task.result()

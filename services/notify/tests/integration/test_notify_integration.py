@@ -285,7 +285,7 @@ async def test_events_before_the_contact_wait_for_it_then_go_out_once(
     async def both_pending() -> bool:
         return await count(notify_app, "SELECT count(*) FROM pending_events WHERE dossier_code = $1", code) == 2
 
-    await wait_until(both_pending, 30, "both events to be held pending")
+    await wait_until(both_pending, 60, "both events to be held pending")
     assert await count(notify_app, "SELECT count(*) FROM notifications WHERE dossier_code = $1", code) == 0
     # Whose they are is not known yet: nobody can list them.
     owner = issuer.bearer(issuer.citizen("001222001235", sub=f"khoi-{RUN}"))
@@ -300,7 +300,7 @@ async def test_events_before_the_contact_wait_for_it_then_go_out_once(
         rows = await email_rows(notify_app, code)
         return len(rows) == 2 and all(r["status"] == "delivered" for r in rows)
 
-    await wait_until(delivered, 30, "the held events to be delivered")
+    await wait_until(delivered, 60, "the held events to be delivered")
     # The contact again (redelivered, then re-published under a new id) and a later event straight through.
     await publish(producer, personal_topic, event=contact_event)
     await publish(producer, personal_topic, the_contact)
@@ -310,7 +310,7 @@ async def test_events_before_the_contact_wait_for_it_then_go_out_once(
         rows = await email_rows(notify_app, code)
         return len(rows) == 3 and all(r["status"] == "delivered" for r in rows)
 
-    await wait_until(approved_sent, 30, "the approved email")
+    await wait_until(approved_sent, 60, "the approved email")
     await wait_until(
         lambda: _consumed_all(notify_app, [kafka_topics[0], personal_topic]), 30, "the consumer to catch up"
     )
@@ -369,14 +369,14 @@ async def test_contact_between_events(notify_app, producer, kafka_topics, person
     async def pending() -> bool:
         return await count(notify_app, "SELECT count(*) FROM pending_events WHERE dossier_code = $1", code) == 1
 
-    await wait_until(pending, 30, "the submitted event to wait")
+    await wait_until(pending, 60, "the submitted event to wait")
     await publish(producer, personal_topic, contact(data, None))
     accepted = await publish(producer, kafka_topics[0], action(DossierAccepted, dossier_id, code, 1))
 
     async def both() -> bool:
         return await count(notify_app, "SELECT count(*) FROM notifications WHERE dossier_code = $1", code) == 2
 
-    await wait_until(both, 30, "both app notifications")
+    await wait_until(both, 60, "both app notifications")
     async with notify_app.state.pool.acquire() as conn:
         rows = await conn.fetch(
             "SELECT event_id, channel FROM notifications WHERE dossier_code = $1 ORDER BY created_at", code
@@ -407,7 +407,7 @@ async def test_my_inbox_read_unread_and_mark_read(notify_app, producer, kafka_to
         )
         return n == 5
 
-    await wait_until(arrived, 30, "5 app notifications")
+    await wait_until(arrived, 60, "5 app notifications")
     me_h = issuer.bearer(issuer.citizen("001090001234", sub=me))
     other_h = issuer.bearer(issuer.citizen("092301002222", sub=other))
 
@@ -477,7 +477,7 @@ async def test_temporary_smtp_failure_is_retried_with_backoff(notify_app, produc
         rows = await email_rows(notify_app, code)
         return bool(rows) and rows[0]["attempts"] == 1 and rows[0]["last_error"] is not None
 
-    await wait_until(failed_once, 30, "the first failed attempt")
+    await wait_until(failed_once, 60, "the first failed attempt")
     async with notify_app.state.pool.acquire() as conn:
         # How long after the failed attempt was recorded the retry is due: a row read some time later on a loaded
         # machine may already be claimed again (due after the lease), so the first attempt's row is the reference.
@@ -496,7 +496,7 @@ async def test_temporary_smtp_failure_is_retried_with_backoff(notify_app, produc
         rows = await email_rows(notify_app, code)
         return rows[0]["status"] == "delivered"
 
-    await wait_until(sent, 30, "the retry to succeed")
+    await wait_until(sent, 60, "the retry to succeed")
     async with notify_app.state.pool.acquire() as conn:
         tries = await conn.fetch(
             "SELECT a.attempt, a.outcome, a.started_at, a.finished_at FROM delivery_attempts a"
@@ -541,10 +541,10 @@ async def test_contact_and_event_racing_on_two_connections_lose_nothing(notify_a
             return await pool.fetchval("SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1", b_pid) == "Lock"
 
         b_pid = b.get_server_pid()
-        await wait_until(waiting_for_a_lock, 30, "the contact's transaction to wait for the dossier's lock")
+        await wait_until(waiting_for_a_lock, 60, "the contact's transaction to wait for the dossier's lock")
         assert not racing.done()  # blocked on the dossier's lock
         await tx_a.commit()
-        delivered = await asyncio.wait_for(racing, 10)
+        delivered = await asyncio.wait_for(racing, 60)
     assert len(delivered) == 1
     assert await count(notify_app, "SELECT count(*) FROM pending_events WHERE dossier_code = $1", code) == 0
     assert await count(notify_app, "SELECT count(*) FROM notifications WHERE event_id = $1", event.id) == 1
