@@ -39,7 +39,7 @@ async def test_openapi_shows_every_public_endpoint_with_schemas(api):
 
 async def test_every_public_operation_of_every_service_is_routed_by_the_gateway(system):
     routed = {(r.method, r.path) for r in ROUTES}
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(timeout=60) as client:
         for name in ("intake", "processing", "notify", "citizen-id"):
             doc = (await client.get(f"{system.urls[name]}/openapi.json")).json()
             for path, item in doc["paths"].items():
@@ -50,7 +50,7 @@ async def test_every_public_operation_of_every_service_is_routed_by_the_gateway(
 
 
 async def test_health_and_readiness_everywhere(system):
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(timeout=60) as client:
         for url in system.urls.values():
             assert (await client.get(f"{url}/healthz")).status_code == 200
             ready = await client.get(f"{url}/readyz")

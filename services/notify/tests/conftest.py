@@ -154,7 +154,7 @@ async def providers() -> AsyncIterator[str]:
 @pytest.fixture
 async def sim(providers) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the simulators' admin API; every channel behaves normally again after the test."""
-    async with httpx.AsyncClient(base_url=providers) as c:
+    async with httpx.AsyncClient(base_url=providers, timeout=60) as c:
         yield c
         for channel in ("sms", "ott"):
             await c.post("/admin/behaviour", json={"channel": channel, "mode": "normal"})

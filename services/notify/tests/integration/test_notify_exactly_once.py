@@ -115,7 +115,7 @@ async def test_a_burst_of_1000_events_with_notify_killed_mid_send_reaches_each_p
     from ..conftest import start_smtp
 
     controller = await start_smtp(smtp, smtp_port)
-    sim = httpx.AsyncClient(base_url=providers)
+    sim = httpx.AsyncClient(base_url=providers, timeout=60)
     await sim.post("/admin/reset")
     db = await asyncpg.connect(settings.dsn)
     producer = AIOKafkaProducer(**client_options(testing.kafka_admin_settings(settings.kafka_bootstrap)), linger_ms=5)
