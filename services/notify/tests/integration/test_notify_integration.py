@@ -478,19 +478,9 @@ async def test_temporary_smtp_failure_is_retried_with_backoff(notify_app, produc
         return bool(rows) and rows[0]["attempts"] == 1 and rows[0]["last_error"] is not None
 
     await wait_until(failed_once, 60, "the first failed attempt")
-    async with notify_app.state.pool.acquire() as conn:
-        # How long after the failed attempt was recorded the retry is due: a row read some time later on a loaded
-        # machine may already be claimed again (due after the lease), so the first attempt's row is the reference.
-        row = await conn.fetchrow(
-            "SELECT n.*, a.outcome, n.next_attempt_at - a.finished_at AS wait FROM notifications n"
-            " JOIN delivery_attempts a ON a.notification_id = n.id AND a.attempt = 1"
-            " WHERE n.dossier_code = $1 AND n.channel = 'email'",
-            code,
-        )
-    assert "451" in row["last_error"] and row["outcome"] == "failed_temporary"
-    if row["attempts"] == 1:  # not claimed again yet: due two seconds after the failure
-        assert row["status"] == "failed_temporary" and row["sent_at"] is None
-        assert timedelta(seconds=1) < row["wait"] <= timedelta(seconds=2)
+    # The back-off is checked on the attempts (the retry starts two seconds after the first try at the earliest), not
+    # on the row read some time after the failure: on a loaded machine it may already be claimed again (pass by pass,
+    # with its exact delay: test_notify_sender.py).
 
     async def sent() -> bool:
         rows = await email_rows(notify_app, code)
@@ -498,14 +488,14 @@ async def test_temporary_smtp_failure_is_retried_with_backoff(notify_app, produc
 
     await wait_until(sent, 60, "the retry to succeed")
     async with notify_app.state.pool.acquire() as conn:
-        tries = await conn.fetch(
-            "SELECT a.attempt, a.outcome, a.started_at, a.finished_at FROM delivery_attempts a"
+        attempts = await conn.fetch(
+            "SELECT a.attempt, a.outcome, a.started_at FROM delivery_attempts a"
             " JOIN notifications n ON n.id = a.notification_id WHERE n.dossier_code = $1 AND n.channel = 'email'"
             " ORDER BY a.attempt",
             code,
         )
-    assert [(t["attempt"], t["outcome"]) for t in tries] == [(1, "failed_temporary"), (2, "accepted")]
-    assert tries[1]["started_at"] - tries[0]["started_at"] >= timedelta(seconds=2), "retried before the backoff"
+    assert [(a["attempt"], a["outcome"]) for a in attempts] == [(1, "failed_temporary"), (2, "accepted")]
+    assert attempts[1]["started_at"] - attempts[0]["started_at"] >= timedelta(seconds=2), "retried before the backoff"
     row = (await email_rows(notify_app, code))[0]
     assert row["attempts"] == 2 and row["sent_at"] is not None
     assert "451" in row["last_error"]  # kept: the history of the last failure
