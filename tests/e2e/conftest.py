@@ -178,7 +178,11 @@ async def system():
         "token_url": f"{urls['citizen-id']}/oauth/token",
     }
     settings = {
-        "citizen-id": per_run_settings(CitizenIdSettings, "e2e-citizen-id", port=ports["citizen-id"], **common),
+        # actors log in once for the whole e2e tier, which takes longer than the production 10 minutes of an access
+        # token on a loaded machine (every request of the tests after that would be a 401)
+        "citizen-id": per_run_settings(
+            CitizenIdSettings, "e2e-citizen-id", port=ports["citizen-id"], access_token_ttl=3 * 3600, **common
+        ),
         "intake": per_run_settings(
             IntakeSettings, "e2e-intake", port=ports["intake"], citizen_id_url=urls["citizen-id"], **common
         ),
@@ -301,8 +305,9 @@ def access_log_of(api):
     return read
 
 
-async def eventually(check, wait_s: float = 30.0, interval: float = 0.1):
-    """Poll ``check`` (async, returns a truthy value when done) until it succeeds or time runs out."""
+async def eventually(check, wait_s: float = 60.0, interval: float = 0.1):
+    """Poll ``check`` (async, returns a truthy value when done) until it succeeds or time runs out (an upper bound
+    for a loaded machine: a quiet one is done in a second or two)."""
     last = None
     async with asyncio.timeout(wait_s):
         while True:

@@ -27,6 +27,9 @@ def start_intake(settings, port: int, kafka: str) -> subprocess.Popen:
         **os.environ,
         "INTAKE_DATABASE": settings.database,
         "INTAKE_CITIZEN_ID_URL": settings.citizen_id_url,
+        # the tests' generous timeouts (motcua_common.testing.TEST_TIMEOUTS), as the in-process services have them
+        "INTAKE_CITIZEN_ID_TIMEOUT": str(settings.citizen_id_timeout),
+        "INTAKE_DB_ACQUIRE_TIMEOUT": str(settings.db_acquire_timeout),
         "MOTCUA_DOSSIER_TOPIC": TOPIC,
         "MOTCUA_DLQ_TOPIC": DLQ,
         "MOTCUA_KAFKA_BOOTSTRAP": kafka,

@@ -112,10 +112,9 @@ def window_clock(hours_ahead: int, into_window: float = 30.0) -> Callable[[], fl
 @pytest.fixture(scope="session")
 async def counter_settings() -> AsyncIterator[Settings]:
     """Settings whose counter database is this run's own (created and migrated here, dropped at the end)."""
-    # rate_db_timeout: the production 0.25 s fails open when the counter database is slow, and a loaded CI machine
-    # (a cold pool connection, a checkpoint) can take that long: a test of the counts must count. Fail-open on a
-    # slow database has its own test, with the production timeout (test_a_slow_counter_database_fails_open)
-    settings = per_run_settings(Settings, "gateway", **HIGH, rate_cleanup_interval=3600.0, rate_db_timeout=30.0)
+    # rate_db_timeout is the generous one of TEST_TIMEOUTS: a test of the counts must count. Fail-open on a slow
+    # database has its own test, with the production timeout (test_a_slow_counter_database_fails_open)
+    settings = per_run_settings(Settings, "gateway", **HIGH, rate_cleanup_interval=3600.0)
     await create_database(settings, MIGRATIONS)
     yield settings
     await drop_database(settings)

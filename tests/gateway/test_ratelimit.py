@@ -166,14 +166,16 @@ async def test_a_slow_counter_database_fails_open(gateway_factory, counter_setti
     """The production timeout: a counter statement that waits longer than ``rate_db_timeout`` (here a row lock held by
     another session) lets the request through, and the database is skipped for ``rate_db_retry`` seconds."""
     token = issuer.bearer(issuer.citizen("001090001234", sub="c-slow"))
-    async with gateway_factory(rate_citizen_per_minute=1, rate_db_timeout=0.25) as (app, gw):
+    async with gateway_factory(rate_citizen_per_minute=1) as (app, gw):
         limiter = app.state.limiter
         limiter.clock = pinned_clock(4)
+        generous = limiter.settings  # the tests' timeout: the counts before and after the lock must not fail open
         assert (await gw.get("/api/v1/me/dossiers", headers=token)).status_code == 200  # counted: the row exists
         locker = await asyncpg.connect(counter_settings.dsn)
         try:
             async with locker.transaction():
                 await locker.execute("SELECT n FROM rate_counters WHERE bucket = 'citizen:c-slow' FOR UPDATE")
+                limiter.settings = generous.model_copy(update={"rate_db_timeout": 0.25})  # production's
                 with caplog.at_level(logging.WARNING, logger="gateway.ratelimit"):
                     # over the limit, but the count cannot be had in time: through, unlimited
                     assert (await gw.get("/api/v1/me/dossiers", headers=token)).status_code == 200
@@ -181,6 +183,7 @@ async def test_a_slow_counter_database_fails_open(gateway_factory, counter_setti
                 assert (await gw.get("/api/v1/me/dossiers", headers=token)).status_code == 200  # skipped meanwhile
         finally:
             await locker.close()
+        limiter.settings = generous
         limiter._skip_until = 0.0  # rate_db_retry seconds later
         assert (await gw.get("/api/v1/me/dossiers", headers=token)).status_code == 429  # counting again
 

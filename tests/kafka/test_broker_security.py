@@ -19,7 +19,7 @@ from aiokafka.errors import (
     KafkaError,
     TopicAuthorizationFailedError,
 )
-from aiokafka.protocol.admin import CreateAclsRequest, DeleteAclsRequest
+from aiokafka.protocol.admin import CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest
 from pydantic import SecretStr
 
 from motcua_common.consumer import EventConsumer
@@ -43,6 +43,7 @@ TOPICS = (DOSSIER, f"{DOSSIER}.dlq", PERSONAL, f"{PERSONAL}.dlq")
 GROUP = f"acltest-{RUN_ID}"  # LITERAL group names below: f"{GROUP}-<user>"
 
 # Kafka protocol enums (org.apache.kafka.common.resource / acl).
+ANY = 1
 TOPIC, GROUP_RESOURCE = 2, 3
 LITERAL = 3
 READ, WRITE, DESCRIBE = 3, 4, 8
@@ -88,6 +89,23 @@ async def _acl_requests(requests) -> None:
         await admin.close()
 
 
+async def _acls_in_force() -> set[tuple[str, int, int, str]]:
+    """Every ALLOW ACL the broker's authorizer holds, as ``(user, operation, resource type, name)``."""
+    admin = make_admin(kafka_admin_settings())
+    await admin.start()
+    try:
+        response = await admin._send_request(DescribeAclsRequest(ANY, None, ANY, None, None, ANY, ANY))
+        assert response.error_code == 0, response
+        return {
+            (principal.removeprefix("User:"), operation, rtype, name)
+            for rtype, name, _pattern, acls in response.resources
+            for principal, _host, operation, permission in acls
+            if permission == ALLOW
+        }
+    finally:
+        await admin.close()
+
+
 @pytest.fixture(scope="module")
 async def secured_topics():
     bootstrap = kafka_admin_settings().kafka_bootstrap
@@ -96,7 +114,11 @@ async def secured_topics():
     await _acl_requests(
         CreateAclsRequest(rtype, name, LITERAL, f"User:{user}", "*", op, ALLOW) for user, op, rtype, name in grants
     )
-    await asyncio.sleep(1)  # the authorizer applies new ACLs when the metadata log reaches the broker
+    # the authorizer applies new ACLs when the metadata log reaches the broker: on a loaded machine, not always
+    # within the second the test used to wait
+    async with asyncio.timeout(60):
+        while not set(grants) <= await _acls_in_force():  # noqa: ASYNC110 - polls the broker
+            await asyncio.sleep(0.2)
     yield
     await _acl_requests(
         DeleteAclsRequest(rtype, name, LITERAL, f"User:{user}", "*", op, ALLOW) for user, op, rtype, name in grants
@@ -117,14 +139,14 @@ async def read_all(
     settings: ServiceSettings, topic: str, group: str, expect: int = 1, until: bytes | None = None
 ) -> list[bytes]:
     """Read ``topic`` from the start in consumer group ``group`` until ``expect`` records arrived, or the record
-    ``until`` (10 s)."""
+    ``until`` (a minute at most: joining the group takes seconds on a loaded machine)."""
     consumer = AIOKafkaConsumer(
         topic, **client_options(settings), group_id=group, auto_offset_reset="earliest", enable_auto_commit=False
     )
     values: list[bytes] = []
     try:
         await consumer.start()  # joining a group the user may not read fails here
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(60):
             while len(values) < expect if until is None else until not in values:
                 batches = await consumer.getmany(timeout_ms=500)
                 values += [r.value for records in batches.values() for r in records]
@@ -261,7 +283,7 @@ async def _records(settings: ServiceSettings, topic: str):
 
 
 async def _wait_for(settings: ServiceSettings, topic: str, value: bytes):
-    async with asyncio.timeout(20):
+    async with asyncio.timeout(60):
         while True:
             for record in await _records(settings, topic):
                 if record.value == value:

@@ -48,11 +48,11 @@ async def serve(app: Any) -> tuple[uvicorn.Server, Any, str]:
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
-    assert server.started
+    async with asyncio.timeout(60):  # (4 s, as it was, were not always enough on a loaded machine)
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.02)
     return server, task, f"http://127.0.0.1:{port}"
 
 
@@ -62,7 +62,7 @@ async def test_bare_app_validates_like_intake_and_inserts_one_row(
     monkeypatch.setenv("BENCH_BASELINE_DSN", bare_db)
     server, task, url = await serve(baseline.create_bare_app())
     try:
-        async with httpx.AsyncClient(base_url=url, trust_env=False) as client:
+        async with httpx.AsyncClient(base_url=url, trust_env=False, timeout=60) as client:
             ok = await client.post("/api/v1/dossiers", json=BODY)
             bad = await client.post("/api/v1/dossiers", json={**BODY, "channel": "carrier-pigeon"})
             missing = await client.get(f"/api/v1/dossiers/{uuid.uuid4()}")
@@ -89,7 +89,7 @@ async def test_bare_proxy_forwards_request_and_answer(bare_db: str, monkeypatch:
     monkeypatch.setenv("BENCH_PROXY_UPSTREAM", up_url)
     proxy, proxy_task, proxy_url = await serve(baseline.create_proxy_app())
     try:
-        async with httpx.AsyncClient(base_url=proxy_url, trust_env=False) as client:
+        async with httpx.AsyncClient(base_url=proxy_url, trust_env=False, timeout=60) as client:
             created = await client.post("/api/v1/dossiers?x=1", json=BODY, headers={"Idempotency-Key": "k"})
             refused = await client.post("/api/v1/dossiers", content=b"{", headers={"Content-Type": "application/json"})
     finally:

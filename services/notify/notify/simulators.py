@@ -6,7 +6,7 @@ One ASGI app serves both channels, the way real providers behave as far as notif
   ``202 {"message_id"}``; the same key again answers the first message's id with ``200`` and is not a new message.
   A moment later it posts a delivery receipt to ``callback_url``, signed with HMAC-SHA256 of the body under the
   shared secret (``X-Provider-Signature``, notify's ``NOTIFY_PROVIDER_CALLBACK_SECRET``), retried until notify
-  answers 2xx or 4xx.
+  answers 2xx or 4xx (for an hour, as real providers keep retrying while the receiver is down or restarting).
 - ``POST /admin/behaviour`` tells a channel to ``fail`` (500), ``slow`` down (``delay_ms`` per request),
   ``refuse`` (400: a permanent refusal), ``rate_limit`` (429 with ``Retry-After``), accept but report the message
   ``undeliverable`` in its receipt, or behave ``normal``ly again; ``times`` limits it to the next N requests.
@@ -63,7 +63,19 @@ class ChannelState:
     receipts_sent: int = 0
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+# A receipt is retried with a doubling back-off (``RECEIPT_BACKOFF``: first delay, longest delay) for
+# ``RECEIPT_RETRY_SECONDS``. It used to give up after 20 tries (about 80 s): a notify restarted more slowly than that
+# on a loaded machine never heard of the messages accepted just before its restart, which stayed ``sending``.
+RECEIPT_BACKOFF = (0.2, 5.0)
+RECEIPT_RETRY_SECONDS = 3600.0
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    receipt_backoff: tuple[float, float] = RECEIPT_BACKOFF,
+    receipt_retry_seconds: float = RECEIPT_RETRY_SECONDS,
+) -> FastAPI:
     settings = settings or Settings()
     secret = settings.provider_callback_secret.get_secret_value()
     channels: dict[str, ChannelState] = {}
@@ -88,8 +100,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def send_receipt(url: str, receipt: dict[str, Any], state: ChannelState) -> None:
         body = json.dumps(receipt).encode()
         headers = {"Content-Type": "application/json", "X-Provider-Signature": sign(secret, body)}
-        delay = 0.2
-        for _ in range(20):
+        loop = asyncio.get_running_loop()
+        delay, longest = receipt_backoff
+        give_up = loop.time() + receipt_retry_seconds
+        while True:
             try:
                 response = await client.post(url, content=body, headers=headers)
                 if response.status_code < 500:
@@ -97,8 +111,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     return
             except httpx.HTTPError:
                 pass
+            if loop.time() + delay > give_up:
+                break
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            delay = min(delay * 2, longest)
         log.warning("receipt for %s never reached %s", receipt["idempotency_key"], url)
 
     @app.post("/{channel}/messages")

@@ -129,7 +129,7 @@ async def serve(app, port: int) -> tuple[uvicorn.Server, asyncio.Task]:
     """Serve an ASGI app with uvicorn on 127.0.0.1:port in this event loop, once it has started."""
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(20):
+    async with asyncio.timeout(60):
         while not server.started:
             if task.done():
                 task.result()
@@ -154,7 +154,7 @@ async def providers() -> AsyncIterator[str]:
 @pytest.fixture
 async def sim(providers) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the simulators' admin API; every channel behaves normally again after the test."""
-    async with httpx.AsyncClient(base_url=providers) as c:
+    async with httpx.AsyncClient(base_url=providers, timeout=60) as c:
         yield c
         for channel in ("sms", "ott"):
             await c.post("/admin/behaviour", json={"channel": channel, "mode": "normal"})

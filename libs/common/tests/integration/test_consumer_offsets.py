@@ -76,7 +76,7 @@ async def test_a_consumer_stopped_mid_batch_loses_nothing_and_handles_each_event
             lag_gauge=gauge,
         )
         try:
-            async with asyncio.timeout(30):
+            async with asyncio.timeout(60):
                 await second.run(second_stop)
         except TimeoutError:
             pass  # the assertions below say what was lost

@@ -54,6 +54,7 @@ async def test_an_outage_of_the_database_dead_letters_nothing_and_loses_nothing(
     handled: list[str] = []
     stop = asyncio.Event()
     outage: asyncio.Task | None = None
+    terminated = asyncio.Event()
 
     async def take_the_database_away() -> None:
         name = db_settings.database
@@ -62,6 +63,7 @@ async def test_an_outage_of_the_database_dead_letters_nothing_and_loses_nothing(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
             name,
         )
+        terminated.set()
         await asyncio.sleep(OUTAGE_SECONDS)
         await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
 
@@ -69,7 +71,7 @@ async def test_an_outage_of_the_database_dead_letters_nothing_and_loses_nothing(
         nonlocal outage
         if outage is None:  # the first event: the database goes away under this very transaction
             outage = asyncio.create_task(take_the_database_away())
-            await asyncio.sleep(0.5)
+            await terminated.wait()  # (a fixed half second was not always enough on a loaded machine)
         handled.append(event.id)
 
     async def stop_once_all_committed() -> None:

@@ -14,7 +14,8 @@ from motcua_common.testing import create_database, drop_database, per_run_settin
 async def pool():
     settings = per_run_settings(ServiceSettings, "pool-reset")
     await create_database(settings)
-    pool = await create_pool(settings.dsn, min_size=1, max_size=1)  # one connection: every acquire gets it again
+    # one connection: every acquire gets it again
+    pool = await create_pool(settings.dsn, min_size=1, max_size=1, acquire_timeout=settings.db_acquire_timeout)
     try:
         yield pool
     finally:

@@ -1,6 +1,7 @@
 """The verified-token cache of TokenVerifier: a token used again is not checked again, until it expires."""
 
 import asyncio
+import time
 from typing import Any
 
 import jwt
@@ -39,11 +40,15 @@ def test_a_cached_token_is_refused_once_it_has_expired():
     issuer = TestIssuer()
     verifier = issuer.verifier()
     verifier.leeway = 0
-    token = issuer.citizen("001099000001", ttl=1)
+    # exp is whole seconds after int(time.time()): ttl=1 left as little as a few ms to verify it while still valid,
+    # which a loaded machine missed; ttl=3 leaves over two seconds, and the wait lasts until exp has passed.
+    token = issuer.citizen("001099000001", ttl=3)
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
 
     async def go() -> None:
         await verifier.verify(token)
-        await asyncio.sleep(2.1)
+        while time.time() <= expires:  # noqa: ASYNC110 - waits for the wall clock, no event to await
+            await asyncio.sleep(expires - time.time() + 0.05)
         with pytest.raises(ProblemError) as refused:
             await verifier.verify(token)
         assert refused.value.status == 401 and "expired" in str(refused.value.detail)

@@ -38,7 +38,7 @@ async def rows(app, code: str, channel: str | None = None) -> list:
         )
 
 
-async def final(app, code: str, channel: str, status: str = "delivered", seconds: float = 30) -> dict:
+async def final(app, code: str, channel: str, status: str = "delivered", seconds: float = 60) -> dict:
     async def done() -> bool:
         return any(r["status"] == status for r in await rows(app, code, channel))
 
@@ -210,7 +210,7 @@ async def test_preferences_are_each_citizens_own_and_decide_the_channel(
         async with notify_app.state.pool.acquire() as conn:
             return bool(await conn.fetchval("SELECT count(*) FROM pending_events WHERE dossier_code = $1", code))
 
-    await wait_until(pending, 30, "the event to wait for its contact")
+    await wait_until(pending, 60, "the event to wait for its contact")
     await publish(producer, personal_topic, contact(data, f"an.{RUN}@example.vn", phone=PHONE, notify_channels=["app"]))
     await final(notify_app, code, "ott")
     assert await rows(notify_app, code, "email") == [] and await rows(notify_app, code, "sms") == []
@@ -243,7 +243,7 @@ async def test_quiet_hours_hold_sms_but_not_a_legal_notice(
     async def both() -> bool:
         return len(await rows(notify_app, code, "sms")) == 2
 
-    await wait_until(both, 20, "both SMS recorded")
+    await wait_until(both, 60, "both SMS recorded")
     held = next(r for r in await rows(notify_app, code, "sms") if r["event_type"] == DossierAccepted.type_name())
     assert held["status"] == "queued" and held["next_attempt_at"] > datetime.now(UTC) + timedelta(minutes=100)
     sent = next(r for r in await rows(notify_app, code, "sms") if r["event_type"] == DossierSubmitted.type_name())

@@ -285,7 +285,7 @@ async def test_events_before_the_contact_wait_for_it_then_go_out_once(
     async def both_pending() -> bool:
         return await count(notify_app, "SELECT count(*) FROM pending_events WHERE dossier_code = $1", code) == 2
 
-    await wait_until(both_pending, 30, "both events to be held pending")
+    await wait_until(both_pending, 60, "both events to be held pending")
     assert await count(notify_app, "SELECT count(*) FROM notifications WHERE dossier_code = $1", code) == 0
     # Whose they are is not known yet: nobody can list them.
     owner = issuer.bearer(issuer.citizen("001222001235", sub=f"khoi-{RUN}"))
@@ -300,7 +300,7 @@ async def test_events_before_the_contact_wait_for_it_then_go_out_once(
         rows = await email_rows(notify_app, code)
         return len(rows) == 2 and all(r["status"] == "delivered" for r in rows)
 
-    await wait_until(delivered, 30, "the held events to be delivered")
+    await wait_until(delivered, 60, "the held events to be delivered")
     # The contact again (redelivered, then re-published under a new id) and a later event straight through.
     await publish(producer, personal_topic, event=contact_event)
     await publish(producer, personal_topic, the_contact)
@@ -310,7 +310,7 @@ async def test_events_before_the_contact_wait_for_it_then_go_out_once(
         rows = await email_rows(notify_app, code)
         return len(rows) == 3 and all(r["status"] == "delivered" for r in rows)
 
-    await wait_until(approved_sent, 30, "the approved email")
+    await wait_until(approved_sent, 60, "the approved email")
     await wait_until(
         lambda: _consumed_all(notify_app, [kafka_topics[0], personal_topic]), 30, "the consumer to catch up"
     )
@@ -369,14 +369,14 @@ async def test_contact_between_events(notify_app, producer, kafka_topics, person
     async def pending() -> bool:
         return await count(notify_app, "SELECT count(*) FROM pending_events WHERE dossier_code = $1", code) == 1
 
-    await wait_until(pending, 30, "the submitted event to wait")
+    await wait_until(pending, 60, "the submitted event to wait")
     await publish(producer, personal_topic, contact(data, None))
     accepted = await publish(producer, kafka_topics[0], action(DossierAccepted, dossier_id, code, 1))
 
     async def both() -> bool:
         return await count(notify_app, "SELECT count(*) FROM notifications WHERE dossier_code = $1", code) == 2
 
-    await wait_until(both, 30, "both app notifications")
+    await wait_until(both, 60, "both app notifications")
     async with notify_app.state.pool.acquire() as conn:
         rows = await conn.fetch(
             "SELECT event_id, channel FROM notifications WHERE dossier_code = $1 ORDER BY created_at", code
@@ -407,7 +407,7 @@ async def test_my_inbox_read_unread_and_mark_read(notify_app, producer, kafka_to
         )
         return n == 5
 
-    await wait_until(arrived, 30, "5 app notifications")
+    await wait_until(arrived, 60, "5 app notifications")
     me_h = issuer.bearer(issuer.citizen("001090001234", sub=me))
     other_h = issuer.bearer(issuer.citizen("092301002222", sub=other))
 
@@ -477,22 +477,25 @@ async def test_temporary_smtp_failure_is_retried_with_backoff(notify_app, produc
         rows = await email_rows(notify_app, code)
         return bool(rows) and rows[0]["attempts"] == 1 and rows[0]["last_error"] is not None
 
-    await wait_until(failed_once, 30, "the first failed attempt")
-    async with notify_app.state.pool.acquire() as conn:
-        row = await conn.fetchrow(
-            "SELECT *, next_attempt_at - now() AS wait FROM notifications"
-            " WHERE dossier_code = $1 AND channel = 'email'",
-            code,
-        )
-    assert "451" in row["last_error"]
-    assert row["status"] in ("queued", "sending", "failed_temporary") and row["sent_at"] is None
-    assert timedelta(seconds=0) < row["wait"] <= timedelta(seconds=2)
+    await wait_until(failed_once, 60, "the first failed attempt")
+    # The back-off is checked on the attempts (the retry starts two seconds after the first try at the earliest), not
+    # on the row read some time after the failure: on a loaded machine it may already be claimed again (pass by pass,
+    # with its exact delay: test_notify_sender.py).
 
     async def sent() -> bool:
         rows = await email_rows(notify_app, code)
         return rows[0]["status"] == "delivered"
 
-    await wait_until(sent, 15, "the retry to succeed")
+    await wait_until(sent, 60, "the retry to succeed")
+    async with notify_app.state.pool.acquire() as conn:
+        attempts = await conn.fetch(
+            "SELECT a.attempt, a.outcome, a.started_at FROM delivery_attempts a"
+            " JOIN notifications n ON n.id = a.notification_id WHERE n.dossier_code = $1 AND n.channel = 'email'"
+            " ORDER BY a.attempt",
+            code,
+        )
+    assert [(a["attempt"], a["outcome"]) for a in attempts] == [(1, "failed_temporary"), (2, "accepted")]
+    assert attempts[1]["started_at"] - attempts[0]["started_at"] >= timedelta(seconds=2), "retried before the backoff"
     row = (await email_rows(notify_app, code))[0]
     assert row["attempts"] == 2 and row["sent_at"] is not None
     assert "451" in row["last_error"]  # kept: the history of the last failure
@@ -522,10 +525,16 @@ async def test_contact_and_event_racing_on_two_connections_lose_nothing(notify_a
                 return await service.record_contact(b, contact_event)
 
         racing = asyncio.create_task(contact_side())
-        await asyncio.sleep(0.3)
+
+        async def waiting_for_a_lock() -> bool:  # a fixed sleep did not say the race was reached on a slow machine
+            # (another session: in a transaction, pg_stat_activity is read once and kept)
+            return await pool.fetchval("SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1", b_pid) == "Lock"
+
+        b_pid = b.get_server_pid()
+        await wait_until(waiting_for_a_lock, 60, "the contact's transaction to wait for the dossier's lock")
         assert not racing.done()  # blocked on the dossier's lock
         await tx_a.commit()
-        delivered = await asyncio.wait_for(racing, 10)
+        delivered = await asyncio.wait_for(racing, 60)
     assert len(delivered) == 1
     assert await count(notify_app, "SELECT count(*) FROM pending_events WHERE dossier_code = $1", code) == 0
     assert await count(notify_app, "SELECT count(*) FROM notifications WHERE event_id = $1", event.id) == 1

@@ -37,7 +37,7 @@ def slow_lock(monkeypatch):
         entered, taken = armed[code]
         if not entered.is_set():  # the first: let the second one take the lock first
             entered.set()
-            async with asyncio.timeout(10):
+            async with asyncio.timeout(60):
                 await taken.wait()
             return await real(conn, code)
         row = await real(conn, code)
@@ -81,7 +81,7 @@ async def test_an_action_that_waited_for_the_lock_is_later_than_the_one_that_hel
         waiting = slow_lock(code)
         issue_url = f"/api/v1/dossiers/{code}/actions/issue-result"
         issue = asyncio.create_task(client.post(issue_url, headers=tok.specialist))
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(60):
             await waiting.wait()
         approve = await client.post(f"/api/v1/dossiers/{code}/actions/approve", headers=tok.approver)
         assert approve.status_code == 200, approve.text

@@ -42,7 +42,7 @@ def tok(issuer: TestIssuer) -> SimpleNamespace:
     )
 
 
-async def _wait_for(predicate, what: str, limit: float = 20.0):
+async def _wait_for(predicate, what: str, limit: float = 60.0):
     deadline = time.monotonic() + limit
     while True:
         result = await predicate()
@@ -261,7 +261,7 @@ async def _read_topic(settings, key: str, count: int, types: list[str] | None = 
     )
     await consumer.start()
     found: list = []
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     try:
         while len(found) < count:
             assert time.monotonic() < deadline, f"only {len(found)} of {count} events arrived"

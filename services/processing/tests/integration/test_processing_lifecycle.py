@@ -119,7 +119,7 @@ async def test_the_catalogue_topic_is_consumed(app, settings, make_submission, o
     finally:
         await producer.stop()
     pool = app.state.pool
-    async with asyncio.timeout(30):
+    async with asyncio.timeout(60):
         while True:
             if await pool.fetchval("SELECT count(*) FROM dossiers WHERE id = $1", data.dossier_id):
                 break

@@ -42,7 +42,7 @@ async def _read(settings, topic: str, key: str, until) -> list[CloudEvent]:
     )
     await consumer.start()
     found: list[CloudEvent] = []
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     try:
         while not until(found):
             assert time.monotonic() < deadline, f"{topic}: only {[e.type for e in found]} arrived for {key}"
@@ -69,7 +69,7 @@ async def test_a_late_joiner_rebuilds_the_dossier_from_the_state_topic(app, sett
     finally:
         await producer.stop()
     code, key = data.dossier_code, str(data.dossier_id)
-    async with asyncio.timeout(30):  # the processing consumer opens the case
+    async with asyncio.timeout(60):  # the processing consumer opens the case
         while (await client.get(f"/api/v1/dossiers/{code}", headers=tok.officer)).status_code != 200:  # noqa: ASYNC110
             await asyncio.sleep(0.1)
     for action, headers, body in (
