@@ -39,7 +39,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, KafkaTimeoutError, UnknownTopicOrPartitionError
 from prometheus_client import CollectorRegistry, Gauge
 
-from .events import CLOUDEVENTS_CONTENT_TYPE, CloudEvent, EventData, build_event
+from .events import CLOUDEVENTS_CONTENT_TYPE, TYPE_HEADER, CloudEvent, EventData, build_event, event_payload
 from .telemetry import current_trace_headers
 
 log = logging.getLogger("motcua.outbox")
@@ -54,6 +54,7 @@ _DB_ERRORS = (
     asyncpg.InterfaceError,
     asyncpg.exceptions.InternalClientError,
 )
+_CONTENT_TYPE = CLOUDEVENTS_CONTENT_TYPE.encode()
 RelayState = Literal["starting", "standby", "active", "listening", "disconnected", "stopped"]
 
 
@@ -82,6 +83,7 @@ def outbox_row(data: EventData, *, topic: str, key: str, source: str, subject: s
 
 
 _INSERT_COLUMNS = "INSERT INTO outbox (id, topic, key, event_type, payload, headers)"
+_INSERT_ONE = f"{_INSERT_COLUMNS} VALUES ($1, $2, $3, $4, $5, $6)"
 
 
 def insert_rows_sql(first: int, *, when: str = "true") -> str:
@@ -121,16 +123,29 @@ async def enqueue(
 ) -> CloudEvent:
     """Store ``data`` as a CloudEvent in the outbox, inside the caller's transaction."""
     row = outbox_row(data, topic=topic, key=key, source=source, subject=subject)
-    await conn.execute(
-        f"{_INSERT_COLUMNS} VALUES ($1, $2, $3, $4, $5, $6)",
-        row.id,
-        row.topic,
-        row.key,
-        row.event_type,
-        row.payload,
-        row.headers,
-    )
+    await conn.execute(_INSERT_ONE, row.id, row.topic, row.key, row.event_type, row.payload, row.headers)
     return row.event
+
+
+async def enqueue_json(
+    conn: asyncpg.Connection,
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    topic: str,
+    key: str,
+    source: str,
+    subject: str | None = None,
+    sequence: int | None = None,
+) -> str:
+    """:func:`enqueue` for a ``data`` already JSON-ready (as ``model_dump(mode="json")`` gives it, and valid for
+    ``event_type``'s contract: nothing checks it here), without building models; returns the event's id."""
+    trace_headers = current_trace_headers()
+    payload = event_payload(
+        event_type, data, source=source, subject=subject, sequence=sequence, trace_headers=trace_headers
+    )
+    await conn.execute(_INSERT_ONE, uuid.UUID(payload["id"]), topic, key, event_type, payload, trace_headers)
+    return payload["id"]
 
 
 # --- SQL (the relay's and the operator's) -------------------------------------------------------------------
@@ -155,7 +170,7 @@ FROM (
     FOR UPDATE
 ) pick
 WHERE o.id = pick.id
-RETURNING o.id, o.topic, o.key, o.payload, o.headers, o.created_at
+RETURNING o.id, o.topic, o.key, o.event_type, o.payload, o.headers, o.created_at
 """
 _PUBLISHED = (
     "UPDATE outbox SET published_at = now(), attempts = attempts + 1, leased_by = NULL, leased_until = NULL,"
@@ -476,7 +491,7 @@ class OutboxRelay:
         return len(published)
 
     async def _send(self, row: asyncpg.Record) -> None:
-        headers = [("content-type", CLOUDEVENTS_CONTENT_TYPE.encode())]
+        headers = [("content-type", _CONTENT_TYPE), (TYPE_HEADER, row["event_type"].encode())]
         headers += [(k, str(v).encode()) for k, v in (row["headers"] or {}).items()]
         # send() waits for the topic's metadata (an unknown topic: up to the request timeout): bounded here.
         ack = await asyncio.wait_for(
