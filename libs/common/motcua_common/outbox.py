@@ -69,7 +69,7 @@ class OutboxRow:
     event_type: str
     payload: dict[str, Any]
     headers: dict[str, str]
-    event: CloudEvent
+    event: CloudEvent | None = None  # the model, when the row was built from one (:func:`outbox_row`)
 
 
 def outbox_row(data: EventData, *, topic: str, key: str, source: str, subject: str | None = None) -> OutboxRow:
@@ -80,6 +80,25 @@ def outbox_row(data: EventData, *, topic: str, key: str, source: str, subject: s
     event.tracestate = trace_headers.get("tracestate")
     payload = event.model_dump(mode="json", exclude_none=True)
     return OutboxRow(uuid.UUID(event.id), topic, key, event.type, payload, trace_headers, event)
+
+
+def json_row(
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    topic: str,
+    key: str,
+    source: str,
+    subject: str | None = None,
+    sequence: int | None = None,
+) -> OutboxRow:
+    """:func:`outbox_row` for a ``data`` already JSON-ready (as ``model_dump(mode="json")`` gives it, and valid for
+    ``event_type``'s contract: nothing checks it here), without building models (issue 7): the same payload."""
+    trace_headers = current_trace_headers()
+    payload = event_payload(
+        event_type, data, source=source, subject=subject, sequence=sequence, trace_headers=trace_headers
+    )
+    return OutboxRow(uuid.UUID(payload["id"]), topic, key, event_type, payload, trace_headers)
 
 
 _INSERT_COLUMNS = "INSERT INTO outbox (id, topic, key, event_type, payload, headers)"
@@ -98,6 +117,9 @@ def insert_rows_sql(first: int, *, when: str = "true") -> str:
         f" {p[5]}::jsonb[]) WITH ORDINALITY AS r(id, topic, key, event_type, payload, headers, n)"
         f" WHERE {when} ORDER BY r.n"
     )
+
+
+_INSERT_MANY = insert_rows_sql(1)
 
 
 def row_arrays(rows: Sequence[OutboxRow]) -> list[list[Any]]:
@@ -123,29 +145,22 @@ async def enqueue(
 ) -> CloudEvent:
     """Store ``data`` as a CloudEvent in the outbox, inside the caller's transaction."""
     row = outbox_row(data, topic=topic, key=key, source=source, subject=subject)
-    await conn.execute(_INSERT_ONE, row.id, row.topic, row.key, row.event_type, row.payload, row.headers)
+    await insert_row(conn, row)
+    assert row.event is not None
     return row.event
 
 
-async def enqueue_json(
-    conn: asyncpg.Connection,
-    event_type: str,
-    data: dict[str, Any],
-    *,
-    topic: str,
-    key: str,
-    source: str,
-    subject: str | None = None,
-    sequence: int | None = None,
-) -> str:
-    """:func:`enqueue` for a ``data`` already JSON-ready (as ``model_dump(mode="json")`` gives it, and valid for
-    ``event_type``'s contract: nothing checks it here), without building models; returns the event's id."""
-    trace_headers = current_trace_headers()
-    payload = event_payload(
-        event_type, data, source=source, subject=subject, sequence=sequence, trace_headers=trace_headers
-    )
-    await conn.execute(_INSERT_ONE, uuid.UUID(payload["id"]), topic, key, event_type, payload, trace_headers)
-    return payload["id"]
+async def insert_row(conn: asyncpg.Connection, row: OutboxRow) -> None:
+    """Insert one :func:`outbox_row`, inside the caller's transaction."""
+    await conn.execute(_INSERT_ONE, row.id, row.topic, row.key, row.event_type, row.payload, row.headers)
+
+
+async def insert_rows(conn: asyncpg.Connection, rows: Sequence[OutboxRow]) -> None:
+    """Insert ``rows`` in one statement, in their order, inside the caller's transaction."""
+    if len(rows) == 1:
+        await insert_row(conn, rows[0])
+    elif rows:
+        await conn.execute(_INSERT_MANY, *row_arrays(rows))
 
 
 # --- SQL (the relay's and the operator's) -------------------------------------------------------------------

@@ -404,7 +404,8 @@ async def test_rows_written_inside_a_callers_statement_keep_their_order_and_depe
     )
     assert [(r["id"], r["key"]) for r in stored] == [(r.id, r.key) for r in rows]  # in the order given
     assert [r["payload"] for r in stored] == [r.payload for r in rows]
-    assert stored[0]["event_type"] == rows[0].event.type and stored[0]["payload"]["id"] == rows[0].event.id
+    assert stored[0]["event_type"] == rows[0].event_type == rows[0].payload["type"]
+    assert stored[0]["payload"]["id"] == str(rows[0].id)
 
 
 async def test_each_record_names_its_event_type_in_a_header(pool, topic, producer):

@@ -17,7 +17,7 @@ from typing import Any, get_args
 
 import asyncpg
 
-from motcua_common.consumer import Handler
+from motcua_common.consumer import Handler, OutboxHandler
 from motcua_common.contracts import (
     DOSSIER_EVENTS,
     Channel,
@@ -30,7 +30,7 @@ from motcua_common.contracts import (
 )
 from motcua_common.events import CloudEvent, json_instant
 from motcua_common.legal_clock import VN_TZ
-from motcua_common.outbox import enqueue, enqueue_json
+from motcua_common.outbox import OutboxRow, enqueue, json_row
 
 from ..domain import status_label
 from ..settings import Settings
@@ -171,16 +171,17 @@ def status_data(reads: _Reads, event: CloudEvent) -> dict[str, Any]:
 
 
 def make_handlers(settings: Settings) -> dict[str, Handler]:
+    """One outbox row per dossier event (the consumer inserts a chunk's rows in one statement)."""
+
     def on(model: type[DossierEvent]) -> Handler:
         reads = _Reads.of(model)
 
-        async def handle(conn: asyncpg.Connection, event: CloudEvent) -> None:
+        def rows(event: CloudEvent) -> list[OutboxRow]:
             try:
                 data = status_data(reads, event)
             except (_Unusual, KeyError, ValueError):  # the models' way: the same report, or the error
                 data = status_event(model.model_validate(event.data)).model_dump(mode="json", exclude={"event_type"})
-            await enqueue_json(
-                conn,
+            report = json_row(
                 STATUS_EVENT,
                 data,
                 topic=settings.dossier_portal_topic,
@@ -189,8 +190,9 @@ def make_handlers(settings: Settings) -> dict[str, Handler]:
                 subject=data["dossier_code"],
                 sequence=event.sequence_number,
             )
+            return [report]
 
-        return handle
+        return OutboxHandler(rows)
 
     return {name: on(model) for name, model in DOSSIER_EVENTS.items() if name not in NOT_CHANGES}
 
