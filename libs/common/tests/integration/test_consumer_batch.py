@@ -22,17 +22,7 @@ from motcua_common.kafka import client_options, make_producer
 from motcua_common.outbox import OutboxRow, json_row
 from motcua_common.testing import RUN_ID, kafka_admin_settings
 
-from .conftest import EVENT_TYPE, event_consumer
-
-
-@pytest.fixture
-async def pool(db_settings):
-    pool = await asyncpg.create_pool(db_settings.dsn, min_size=1, max_size=4)
-    await pool.execute("CREATE TABLE effects (event_id text NOT NULL, n integer NOT NULL, txid bigint NOT NULL)")
-    try:
-        yield pool
-    finally:
-        await pool.close()
+from .conftest import EVENT_TYPE, dead_letters, event_consumer
 
 
 @pytest.fixture
@@ -82,15 +72,7 @@ async def _effects(pool: asyncpg.Pool) -> list[asyncpg.Record]:
 
 
 async def _dead_letters(settings, dlq: str) -> list[str]:
-    consumer = AIOKafkaConsumer(
-        dlq, **client_options(kafka_admin_settings(settings.kafka_bootstrap)), auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    try:
-        batches = await consumer.getmany(timeout_ms=3000)
-        return [CloudEvent.model_validate_json(r.value).id for records in batches.values() for r in records]
-    finally:
-        await consumer.stop()
+    return [CloudEvent.model_validate_json(r.value).id for r in await dead_letters(settings, dlq)]
 
 
 def _consumer(settings, pool, producer, topic: str, handle, **options) -> EventConsumer:

@@ -7,7 +7,6 @@ including the dead letter of a broken one."""
 import asyncio
 import uuid
 
-import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
@@ -16,20 +15,10 @@ from motcua_common.events import CLOUDEVENTS_CONTENT_TYPE, TYPE_HEADER, CloudEve
 from motcua_common.kafka import client_options, make_producer
 from motcua_common.testing import RUN_ID, kafka_admin_settings
 
-from .conftest import EVENT_TYPE, event_consumer
+from .conftest import EVENT_TYPE, dead_letters, event_consumer
 
 OTHER_TYPE = "vn.motcua.test.other.v1"
 CONTENT_TYPE = ("content-type", CLOUDEVENTS_CONTENT_TYPE.encode())
-
-
-@pytest.fixture
-async def pool(db_settings):
-    pool = await asyncpg.create_pool(db_settings.dsn, min_size=1, max_size=4)
-    await pool.execute("CREATE TABLE effects (event_id text NOT NULL, n integer NOT NULL, txid bigint NOT NULL)")
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 def _event(event_type: str, n: int) -> bytes:
@@ -54,15 +43,7 @@ async def _send(settings, topic: str, records: list[tuple[bytes, list[tuple[str,
 
 
 async def _dead_letter_offsets(settings, dlq: str) -> list[int]:
-    consumer = AIOKafkaConsumer(
-        dlq, **client_options(kafka_admin_settings(settings.kafka_bootstrap)), auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    try:
-        batches = await consumer.getmany(timeout_ms=3000)
-        return [int(dict(r.headers)["dlq-original-offset"]) for records in batches.values() for r in records]
-    finally:
-        await consumer.stop()
+    return [int(dict(r.headers)["dlq-original-offset"]) for r in await dead_letters(settings, dlq)]
 
 
 @pytest.mark.parametrize("headerless_poison", [False, True], ids=["chunk", "record-by-record"])
