@@ -53,7 +53,7 @@ from motcua_common.contracts import (
     ProcedureVersionPublished,
     RegistryCorrectionRequested,
 )
-from motcua_common.events import CLOUDEVENTS_CONTENT_TYPE, CloudEvent, EventData, build_event
+from motcua_common.events import CLOUDEVENTS_CONTENT_TYPE, TYPE_HEADER, CloudEvent, EventData, build_event
 from motcua_common.procedures import Component, Fee, StepDefinition, TimeBudget
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -495,6 +495,12 @@ def render() -> dict[Path, str]:
                 "required": ["content-type"],
                 "properties": {
                     "content-type": {"const": CLOUDEVENTS_CONTENT_TYPE},
+                    TYPE_HEADER: {
+                        "const": type_name,
+                        "description": "The event's `type`, as in the value: set by every Một Cửa producer, so a "
+                        "consumer can skip the types it does not handle without parsing the value. Records without "
+                        "it are parsed.",
+                    },
                     "traceparent": {"type": "string"},
                     "tracestate": {"type": "string"},
                 },
@@ -514,7 +520,11 @@ def render() -> dict[Path, str]:
                 {
                     "name": f"{key}Example",
                     "summary": f"A {type_name} event (Kafka key: {key_of(type_name, example['data'])})",
-                    "headers": {"content-type": CLOUDEVENTS_CONTENT_TYPE, "traceparent": example["traceparent"]},
+                    "headers": {
+                        "content-type": CLOUDEVENTS_CONTENT_TYPE,
+                        TYPE_HEADER: type_name,
+                        "traceparent": example["traceparent"],
+                    },
                     "payload": example,
                 }
             ],
@@ -802,6 +812,13 @@ def render_markdown() -> str:
         "on the CloudEvent `id`. Consumers must ignore fields they do not know. A breaking change is published as a",
         "new `.v2` type beside the old one.",
         "",
+        f"**Record headers.** `content-type` (always); `{TYPE_HEADER}`, the event's `type` as in the value (the",
+        "name the CloudEvents Kafka binding gives that attribute), set by every Một Cửa producer so that a consumer",
+        "reading a busy topic for a few types skips the others without parsing the value (`motcua_common.consumer`",
+        "does: a skipped record is neither recorded in the inbox nor dead-lettered, and its offset is committed); a",
+        "record without it (another producer) is parsed first; `traceparent`/`tracestate` when the producer was",
+        "traced.",
+        "",
         f"**Personal data.** `{TOPIC}` carries none: an applicant is an opaque subject id (the `sub` of their",
         "tokens, never the personal id number) or an organisation's tax code. What only some services need (the",
         f"contact details notify uses, the registry corrections citizen-id reviews) travels on `{PERSONAL_TOPIC}`,",
@@ -870,8 +887,8 @@ def render_markdown() -> str:
         "",
         "## Envelope example",
         "",
-        f"The Kafka record: key `{_DOSSIER}` (the dossier id), header `content-type: {CLOUDEVENTS_CONTENT_TYPE}`,",
-        "value:",
+        f"The Kafka record: key `{_DOSSIER}` (the dossier id), headers `content-type: {CLOUDEVENTS_CONTENT_TYPE}`,",
+        f"`{TYPE_HEADER}: {DossierAccepted.type_name()}`, `traceparent`, value:",
         "",
         "```json",
         json.dumps(example_envelope(DossierAccepted.type_name()), indent=2, ensure_ascii=False),

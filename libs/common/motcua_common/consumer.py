@@ -14,6 +14,11 @@ Consequences for handlers: in a chunk, ``now()`` is the chunk's transaction star
 event's own time where the order of rows of one transaction matters), and locks a handler takes (row locks,
 ``pg_advisory_xact_lock``) are held until the chunk commits.
 
+Types it does not handle: a record whose ``ce_type`` header (set by every relay, :data:`events.TYPE_HEADER`) names a
+type without a handler here is skipped unparsed: no inbox row, no dead letter even if its value is broken (that is
+for the consumers of its type), its offset committed like any other. A record without the header is parsed first
+and skipped after, as before.
+
 Offsets: the consumer commits, per partition, exactly the offset after the last record it finished (handled,
 skipped as not its type, or dead-lettered), never the consumer's fetch position: ``getmany`` has already moved that
 past the whole batch, and a consumer stopped in the middle of a batch (a rolling deploy) must leave the rest to the
@@ -38,7 +43,7 @@ outages are not the event's fault: those are retried until the database is back,
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
 
 import asyncpg
@@ -49,13 +54,27 @@ from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Gauge
 
 from .db import DATABASE_OUTAGE, pooled_connection
-from .events import CloudEvent, parse_event
+from .events import TYPE_HEADER, CloudEvent, parse_event
 from .kafka import make_consumer, start_with_retry
+from .outbox import OutboxRow, insert_rows
 from .settings import ServiceSettings
 from .telemetry import context_from_headers
 
 log = logging.getLogger("motcua.consumer")
 Handler = Callable[[asyncpg.Connection, CloudEvent], Awaitable[None]]
+
+
+class OutboxHandler:
+    """A handler whose whole effect is outbox rows made from the event alone, without reading anything: ``rows``.
+    Called alone (one record, or the record-by-record path) it inserts them; in a chunk the consumer inserts the
+    rows of all such events of the chunk in one statement, in offset order, before any other handler's effect that
+    follows them (issue 7: an ``INSERT`` per event was most of the portal consumer's cost)."""
+
+    def __init__(self, rows: Callable[[CloudEvent], Sequence[OutboxRow]]):
+        self.rows = rows
+
+    async def __call__(self, conn: asyncpg.Connection, event: CloudEvent) -> None:
+        await insert_rows(conn, self.rows(event))
 
 
 def consumer_lag_gauge(registry: CollectorRegistry) -> Gauge:
@@ -77,6 +96,14 @@ def _parse(record: ConsumerRecord) -> CloudEvent | str:
         return f"unparseable CloudEvent: {exc}"
 
 
+def header_type(record: ConsumerRecord) -> str | None:
+    """The event type the producer put in the record's ``ce_type`` header (our relay does), or None without one."""
+    for key, value in record.headers or ():
+        if key == TYPE_HEADER:
+            return value.decode("utf-8", "replace") if value is not None else None
+    return None
+
+
 class EventConsumer:
     def __init__(
         self,
@@ -92,6 +119,7 @@ class EventConsumer:
         lag_gauge: Gauge | None = None,
         batch_size: int = 100,
         commit_interval: float = 0.5,
+        fetch_wait_ms: int = 0,
     ):
         self.name, self.pool, self.handlers = name, pool, handlers
         self.settings, self.topics, self.producer = settings, topics, producer
@@ -99,12 +127,13 @@ class EventConsumer:
         self.lag_gauge = lag_gauge
         self.batch_size = batch_size  # records per transaction: row locks a chunk takes are held until it commits
         self.commit_interval = commit_interval  # seconds between offset commits while records keep coming
+        self.fetch_wait_ms = fetch_wait_ms  # how long the broker may hold a fetch to fill it (kafka.make_consumer)
         self.tracer = trace.get_tracer(f"motcua.consumer.{name}")
         self._committed: dict[TopicPartition, int] = {}  # what this consumer's group has committed, as far as known
         self._lag_labels: set[TopicPartition] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        consumer = make_consumer(self.settings, self.name, *self.topics)
+        consumer = make_consumer(self.settings, self.name, *self.topics, fetch_wait_ms=self.fetch_wait_ms)
         if not await start_with_retry(consumer, stop=stop, what=f"consumer {self.name}", log=log):
             return
         self._committed.clear()  # a new member: what the group committed is read again from the broker
@@ -172,7 +201,7 @@ class EventConsumer:
     ) -> None:
         """Handle ``records`` (each partition's in offset order) in one transaction, or one by one if that fails;
         ``done`` gets, per partition, the offset after the last record finished."""
-        parsed = [_parse(record) for record in records]
+        parsed = [self._parse_if_handled(record) for record in records]
         mine = [
             (i, event, self.handlers[event.type])
             for i, event in enumerate(parsed)
@@ -180,7 +209,7 @@ class EventConsumer:
         ]
         # One record of ours (the usual case on a quiet system) or an unparseable one (it is dead-lettered, which is
         # no part of a transaction): record by record.
-        if len(mine) > 1 and all(isinstance(event, CloudEvent) for event in parsed):
+        if len(mine) > 1 and not any(isinstance(event, str) for event in parsed):
             try:
                 applied = await self._apply_batch([(records[i], event, handler) for i, event, handler in mine], stop)
             except Exception as exc:  # whatever failed, nothing of the chunk was applied: one by one below
@@ -194,13 +223,21 @@ class EventConsumer:
         for record, event in zip(records, parsed, strict=True):
             if stop.is_set():
                 return  # the rest stays uncommitted: the group's next consumer gets it
-            await self.handle_record(record, stop, event)
+            if event is not None:  # None: not ours by its header, finished as it is
+                await self.handle_record(record, stop, event)
             done[TopicPartition(record.topic, record.partition)] = record.offset + 1
 
-    async def handle_record(
-        self, record: ConsumerRecord, stop: asyncio.Event, parsed: CloudEvent | str | None = None
-    ) -> None:
-        event = _parse(record) if parsed is None else parsed
+    def _parse_if_handled(self, record: ConsumerRecord) -> CloudEvent | str | None:
+        """The record's CloudEvent (or why it is not one, for its dead letter), or None for a record whose type
+        header names a type this consumer does not handle: skipped without parsing (most records, for the consumers
+        that act on one type of a busy topic: issue 7). A record without the header is parsed, as before."""
+        event_type = header_type(record)
+        if event_type is not None and event_type not in self.handlers:
+            return None
+        return _parse(record)
+
+    async def handle_record(self, record: ConsumerRecord, stop: asyncio.Event, event: CloudEvent | str) -> None:
+        """Handle one parsed record in its own transaction (or dead-letter it), with the retries."""
         if isinstance(event, str):
             await self._dead_letter(record, event)
             return
@@ -261,14 +298,21 @@ class EventConsumer:
             )
             fresh = {row["event_id"] for row in rows}
             finished = 0
+            made: list[OutboxRow] = []  # outbox rows of OutboxHandlers, not inserted yet
             for record, event, handler in items:
                 if stop.is_set():
                     break
                 if event.id in fresh:  # an event twice in the chunk (a relay retry) is handled once
                     fresh.discard(event.id)
                     with self._span(record, event):
-                        await handler(conn, event)
+                        if isinstance(handler, OutboxHandler):
+                            made += handler.rows(event)  # in the event's span: its trace context goes along
+                        else:
+                            await insert_rows(conn, made)  # effects stay in offset order
+                            made.clear()
+                            await handler(conn, event)
                 finished += 1
+            await insert_rows(conn, made)
             if fresh:  # asked to stop: the events not handled are not handled yet
                 await conn.execute(
                     "DELETE FROM inbox WHERE consumer = $1 AND event_id = ANY($2::text[])", self.name, list(fresh)

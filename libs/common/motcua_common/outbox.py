@@ -39,7 +39,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, KafkaTimeoutError, UnknownTopicOrPartitionError
 from prometheus_client import CollectorRegistry, Gauge
 
-from .events import CLOUDEVENTS_CONTENT_TYPE, CloudEvent, EventData, build_event
+from .events import CLOUDEVENTS_CONTENT_TYPE, TYPE_HEADER, CloudEvent, EventData, build_event, event_payload
 from .telemetry import current_trace_headers
 
 log = logging.getLogger("motcua.outbox")
@@ -54,6 +54,7 @@ _DB_ERRORS = (
     asyncpg.InterfaceError,
     asyncpg.exceptions.InternalClientError,
 )
+_CONTENT_TYPE = CLOUDEVENTS_CONTENT_TYPE.encode()
 RelayState = Literal["starting", "standby", "active", "listening", "disconnected", "stopped"]
 
 
@@ -68,7 +69,7 @@ class OutboxRow:
     event_type: str
     payload: dict[str, Any]
     headers: dict[str, str]
-    event: CloudEvent
+    event: CloudEvent | None = None  # the model, when the row was built from one (:func:`outbox_row`)
 
 
 def outbox_row(data: EventData, *, topic: str, key: str, source: str, subject: str | None = None) -> OutboxRow:
@@ -81,7 +82,27 @@ def outbox_row(data: EventData, *, topic: str, key: str, source: str, subject: s
     return OutboxRow(uuid.UUID(event.id), topic, key, event.type, payload, trace_headers, event)
 
 
+def json_row(
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    topic: str,
+    key: str,
+    source: str,
+    subject: str | None = None,
+    sequence: int | None = None,
+) -> OutboxRow:
+    """:func:`outbox_row` for a ``data`` already JSON-ready (as ``model_dump(mode="json")`` gives it, and valid for
+    ``event_type``'s contract: nothing checks it here), without building models (issue 7): the same payload."""
+    trace_headers = current_trace_headers()
+    payload = event_payload(
+        event_type, data, source=source, subject=subject, sequence=sequence, trace_headers=trace_headers
+    )
+    return OutboxRow(uuid.UUID(payload["id"]), topic, key, event_type, payload, trace_headers)
+
+
 _INSERT_COLUMNS = "INSERT INTO outbox (id, topic, key, event_type, payload, headers)"
+_INSERT_ONE = f"{_INSERT_COLUMNS} VALUES ($1, $2, $3, $4, $5, $6)"
 
 
 def insert_rows_sql(first: int, *, when: str = "true") -> str:
@@ -96,6 +117,9 @@ def insert_rows_sql(first: int, *, when: str = "true") -> str:
         f" {p[5]}::jsonb[]) WITH ORDINALITY AS r(id, topic, key, event_type, payload, headers, n)"
         f" WHERE {when} ORDER BY r.n"
     )
+
+
+_INSERT_MANY = insert_rows_sql(1)
 
 
 def row_arrays(rows: Sequence[OutboxRow]) -> list[list[Any]]:
@@ -121,16 +145,22 @@ async def enqueue(
 ) -> CloudEvent:
     """Store ``data`` as a CloudEvent in the outbox, inside the caller's transaction."""
     row = outbox_row(data, topic=topic, key=key, source=source, subject=subject)
-    await conn.execute(
-        f"{_INSERT_COLUMNS} VALUES ($1, $2, $3, $4, $5, $6)",
-        row.id,
-        row.topic,
-        row.key,
-        row.event_type,
-        row.payload,
-        row.headers,
-    )
+    await insert_row(conn, row)
+    assert row.event is not None
     return row.event
+
+
+async def insert_row(conn: asyncpg.Connection, row: OutboxRow) -> None:
+    """Insert one :func:`outbox_row`, inside the caller's transaction."""
+    await conn.execute(_INSERT_ONE, row.id, row.topic, row.key, row.event_type, row.payload, row.headers)
+
+
+async def insert_rows(conn: asyncpg.Connection, rows: Sequence[OutboxRow]) -> None:
+    """Insert ``rows`` in one statement, in their order, inside the caller's transaction."""
+    if len(rows) == 1:
+        await insert_row(conn, rows[0])
+    elif rows:
+        await conn.execute(_INSERT_MANY, *row_arrays(rows))
 
 
 # --- SQL (the relay's and the operator's) -------------------------------------------------------------------
@@ -155,7 +185,7 @@ FROM (
     FOR UPDATE
 ) pick
 WHERE o.id = pick.id
-RETURNING o.id, o.topic, o.key, o.payload, o.headers, o.created_at
+RETURNING o.id, o.topic, o.key, o.event_type, o.payload, o.headers, o.created_at
 """
 _PUBLISHED = (
     "UPDATE outbox SET published_at = now(), attempts = attempts + 1, leased_by = NULL, leased_until = NULL,"
@@ -476,7 +506,7 @@ class OutboxRelay:
         return len(published)
 
     async def _send(self, row: asyncpg.Record) -> None:
-        headers = [("content-type", CLOUDEVENTS_CONTENT_TYPE.encode())]
+        headers = [("content-type", _CONTENT_TYPE), (TYPE_HEADER, row["event_type"].encode())]
         headers += [(k, str(v).encode()) for k, v in (row["headers"] or {}).items()]
         # send() waits for the topic's metadata (an unknown topic: up to the request timeout): bounded here.
         ack = await asyncio.wait_for(

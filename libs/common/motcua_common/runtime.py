@@ -43,19 +43,29 @@ class Runtime:
         self.producer: AIOKafkaProducer | None = None  # made in start(): aiokafka needs the running loop
         self.producer_ready = asyncio.Event()
         self.stop = asyncio.Event()
-        self._consumers: list[tuple[str, list[str], dict[str, Handler]]] = []
+        self._consumers: list[tuple[str, list[str], dict[str, Handler], bool]] = []
         self._loops: list[tuple[str, Loop]] = []
         self._tasks: list[asyncio.Task] = []
         self.outbox_relay: OutboxRelay | None = None  # made in start() when relay=True
         # the app's, set by lifespan: outbox lag gauges and consumer lag
         self.metrics_registry: CollectorRegistry | None = None
 
-    def consume(self, name: str, handlers: Mapping[str, Handler], topics: list[str] | None = None) -> None:
-        self._consumers.append((name, topics or [self.settings.dossier_topic], dict(handlers)))
+    def consume(
+        self,
+        name: str,
+        handlers: Mapping[str, Handler],
+        topics: list[str] | None = None,
+        *,
+        background: bool = False,
+    ) -> None:
+        """Run consumer group ``name`` (prefixed) on ``topics`` (the dossier topic). ``background``: nobody waits
+        for its effect within a fraction of a second, so the broker may hold its fetches for
+        ``consumer_background_wait_ms`` to answer with more records at once (fewer fetches and transactions)."""
+        self._consumers.append((name, topics or [self.settings.dossier_topic], dict(handlers), background))
 
     @property
     def handled_event_types(self) -> set[str]:
-        return {t for _, _, handlers in self._consumers for t in handlers}
+        return {t for _, _, handlers, _ in self._consumers for t in handlers}
 
     def loop(self, name: str, fn: Loop) -> None:
         self._loops.append((name, fn))
@@ -95,7 +105,7 @@ class Runtime:
             self._spawn("outbox-relay", lambda: self._with_producer(relay.run))
         registry = self.metrics_registry
         lag = consumer_lag_gauge(registry) if registry is not None and self._consumers else None
-        for name, topics, handlers in self._consumers:
+        for name, topics, handlers, background in self._consumers:
             consumer = EventConsumer(
                 s.consumer_group_prefix + name,
                 self.pool,
@@ -105,6 +115,7 @@ class Runtime:
                 producer=self.producer,
                 lag_gauge=lag,
                 batch_size=s.consumer_batch_size,
+                fetch_wait_ms=s.consumer_background_wait_ms if background else 0,
             )
             self._spawn(f"consumer-{name}", functools.partial(self._with_producer, consumer.run))
         for name, fn in self._loops:

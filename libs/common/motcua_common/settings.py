@@ -58,6 +58,10 @@ class ServiceSettings(BaseSettings):
     consumer_group_prefix: str = _shared("consumer_group_prefix", "")
     # Records a consumer applies in one transaction (motcua_common.consumer); 1 = one transaction per record.
     consumer_batch_size: int = Field(100, ge=1, validation_alias="MOTCUA_CONSUMER_BATCH_SIZE")
+    # How long the broker may hold a fetch of a consumer group that is not in a hurry (``Runtime.consume(…,
+    # background=True)``: statistics, the portal's reports, the vault, registry corrections) to gather more records
+    # in one answer: fewer fetches, bigger chunks (issue 7). 0 = answer as soon as there is a record.
+    consumer_background_wait_ms: int = Field(250, ge=0, le=5000, validation_alias="MOTCUA_CONSUMER_BACKGROUND_WAIT_MS")
     # Kafka authentication (docs/kafka-security.md). Protocol and mechanism are the same for every service
     # (MOTCUA_KAFKA_SECURITY_PROTOCOL, MOTCUA_KAFKA_SASL_MECHANISM); each service logs in as itself through its
     # own prefix (INTAKE_KAFKA_USERNAME, INTAKE_KAFKA_PASSWORD…). Defaults: the username is the service name,

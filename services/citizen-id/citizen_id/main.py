@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     setup_tracing(settings.service_name, settings.otel_exporter, settings.otel_sample_ratio)
     runtime = Runtime(settings, migrations=MIGRATIONS, relay=False)  # publishes no events (yet)
     runtime.loop("oidc-housekeeping", lambda stop: oidc.housekeeping(lambda: runtime.pool, stop))
-    runtime.consume("registry", HANDLERS, topics=[settings.personal_topic])
+    runtime.consume("registry", HANDLERS, topics=[settings.personal_topic], background=True)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging()
     setup_tracing(settings.service_name, settings.otel_exporter, settings.otel_sample_ratio)
     runtime = Runtime(settings, migrations=MIGRATIONS)
-    runtime.consume("intake-vault", HANDLERS)
+    runtime.consume("intake-vault", HANDLERS, background=True)  # results reach the vault a fraction later
 
     shipped = read_shipped(settings.catalogue_dir)
 

@@ -79,9 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         topics=[settings.catalogue_topic],
     )
     # The statistics projection (issue 9): its own consumer group on the dossier topic, so it can be replayed alone.
-    runtime.consume("processing-measure", projection.make_handlers())
+    runtime.consume("processing-measure", projection.make_handlers(), background=True)
     # The national portal's reports (issue 9): every status change, and each completed month's figures.
-    runtime.consume("processing-portal", portal.make_handlers(settings))
+    runtime.consume("processing-portal", portal.make_handlers(settings), background=True)
     runtime.loop("portal-statistics", portal_loop(runtime, settings))
     runtime.loop("deadlines", deadline_loop(runtime, settings))
 

@@ -1,5 +1,6 @@
 """All SQL of the processing service."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -7,6 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
+from motcua_common.outbox import OutboxRow, insert_rows_sql, row_arrays
 from motcua_common.principal import OFFICER_ROLES
 
 from .domain import OPEN_STATUSES, RUNNING_STATUSES
@@ -20,7 +22,8 @@ _RUNNING_SQL = ", ".join(f"'{s}'" for s in RUNNING_STATUSES)
 # dossier, its first step and its parties. The step and the parties are inserted from the dossier's RETURNING, so
 # a dossier already open (ON CONFLICT DO NOTHING) inserts neither; their foreign keys are checked at the end of the
 # statement, when the dossier row exists.
-_OPEN = """
+_OPEN = (
+    """
 WITH units_named AS (
     INSERT INTO units (code, name) SELECT * FROM unnest($27::text[], $28::text[])
     ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name WHERE units.name <> EXCLUDED.name
@@ -44,9 +47,14 @@ WITH units_named AS (
     ON CONFLICT (subject, dossier_id) DO UPDATE
         SET applicant = dossier_parties.applicant OR EXCLUDED.applicant,
             submitter = dossier_parties.submitter OR EXCLUDED.submitter
+), events AS (
+    """
+    + insert_rows_sql(38, when="EXISTS (SELECT 1 FROM d)")
+    + """
 )
 SELECT * FROM d
 """
+)
 
 
 async def open_dossier(
@@ -56,11 +64,13 @@ async def open_dossier(
     units: dict[str, str],
     first_step: dict,
     parties: dict[str, dict[str, bool]],
+    events: Sequence[OutboxRow] = (),
 ) -> asyncpg.Record | None:
     """Open a case in one statement: name ``units`` (code -> name), insert the dossier ``d``, its step 1
-    (``first_step``: step, name_vi, unit_code, unit_name, entered_at, due_at) and its ``parties`` (citizen subject
-    -> applicant/submitter, for GET /me/dossiers). Returns the new row (as ``get_dossier`` reads it), or None if
-    the dossier is already open (the same dossier announced again): then nothing is written but the units."""
+    (``first_step``: step, name_vi, unit_code, unit_name, entered_at, due_at), its ``parties`` (citizen subject
+    -> applicant/submitter, for GET /me/dossiers) and its ``events`` (outbox rows). Returns the new row (as
+    ``get_dossier`` reads it), or None if the dossier is already open (the same dossier announced again): then
+    nothing is written but the units."""
     return await conn.fetchrow(
         _OPEN,
         d["id"],
@@ -100,6 +110,7 @@ async def open_dossier(
         list(parties),
         [roles["applicant"] for roles in parties.values()],
         [roles["submitter"] for roles in parties.values()],
+        *row_arrays(events),
     )
 
 

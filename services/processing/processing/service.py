@@ -5,7 +5,7 @@ commit."""
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -35,7 +35,7 @@ from motcua_common.contracts import (
     DossierTransferred,
     ProcedureVersionPublished,
 )
-from motcua_common.outbox import enqueue
+from motcua_common.outbox import OutboxRow, enqueue, insert_row, outbox_row
 from motcua_common.pagination import decode_keyset, encode_keyset, filter_scope
 from motcua_common.problems import FieldError, ProblemError
 from motcua_common.procedures import ProcedureDefinition
@@ -198,35 +198,39 @@ async def _open(
         parties.setdefault(data.applicant.subject, {"applicant": False, "submitter": False})["applicant"] = True
     if data.submitted_by.kind == "citizen":
         parties.setdefault(data.submitted_by.subject, {"applicant": False, "submitter": False})["submitter"] = True
+    dossier = {
+        "id": data.dossier_id,
+        "code": data.dossier_code,
+        "procedure_code": data.procedure_code,
+        "procedure_name": data.procedure_name,
+        "procedure_version": data.procedure_version,
+        "channel": data.channel,
+        "applicant_kind": data.applicant.kind,
+        "applicant_subject": data.applicant.subject,
+        "applicant_tax_code": data.applicant.tax_code,
+        "submitter_kind": data.submitted_by.kind,
+        "submitter_subject": data.submitted_by.subject,
+        "receiving_unit_code": data.receiving_unit_code,
+        "unit_code": data.unit_code,
+        "unit_name": data.unit_name,
+        "status": str(Status.SUBMITTED),
+        "received_at": data.received_at,
+        "due_at": data.appointment_at,
+        "current_step": first.key,
+        "current_roles": first.roles,
+        "current_unit_code": unit_code,
+        "current_unit_name": unit_name,
+        "bundle": data.bundle.model_dump(mode="json") if data.bundle else None,
+        "fee_vnd": data.fee_vnd,
+        "due_soon_at": clock.due_soon_at(data.appointment_at, settings.due_soon_working_days),
+        "agency_units": agency_units,
+    }
+    # Its state event (number 1) is written by the same statement, built from what is inserted as
+    # publish_state would build it from the row (tests/integration/test_processing_state.py).
+    state = state_event(_as_inserted(dossier), data.occurred_at)
     opened = await repository.open_dossier(
         conn,
-        {
-            "id": data.dossier_id,
-            "code": data.dossier_code,
-            "procedure_code": data.procedure_code,
-            "procedure_name": data.procedure_name,
-            "procedure_version": data.procedure_version,
-            "channel": data.channel,
-            "applicant_kind": data.applicant.kind,
-            "applicant_subject": data.applicant.subject,
-            "applicant_tax_code": data.applicant.tax_code,
-            "submitter_kind": data.submitted_by.kind,
-            "submitter_subject": data.submitted_by.subject,
-            "receiving_unit_code": data.receiving_unit_code,
-            "unit_code": data.unit_code,
-            "unit_name": data.unit_name,
-            "status": str(Status.SUBMITTED),
-            "received_at": data.received_at,
-            "due_at": data.appointment_at,
-            "current_step": first.key,
-            "current_roles": first.roles,
-            "current_unit_code": unit_code,
-            "current_unit_name": unit_name,
-            "bundle": data.bundle.model_dump(mode="json") if data.bundle else None,
-            "fee_vnd": data.fee_vnd,
-            "due_soon_at": clock.due_soon_at(data.appointment_at, settings.due_soon_working_days),
-            "agency_units": agency_units,
-        },
+        dossier,
         units=units,
         first_step={
             "step": first.key,
@@ -237,12 +241,25 @@ async def _open(
             "due_at": clock.step_due(data.submitted_at, first),
         },
         parties=parties,
+        events=[_state_row(settings, state)],
     )
     if opened is None:
         log.info("dossier %s already open; announcement ignored", data.dossier_code)
         return False
-    await publish_state(conn, settings, opened, data.occurred_at)  # the row as inserted: nothing above changes it
     return True
+
+
+def _as_inserted(dossier: dict[str, Any]) -> dict[str, Any]:
+    """A new dossier's row as ``open_dossier`` returns it: the columns the state event reads (times in UTC, as the
+    driver returns them; event number 1, not completed; the legal due date is the appointment)."""
+    return dossier | {
+        "received_at": dossier["received_at"].astimezone(UTC),
+        "due_at": dossier["due_at"].astimezone(UTC),
+        "legal_due_at": dossier["due_at"].astimezone(UTC),
+        "event_sequence": 1,
+        "completed_at": None,
+        "timeliness": None,
+    }
 
 
 async def _unit_name(conn: asyncpg.Connection, code: str, known_code: str, known_name: str) -> str:
@@ -857,10 +874,10 @@ async def allowed_actions(conn: asyncpg.Connection, ref: str, principal: Princip
     )
 
 
-async def publish_state(conn: asyncpg.Connection, settings: Settings, row: asyncpg.Record, at: datetime) -> None:
-    """Enqueue the dossier's current state on the compacted state topic (key = dossier id), numbered as the
-    last dossier event it includes."""
-    state = DossierState(
+def state_event(row: Mapping[str, Any], at: datetime) -> DossierState:
+    """The dossier's current state, ``row`` as the dossiers table has it (``get_dossier``), numbered as the last
+    dossier event it includes."""
+    return DossierState(
         dossier_id=row["id"],
         dossier_code=row["code"],
         sequence=row["event_sequence"],
@@ -886,8 +903,23 @@ async def publish_state(conn: asyncpg.Connection, settings: Settings, row: async
         timeliness=row["timeliness"],
         current_unit_code=row["current_unit_code"],
         legal_due_at=row["legal_due_at"],
+    ).in_sequence(row["event_sequence"])
+
+
+async def publish_state(conn: asyncpg.Connection, settings: Settings, row: asyncpg.Record, at: datetime) -> None:
+    """Enqueue the dossier's current state on the compacted state topic (key = dossier id), numbered as the
+    last dossier event it includes."""
+    await insert_row(conn, _state_row(settings, state_event(row, at)))
+
+
+def _state_row(settings: Settings, state: DossierState) -> OutboxRow:
+    return outbox_row(
+        state,
+        topic=settings.dossier_state_topic,
+        key=str(state.dossier_id),
+        source=settings.event_source,
+        subject=state.dossier_code,
     )
-    await _enqueue(conn, settings, row, state, row["event_sequence"], settings.dossier_state_topic)
 
 
 async def view(

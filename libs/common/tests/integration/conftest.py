@@ -3,8 +3,9 @@ servers, and a producer of test events."""
 
 import uuid
 
+import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from motcua_common.consumer import EventConsumer
 from motcua_common.db import migrate
@@ -33,6 +34,17 @@ async def db_settings():
         yield settings
     finally:
         await drop_database(settings)
+
+
+@pytest.fixture
+async def pool(db_settings):
+    """A pool on the test database, with a table ``effects`` (event id, n, transaction id) for handlers to write."""
+    pool = await asyncpg.create_pool(db_settings.dsn, min_size=1, max_size=4)
+    await pool.execute("CREATE TABLE effects (event_id text NOT NULL, n integer NOT NULL, txid bigint NOT NULL)")
+    try:
+        yield pool
+    finally:
+        await pool.close()
 
 
 @pytest.fixture
@@ -68,3 +80,16 @@ def event_consumer(
     return EventConsumer(
         group, pool, settings=settings, topics=[topic], handlers={EVENT_TYPE: handle}, producer=producer, **options
     )
+
+
+async def dead_letters(settings: ServiceSettings, dlq: str) -> list:
+    """The records of the dead-letter topic ``dlq`` (what a few seconds of reading from the start return)."""
+    consumer = AIOKafkaConsumer(
+        dlq, **client_options(kafka_admin_settings(settings.kafka_bootstrap)), auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        batches = await consumer.getmany(timeout_ms=3000)
+        return [r for records in batches.values() for r in records]
+    finally:
+        await consumer.stop()

@@ -15,22 +15,14 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
-from motcua_common.consumer import EventConsumer
+from motcua_common.consumer import EventConsumer, OutboxHandler
+from motcua_common.db import create_pool
 from motcua_common.events import CLOUDEVENTS_CONTENT_TYPE, CloudEvent
 from motcua_common.kafka import client_options, make_producer
+from motcua_common.outbox import OutboxRow, json_row
 from motcua_common.testing import RUN_ID, kafka_admin_settings
 
-from .conftest import EVENT_TYPE, event_consumer
-
-
-@pytest.fixture
-async def pool(db_settings):
-    pool = await asyncpg.create_pool(db_settings.dsn, min_size=1, max_size=4)
-    await pool.execute("CREATE TABLE effects (event_id text NOT NULL, n integer NOT NULL, txid bigint NOT NULL)")
-    try:
-        yield pool
-    finally:
-        await pool.close()
+from .conftest import EVENT_TYPE, dead_letters, event_consumer
 
 
 @pytest.fixture
@@ -80,15 +72,7 @@ async def _effects(pool: asyncpg.Pool) -> list[asyncpg.Record]:
 
 
 async def _dead_letters(settings, dlq: str) -> list[str]:
-    consumer = AIOKafkaConsumer(
-        dlq, **client_options(kafka_admin_settings(settings.kafka_bootstrap)), auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    try:
-        batches = await consumer.getmany(timeout_ms=3000)
-        return [CloudEvent.model_validate_json(r.value).id for records in batches.values() for r in records]
-    finally:
-        await consumer.stop()
+    return [CloudEvent.model_validate_json(r.value).id for r in await dead_letters(settings, dlq)]
 
 
 def _consumer(settings, pool, producer, topic: str, handle, **options) -> EventConsumer:
@@ -300,3 +284,48 @@ async def test_a_stopped_consumer_commits_what_it_finished_even_within_the_inter
     events = _events(6)
     consumer = await _apply_all(db_settings, topic, pool, producer, events, commit_interval=3600.0)
     assert await _committed_offset(db_settings, consumer.name, topic) == len(events)
+
+
+async def test_outbox_handlers_rows_are_inserted_together_in_offset_order(db_settings, topic, pool, producer):
+    """An OutboxHandler's rows (the portal's reports) are inserted in one statement per run of such events, in the
+    chunk's transaction and offset order: an ordinary handler after them sees them already written."""
+    services_pool = await create_pool(db_settings.dsn, max_size=4)  # as the services': jsonb as Python values
+    other = "vn.motcua.test.other.v1"
+    events = [
+        CloudEvent(source="/test", type=EVENT_TYPE if i % 4 != 3 else other, subject=f"D-{i}", data={"n": i})
+        for i in range(12)
+    ]
+    await _send(db_settings, topic, events)
+    stop = asyncio.Event()
+    seen_before: dict[int, int] = {}
+
+    def report(event: CloudEvent) -> list[OutboxRow]:
+        return [json_row("vn.motcua.test.report.v1", {"n": event.data["n"]}, topic="t", key="k", source="/test")]
+
+    async def count_reports(conn, event):
+        seen_before[event.data["n"]] = await conn.fetchval("SELECT count(*) FROM outbox")
+        await _record_effect(conn, event)
+        if event.data["n"] == 11:
+            stop.set()
+
+    consumer = EventConsumer(
+        f"test-{RUN_ID}-batch-{uuid.uuid4().hex[:6]}",
+        services_pool,
+        settings=db_settings,
+        topics=[topic],
+        handlers={EVENT_TYPE: OutboxHandler(report), other: count_reports},
+        producer=producer,
+    )
+    try:
+        await _run_until(consumer, stop)
+        reports = await services_pool.fetch(
+            "SELECT (payload->'data'->>'n')::int AS n, xmin::text AS tx FROM outbox ORDER BY created_at, id"
+        )
+        effects = await _effects(pool)
+    finally:
+        await services_pool.close()
+    assert [r["n"] for r in reports] == [i for i in range(12) if i % 4 != 3], "each report once, in offset order"
+    assert seen_before == {3: 3, 7: 6, 11: 9}, "the reports before an ordinary handler's event were written before it"
+    # One fetch usually returns all twelve; a fetch that split them makes two transactions, not one per event.
+    transactions = {str(r["txid"] % 2**32) for r in effects} | {r["tx"] for r in reports}  # xmin: 32 bits
+    assert len(transactions) <= 2, "the reports were not written in the chunk's transaction"

@@ -406,4 +406,38 @@ async def test_rows_written_inside_a_callers_statement_keep_their_order_and_depe
     )
     assert [(r["id"], r["key"]) for r in stored] == [(r.id, r.key) for r in rows]  # in the order given
     assert [r["payload"] for r in stored] == [r.payload for r in rows]
-    assert stored[0]["event_type"] == rows[0].event.type and stored[0]["payload"]["id"] == rows[0].event.id
+    assert stored[0]["event_type"] == rows[0].event_type == rows[0].payload["type"]
+    assert stored[0]["payload"]["id"] == str(rows[0].id)
+
+
+async def test_each_record_names_its_event_type_in_a_header(pool, topic, producer):
+    """``ce_type`` (the consumers skip the types they do not handle by it, unparsed) is the row's event type, beside
+    the content type and the row's trace headers."""
+    async with pool.acquire() as conn:
+        submitted = await enqueue(conn, sample_submitted(), topic=topic, key="k1", source="/test")
+        await conn.execute(
+            "INSERT INTO outbox (id, topic, key, event_type, payload, headers) VALUES ($1, $2, 'k2', $3, $4, $5)",
+            uuid.uuid4(),
+            topic,
+            "vn.motcua.test.other.v1",
+            {"specversion": "1.0", "id": "x", "source": "/test", "type": "vn.motcua.test.other.v1", "data": {}},
+            {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+        )
+    async with running(OutboxRelay(pool, producer)):
+        consumer = AIOKafkaConsumer(topic, **client_options(SETTINGS), group_id=None, auto_offset_reset="earliest")
+        await consumer.start()
+        headers: dict[str, dict[str, bytes]] = {}
+        try:
+            async with asyncio.timeout(20):
+                while len(headers) < 2:
+                    for batch in (await consumer.getmany(timeout_ms=200)).values():
+                        headers |= {r.key.decode(): dict(r.headers) for r in batch}
+        finally:
+            await consumer.stop()
+    assert headers["k1"]["ce_type"] == submitted.type.encode() == b"vn.motcua.dossier.submitted.v2"
+    assert headers["k1"]["content-type"] == b"application/cloudevents+json; charset=UTF-8"
+    assert headers["k2"] == {
+        "content-type": b"application/cloudevents+json; charset=UTF-8",
+        "ce_type": b"vn.motcua.test.other.v1",
+        "traceparent": b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    }

@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 import uuid
+from datetime import UTC, datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
@@ -18,6 +19,7 @@ from motcua_common.events import CLOUDEVENTS_CONTENT_TYPE, CloudEvent, build_eve
 from motcua_common.kafka import client_options
 from motcua_common.testing import kafka_admin_settings
 from motcua_common.testing_auth import TestIssuer
+from processing import repository, service
 
 UNIT = "000.00.01.H29"
 
@@ -120,14 +122,52 @@ async def test_a_late_joiner_rebuilds_the_dossier_from_the_state_topic(app, sett
     assert (first.status, first.sequence, first.current_step) == ("submitted", 1, "receive")
     assert "Trần" not in json.dumps([s.data for s in states], ensure_ascii=False)  # no personal data
 
-    # The processing consumer reports its lag on the app's /metrics, per partition of the dossier topic.
-    text = (await client.get("/metrics")).text
-    lag = {
-        (s.labels["consumergroup"], s.labels["topic"], s.labels["partition"]): s.value
-        for family in text_string_to_metric_families(text)
-        if family.name == "kafka_consumergroup_lag"
-        for s in family.samples
-    }
+    # The processing consumer reports its lag on the app's /metrics, per partition of the dossier topic (after its
+    # next offset commit: it may be waiting for a fetch when the state topic has been read).
     group = settings.consumer_group_prefix + "processing"
+    lag: dict[tuple[str, str, str], float] = {}
+    deadline = time.monotonic() + 10
+    while not any(g == group for g, _, _ in lag) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        text = (await client.get("/metrics")).text
+        lag = {
+            (s.labels["consumergroup"], s.labels["topic"], s.labels["partition"]): s.value
+            for family in text_string_to_metric_families(text)
+            if family.name == "kafka_consumergroup_lag"
+            for s in family.samples
+        }
     assert {t for g, t, _ in lag if g == group} == {settings.dossier_topic}
     assert all(value >= 0 for value in lag.values())
+
+
+@pytest.mark.parametrize("offset", [timedelta(0), timedelta(hours=7)], ids=["utc", "hanoi"])
+async def test_the_opening_state_is_the_one_the_row_gives(app, settings, make_submission, open_case, offset):
+    """Case opening writes its state event (number 1) in the statement that inserts the dossier, built from what it
+    inserts: the same event as ``state_event`` of the row read back (times in UTC whatever the submission's offset,
+    the row's defaults), on the state topic, keyed by the dossier id."""
+    received = datetime.now(UTC).replace(microsecond=123456).astimezone(timezone(offset))
+    data, event = make_submission(
+        unit_code=UNIT, received_at=received, receiving_unit_code="000.00.01.H29", channel="service_centre"
+    )
+    await open_case(event)
+    async with app.state.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT topic, key, event_type, payload, headers FROM outbox WHERE key = $1", str(data.dossier_id)
+        )
+        dossier = await repository.get_dossier(conn, data.dossier_code)
+    assert dossier is not None
+    [row] = [r for r in rows if r["topic"] == settings.dossier_state_topic]
+    expected = service.state_event(dossier, data.occurred_at)
+    payload = dict(row["payload"])
+    assert payload.pop("id") and payload.pop("time")
+    assert payload == {
+        "specversion": "1.0",
+        "source": settings.event_source,
+        "type": DossierState.type_name(),
+        "subject": data.dossier_code,
+        "datacontenttype": "application/json",
+        "sequence": "0000000001",
+        "data": expected.model_dump(mode="json", exclude={"event_type"}),
+    }
+    assert payload["data"]["received_at"].endswith("Z") and payload["data"]["legal_due_at"] == payload["data"]["due_at"]
+    assert (row["key"], row["event_type"]) == (str(data.dossier_id), DossierState.type_name())
