@@ -18,13 +18,12 @@ from starlette.types import Receive, Scope, Send
 from motcua_common import create_app as create_base_app
 from motcua_common import instrument_app, instrument_httpx, setup_tracing
 from motcua_common.auth import Principal, TokenVerifier, bearer_token, make_verifier, unauthorized
-from motcua_common.http_client import upstream_client
 from motcua_common.telemetry import configure_logging
 
 from .callback import callback_page
 from .dashboard_site import DashboardFiles
 from .openapi import API_VERSION, OpenAPIMerger, description
-from .proxy import forward, to_response
+from .proxy import Upstream, forward, to_response
 from .ratelimit import RateLimiter
 from .routing import ROUTES, Route
 from .settings import Settings
@@ -62,10 +61,10 @@ def _handler(route: Route) -> Callable[[Request], Awaitable[Response]]:
         limiter: RateLimiter = state.limiter
         await limiter.check(limiter.buckets(request, route, principal))
         body = await request.body()
-        resp = await forward(state.clients[route.upstream], request, route.upstream, body)
-        if resp.status_code == 404 and route.fallback:
-            resp = await forward(state.clients[route.fallback], request, route.fallback, body)
-        return to_response(resp)
+        answer = await forward(state.upstreams[route.upstream], request, body)
+        if answer.status == 404 and route.fallback:
+            answer = await forward(state.upstreams[route.fallback], request, body)
+        return to_response(answer)
 
     return handle
 
@@ -77,14 +76,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        timeout = httpx.Timeout(settings.upstream_timeout, connect=settings.connect_timeout)
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-        clients = {
-            name: upstream_client(url, timeout=timeout, limits=limits) for name, url in settings.upstreams().items()
+        upstreams = {
+            name: Upstream(name, url, timeout=settings.upstream_timeout, connect_timeout=settings.connect_timeout)
+            for name, url in settings.upstreams().items()
         }
-        for client in clients.values():
-            instrument_httpx(client)
-        app.state.clients = clients
+        app.state.upstreams = upstreams
         # The provider's keys come from citizen-id's internal address (MOTCUA_JWKS_URL), on a client of their own.
         jwks_client = httpx.AsyncClient(timeout=httpx.Timeout(5, connect=settings.connect_timeout))
         instrument_httpx(jwks_client)
@@ -92,7 +88,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         verifier.jwks.min_refresh = settings.jwks_min_refresh
         app.state.verifier = verifier
         app.state.merger = OpenAPIMerger(
-            clients, title="Một Cửa API", version=API_VERSION, description=description(settings), issuer=settings.issuer
+            upstreams,
+            title="Một Cửa API",
+            version=API_VERSION,
+            description=description(settings),
+            issuer=settings.issuer,
         )
         limiter = RateLimiter(settings)
         await limiter.start()
@@ -101,13 +101,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await limiter.close()
-            await asyncio.gather(jwks_client.aclose(), *(c.aclose() for c in app.state.clients.values()))
+            await asyncio.gather(jwks_client.aclose(), *(u.close() for u in upstreams.values()))
 
     async def upstreams_alive(app: FastAPI) -> None:
-        async def ping(name: str, client: httpx.AsyncClient) -> None:
-            (await client.get("/healthz", timeout=2)).raise_for_status()
-
-        await asyncio.gather(*(ping(n, c) for n, c in app.state.clients.items()))
+        async with asyncio.timeout(2):
+            await asyncio.gather(*(u.get("/healthz") for u in app.state.upstreams.values()))
 
     async def counter_database(app: FastAPI) -> None:
         await app.state.limiter.ping()

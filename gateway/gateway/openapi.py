@@ -6,13 +6,14 @@ cached once fetched; one that cannot be fetched yet is retried on the next reque
 """
 
 import copy
+import json
 import logging
 import re
 from typing import Any
 
-import httpx
+import aiohttp
 
-from .proxy import is_identity_header
+from .proxy import Upstream, is_identity_header
 from .routing import ROUTES
 from .settings import Settings
 
@@ -139,24 +140,22 @@ address. Over a limit the answer is `429` problem+json with `Retry-After` (secon
 class OpenAPIMerger:
     def __init__(
         self,
-        clients: dict[str, httpx.AsyncClient],
+        upstreams: dict[str, Upstream],
         *,
         title: str,
         version: str,
         description: str,
         issuer: str,
     ):
-        self.clients, self.title, self.version, self.description = clients, title, version, description
+        self.upstreams, self.title, self.version, self.description = upstreams, title, version, description
         self.issuer = issuer
         self._docs: dict[str, dict[str, Any]] = {}
 
     async def _doc(self, upstream: str) -> dict[str, Any] | None:
         if upstream not in self._docs:
             try:
-                resp = await self.clients[upstream].get("/openapi.json")
-                resp.raise_for_status()
-                self._docs[upstream] = resp.json()
-            except httpx.HTTPError as exc:
+                self._docs[upstream] = json.loads(await self.upstreams[upstream].get("/openapi.json"))
+            except (aiohttp.ClientError, TimeoutError) as exc:
                 log.warning("cannot fetch %s OpenAPI yet: %r", upstream, exc)
                 return None
         return self._docs[upstream]
