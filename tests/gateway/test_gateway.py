@@ -1,6 +1,8 @@
 """Gateway behaviour with stand-in upstreams: routing, forwarding, fallback, failures, the identity routes, the
 callback page and the merged OpenAPI. The real services behind it are exercised in tests/e2e."""
 
+import gc
+
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -259,3 +261,10 @@ async def test_cookies_an_upstream_sets_never_ride_on_later_calls(gw, citizen, s
     for _ in range(2):  # every stand-in answer sets a cookie
         assert (await gw.get("/api/v1/me/profile", headers=citizen)).status_code == 200
         assert "cookie" not in seen[-1].headers
+
+
+async def test_the_startup_heap_is_left_out_of_garbage_collections(gateway_factory):
+    gc.unfreeze()
+    async with gateway_factory() as (app, gw):
+        assert gc.get_freeze_count() > 0  # the app's and the libraries' objects
+        assert (await gw.get("/api/v1/procedures")).status_code == 200
