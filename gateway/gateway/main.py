@@ -55,6 +55,13 @@ class ProxyRoute(StarletteRoute):
         await super().handle(scope, receive, send)
 
 
+# FastAPI's own telemetry layer steps aside only when it finds OpenTelemetry's ASGI middleware in the app's stack, and
+# instrument_app hides it behind UnrecordedRequests: every request then went through both, FastAPI's layer building a
+# server span of its own (nothing recorded without an exporter, attributes built all the same; a recorded trace got
+# two server spans) before OpenTelemetry's middleware. Traces are the OpenTelemetry instrumentation's alone.
+NO_NATIVE_TELEMETRY: dict[str, Any] = {"tracing": False, "metrics": False, "logs": False}
+
+
 def freeze_startup_heap() -> None:
     """Leave what exists once the gateway has started (the app, its routes, the libraries' modules and their
     objects) out of every later garbage collection: they live as long as the process. Without it each full
@@ -131,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        telemetry=NO_NATIVE_TELEMETRY,
     )
     app.state.settings = settings
     for route in ROUTES:
