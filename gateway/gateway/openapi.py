@@ -9,11 +9,12 @@ import copy
 import json
 import logging
 import re
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import aiohttp
 
-from .proxy import Upstream, is_identity_header
+from .proxy import is_identity_header
 from .routing import ROUTES
 from .settings import Settings
 
@@ -137,10 +138,17 @@ public lookups and {s.rate_login_per_minute} login attempts (`POST /oauth/author
 address. Over a limit the answer is `429` problem+json with `Retry-After` (seconds until the window ends)."""
 
 
+class DocumentSource(Protocol):
+    """Where a service's OpenAPI document comes from: the gateway's :class:`~gateway.proxy.Upstream`, or the
+    service app itself when the contracts are generated (scripts/gen_contracts.py)."""
+
+    async def get(self, path: str) -> bytes: ...
+
+
 class OpenAPIMerger:
     def __init__(
         self,
-        upstreams: dict[str, Upstream],
+        upstreams: Mapping[str, DocumentSource],
         *,
         title: str,
         version: str,
