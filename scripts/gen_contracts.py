@@ -779,9 +779,17 @@ async def _public_openapi() -> dict[str, Any]:
         name: httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{name}")
         for name, app in apps.items()
     }
+
+    class AppDocument:  # the gateway's DocumentSource, served by the app in process
+        def __init__(self, client: httpx.AsyncClient):
+            self.client = client
+
+        async def get(self, path: str) -> bytes:
+            return (await self.client.get(path)).raise_for_status().content
+
     try:
         merger = OpenAPIMerger(
-            clients,
+            {name: AppDocument(client) for name, client in clients.items()},
             title="Một Cửa API",
             version=API_VERSION,
             description="(the served document describes logging in and the rate limits here)",

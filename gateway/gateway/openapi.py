@@ -6,11 +6,13 @@ cached once fetched; one that cannot be fetched yet is retried on the next reque
 """
 
 import copy
+import json
 import logging
 import re
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
-import httpx
+import aiohttp
 
 from .proxy import is_identity_header
 from .routing import ROUTES
@@ -136,27 +138,32 @@ public lookups and {s.rate_login_per_minute} login attempts (`POST /oauth/author
 address. Over a limit the answer is `429` problem+json with `Retry-After` (seconds until the window ends)."""
 
 
+class DocumentSource(Protocol):
+    """Where a service's OpenAPI document comes from: the gateway's :class:`~gateway.proxy.Upstream`, or the
+    service app itself when the contracts are generated (scripts/gen_contracts.py)."""
+
+    async def get(self, path: str) -> bytes: ...
+
+
 class OpenAPIMerger:
     def __init__(
         self,
-        clients: dict[str, httpx.AsyncClient],
+        upstreams: Mapping[str, DocumentSource],
         *,
         title: str,
         version: str,
         description: str,
         issuer: str,
     ):
-        self.clients, self.title, self.version, self.description = clients, title, version, description
+        self.upstreams, self.title, self.version, self.description = upstreams, title, version, description
         self.issuer = issuer
         self._docs: dict[str, dict[str, Any]] = {}
 
     async def _doc(self, upstream: str) -> dict[str, Any] | None:
         if upstream not in self._docs:
             try:
-                resp = await self.clients[upstream].get("/openapi.json")
-                resp.raise_for_status()
-                self._docs[upstream] = resp.json()
-            except httpx.HTTPError as exc:
+                self._docs[upstream] = json.loads(await self.upstreams[upstream].get("/openapi.json"))
+            except (aiohttp.ClientError, TimeoutError) as exc:
                 log.warning("cannot fetch %s OpenAPI yet: %r", upstream, exc)
                 return None
         return self._docs[upstream]

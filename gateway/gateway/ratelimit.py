@@ -123,7 +123,9 @@ class RateLimiter:
         window_start = int(now // self.window) * self.window
         keys = sorted({b.key for b in buckets})  # one lock order for every replica: no deadlocks
         try:
-            rows = await asyncio.wait_for(self.pool.fetch(COUNT, window_start, keys), self.settings.rate_db_timeout)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for runs the statement in a task of its own
+            async with asyncio.timeout(self.settings.rate_db_timeout):
+                rows = await self.pool.fetch(COUNT, window_start, keys)
         except Exception as exc:  # any failure of the counter database: fail open (see above)
             self._skip_until = time.monotonic() + self.settings.rate_db_retry
             log.warning(

@@ -1,6 +1,9 @@
-"""Fixtures of the gateway tests: stand-in upstreams (httpx.MockTransport) that echo what they received, tokens
-from a throw-away issuer, and gateway apps whose rate-limit counters live in a per-run PostgreSQL database."""
+"""Fixtures of the gateway tests: stand-in upstreams (small aiohttp servers on loopback ports) that record and echo
+what they received, tokens from a throw-away issuer, and gateway apps whose rate-limit counters live in a per-run
+PostgreSQL database."""
 
+import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -8,55 +11,63 @@ from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 
 from gateway.main import create_app
 from gateway.ratelimit import MIGRATIONS
 from gateway.routing import ROUTES
 from gateway.settings import Settings
-from motcua_common.telemetry import instrument_httpx
 from motcua_common.testing import create_database, drop_database, per_run_settings
 from motcua_common.testing_auth import TestIssuer
 
+# What the stand-in upstreams received, newest last, as httpx requests (headers, content, url.params, url.raw_path).
 SEEN: list[httpx.Request] = []
+UPSTREAMS = ("intake", "processing", "citizen-id", "notify")
+SLOW_SECONDS = 3.0  # how long a ".../slow" path takes to answer: longer than the timeout of the tests about it
 # Generous limits for tests that are not about rate limiting.
 HIGH = {
     f"rate_{b}_per_minute": 100_000 for b in ("citizen", "officer", "client", "anonymous", "public_lookup", "login")
 }
 
 
-def upstream(name: str) -> Callable[[httpx.Request], httpx.Response]:
-    def handle(request: httpx.Request) -> httpx.Response:
-        SEEN.append(request)
-        path = request.url.path
+def upstream(name: str) -> Callable[[web.Request], Any]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        content = await request.read()
+        SEEN.append(
+            httpx.Request(
+                request.method, f"http://{name}.test{request.raw_path}", headers=request.raw_headers, content=content
+            )
+        )
+        path = request.path
         if path == "/openapi.json":
-            return httpx.Response(200, json=openapi_doc(name))
+            return web.json_response(openapi_doc(name))
         if path == "/healthz":
-            return httpx.Response(200, json={"status": "ok"})
+            return web.json_response({"status": "ok"})
         if "slow" in path:
-            raise httpx.ReadTimeout("slow", request=request)
-        if "down" in path:
-            raise httpx.ConnectError("refused", request=request)
+            await asyncio.sleep(SLOW_SECONDS)
+        if "drop" in path:  # the connection is closed without an answer (a crashed or restarting service)
+            assert request.transport is not None
+            request.transport.abort()
+            return web.Response()
         if name == "processing" and path.startswith(("/api/v1/dossiers/", "/api/v1/public/")) and path.endswith("NEW"):
-            return httpx.Response(
-                404,
-                headers={"content-type": "application/problem+json"},
-                json={"type": "x/dossier-not-found", "status": 404},
+            return web.json_response(
+                {"type": "x/dossier-not-found", "status": 404}, status=404, content_type="application/problem+json"
             )
         if name == "citizen-id" and path == "/oauth/authorize" and request.method == "POST":
             # the login form accepted: back to the app's redirect URI, exactly as the provider wrote it
-            return httpx.Response(
-                302,
+            return web.Response(
+                status=302,
                 headers={"location": "vn.motcua.app:/oauth/callback?code=c%2Fd&state=s1", "set-cookie": "sid=1"},
             )
         echo = {
             "served_by": name,
             "path": path,
             "headers": dict(request.headers),
-            "body": request.content.decode("utf-8", "replace"),
+            "body": content.decode("utf-8", "replace"),
         }
-        return httpx.Response(
-            201 if request.method == "POST" else 200,
-            json=echo,
+        return web.json_response(
+            echo,
+            status=201 if request.method == "POST" else 200,
             headers={
                 "location": "/x",
                 "idempotent-replayed": "true",
@@ -126,23 +137,38 @@ def issuer(counter_settings) -> TestIssuer:
 
 
 @pytest.fixture(scope="session")
-def gateway_factory(counter_settings, issuer):
-    """``async with gateway_factory(**settings) as (app, client)``: a started gateway with stand-in upstreams
-    and ``issuer``'s key trusted. ``ip`` is the address the client calls from."""
+async def upstream_urls() -> AsyncIterator[dict[str, str]]:
+    """The stand-in upstreams, one aiohttp server each on a free loopback port, for the whole session: name → URL."""
+    runners, urls = [], {}
+    for name in UPSTREAMS:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", upstream(name))
+        runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        port = runner.addresses[0][1]
+        urls[name] = f"http://127.0.0.1:{port}"
+    yield urls
+    for runner in runners:
+        await runner.cleanup()
+
+
+@pytest.fixture(scope="session")
+def gateway_factory(counter_settings, issuer, upstream_urls):
+    """``async with gateway_factory(**settings) as (app, client)``: a started gateway in front of the stand-in
+    upstreams (``<name>_url`` settings override them) with ``issuer``'s key trusted. ``ip`` is the address the
+    client calls from."""
 
     @asynccontextmanager
     async def start(
         *, ip: str = "198.51.100.7", verifier=None, own_verifier: bool = False, **overrides
     ) -> AsyncIterator[tuple]:
-        settings = counter_settings.model_copy(update=overrides)
+        addresses = {f"{name.replace('-', '_')}_url": url for name, url in upstream_urls.items()}
+        settings = counter_settings.model_copy(update={**addresses, **overrides})
         app = create_app(settings)
         async with app.router.lifespan_context(app):
-            for name in list(app.state.clients):
-                await app.state.clients[name].aclose()
-                app.state.clients[name] = httpx.AsyncClient(
-                    transport=httpx.MockTransport(upstream(name)), base_url=f"http://{name}.test"
-                )
-                instrument_httpx(app.state.clients[name])
             if not own_verifier:  # else the gateway's own, built by its lifespan, stays
                 app.state.verifier = verifier or issuer.verifier()
             transport = httpx.ASGITransport(app=app, client=(ip, 50000))
@@ -168,6 +194,18 @@ def problem() -> Callable[[httpx.Response, int, str], dict]:
         return body
 
     return check
+
+
+@pytest.fixture(scope="session")
+def free_port() -> Callable[[], int]:
+    """A function giving a loopback port nothing listens on (for a service or database that is down)."""
+
+    def pick() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    return pick
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,10 @@
 """Gateway behaviour with stand-in upstreams: routing, forwarding, fallback, failures, the identity routes, the
 callback page and the merged OpenAPI. The real services behind it are exercised in tests/e2e."""
 
+import gc
+
 import pytest
+from opentelemetry.trace import SpanKind, StatusCode
 
 from gateway.routing import ROUTES
 
@@ -135,11 +138,22 @@ async def test_tracking_and_public_lookup_fall_back_to_intake_while_processing_h
     assert (await gw.get("/api/v1/public/dossiers/C-NEW")).json()["served_by"] == "intake"
 
 
-async def test_upstream_failures_are_problems(gw, problem):
-    problem(await gw.get("/api/v1/procedures/slow"), 504, "upstream-timeout")
-    down = await gw.get("/api/v1/procedures/down")
-    problem(down, 503, "upstream-unavailable")
-    assert down.headers["retry-after"] == "5"
+async def test_upstream_failures_are_problems(gateway_factory, citizen, free_port, problem):
+    # an answer slower than the timeout: 504
+    async with gateway_factory(upstream_timeout=0.5) as (app, gw):
+        problem(await gw.get("/api/v1/procedures/slow"), 504, "upstream-timeout")
+    async with gateway_factory() as (app, gw):
+        # the connection closed without an answer: 503, try again later
+        dropped = await gw.get("/api/v1/procedures/drop")
+        problem(dropped, 503, "upstream-unavailable")
+        assert dropped.headers["retry-after"] == "5"
+    # nothing listening at the service's address: 503, and the other services still answer
+    async with gateway_factory(intake_url=f"http://127.0.0.1:{free_port()}") as (app, gw):
+        down = await gw.get("/api/v1/procedures")
+        problem(down, 503, "upstream-unavailable")
+        assert down.headers["retry-after"] == "5"
+        assert (await gw.get("/api/v1/me/notifications", headers=citizen)).status_code == 200
+        assert (await gw.get("/readyz")).status_code == 503
 
 
 async def test_unknown_paths_methods_and_big_bodies_are_problems(gw, citizen, problem):
@@ -194,3 +208,66 @@ async def test_a_proxied_request_is_counted_under_its_route_in_the_metrics(gw, c
     assert (await gw.get("/api/v1/dossiers/H29-1", headers=citizen)).status_code == 200
     metrics = (await gw.get("/metrics")).text
     assert 'http_requests_total{method="GET",route="/api/v1/dossiers/{code}",status="200"}' in metrics
+
+
+async def test_a_recorded_trace_has_a_client_span_whose_context_the_upstream_gets(gw, citizen, seen, spans):
+    resp = await gw.post("/api/v1/dossiers", json={"a": 1}, headers=citizen)
+    assert resp.status_code == 201
+    finished = spans.get_finished_spans()
+    server = [s for s in finished if s.kind == SpanKind.SERVER]
+    client = [s for s in finished if s.kind == SpanKind.CLIENT]
+    assert len(server) == 1 and len(client) == 1  # one server span: OpenTelemetry's, not also FastAPI's own
+    assert server[0].name == "POST /api/v1/dossiers" and server[0].parent is None
+    assert server[0].instrumentation_scope.name == "opentelemetry.instrumentation.fastapi"
+    assert not [s for s in finished if s.instrumentation_scope.name == "fastapi"]
+    call = client[0]
+    by_id = {s.context.span_id: s for s in finished}
+    ancestors, parent = [], call.parent
+    while parent is not None:
+        ancestors.append(parent.span_id)
+        parent = by_id[parent.span_id].parent
+    assert ancestors[-1] == server[0].context.span_id  # within the gateway's server span
+    assert call.name == "POST" and call.attributes["http.request.method"] == "POST"
+    assert call.attributes["http.response.status_code"] == 201
+    assert call.attributes["url.full"].endswith("/api/v1/dossiers")
+    assert call.attributes["server.address"] == "127.0.0.1" and call.status.status_code != StatusCode.ERROR
+    sent = seen[-1].headers["traceparent"]
+    assert sent.startswith(f"00-{call.context.trace_id:032x}-{call.context.span_id:016x}-")
+    assert int(sent[-2:], 16) & 1  # sampled: the service records its part of the trace
+
+
+async def test_an_upstream_error_status_marks_the_client_span(gw, citizen, spans):
+    assert (await gw.get("/api/v1/dossiers/C-NEW", headers=citizen)).status_code == 200  # intake's fallback
+    calls = [s for s in spans.get_finished_spans() if s.kind == SpanKind.CLIENT]
+    assert [c.attributes["http.response.status_code"] for c in calls] == [404, 200]
+    assert calls[0].status.status_code == StatusCode.ERROR and calls[0].attributes["error.type"] == "404"
+
+
+async def test_an_unrecorded_trace_travels_on_without_a_client_span(gw, citizen, seen, spans):
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    parent = f"00-{trace_id}-00f067aa0ba902b7-00"  # the caller decided not to record this trace
+    resp = await gw.get("/api/v1/me/dossiers", headers={**citizen, "traceparent": parent})
+    assert resp.status_code == 200
+    sent = seen[-1].headers["traceparent"]
+    assert sent.startswith(f"00-{trace_id}-") and not int(sent[-2:], 16) & 1
+    assert spans.get_finished_spans() == ()
+
+
+async def test_a_body_without_content_type_is_forwarded_without_one(gw, citizen, seen):
+    resp = await gw.post("/api/v1/dossiers/preview", content=b'{"a": 1}', headers=citizen)
+    assert resp.status_code == 201
+    assert "content-type" not in seen[-1].headers and seen[-1].content == b'{"a": 1}'
+    assert resp.json()["body"] == '{"a": 1}'
+
+
+async def test_cookies_an_upstream_sets_never_ride_on_later_calls(gw, citizen, seen):
+    for _ in range(2):  # every stand-in answer sets a cookie
+        assert (await gw.get("/api/v1/me/profile", headers=citizen)).status_code == 200
+        assert "cookie" not in seen[-1].headers
+
+
+async def test_the_startup_heap_is_left_out_of_garbage_collections(gateway_factory):
+    gc.unfreeze()
+    async with gateway_factory() as (app, gw):
+        assert gc.get_freeze_count() > 0  # the app's and the libraries' objects
+        assert (await gw.get("/api/v1/procedures")).status_code == 200

@@ -3,7 +3,6 @@ public-lookup and login buckets, 429 with Retry-After, old windows cleaned up, a
 database is missing or goes away."""
 
 import logging
-import socket
 
 import asyncpg
 import httpx
@@ -141,13 +140,7 @@ async def test_old_windows_are_deleted_and_recent_ones_kept(gateway_factory, iss
         assert await limiter.cleanup() == 0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-async def test_counter_database_unreachable_at_start_fails_open(gateway_factory, issuer, caplog):
+async def test_counter_database_unreachable_at_start_fails_open(gateway_factory, issuer, free_port, caplog):
     token = issuer.bearer(issuer.citizen("001090001234", sub="c-down"))
     with caplog.at_level(logging.WARNING, logger="gateway.ratelimit"):
         async with gateway_factory(pg_port=free_port(), rate_citizen_per_minute=1, rate_anonymous_per_minute=1) as (
