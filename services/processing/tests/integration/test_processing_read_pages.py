@@ -5,6 +5,7 @@ paused one, an overdue one, the next page's cursor, a follow-up of a low rating 
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -34,7 +35,7 @@ async def test_queue_and_own_dossiers_pages_are_their_models_json(app, client, i
     head = Principal(kind="officer", subject="head", client_id="t", unit_code=unit, roles=frozenset({UNIT_HEAD}))
     now = datetime.now(UTC)
 
-    async def act(code: str, kind: str, at: datetime, **fields: object) -> None:
+    async def act(code: str, kind: str, at: datetime, **fields: Any) -> None:
         async with app.state.pool.acquire() as conn, conn.transaction():
             await service.act(conn, settings, clock, code, ActionRequest(kind=kind, **fields), head, now=at)
 
