@@ -1052,6 +1052,21 @@ async def idempotent(
 # the tests check each page against its model (tests/integration/test_processing_read_pages.py).
 
 
+def _listed(r: asyncpg.Record) -> dict[str, Any]:
+    """The fields a work item and a citizen's dossier share, the first of both models, in their order."""
+    return {
+        "code": r["code"],
+        "status": r["status"],
+        "status_label": domain.status_label(r["status"]),
+        "procedure": {"code": r["procedure_code"], "name": r["procedure_name"]},
+        "unit": {"code": r["unit_code"], "name": r["unit_name"]},
+        "channel": r["channel"],
+        "received_at": r["received_at"],
+        "due_at": r["due_at"],
+        "current_step": r["current_step"],
+    }
+
+
 async def work_queue(
     conn: asyncpg.Connection,
     settings: Settings,
@@ -1105,15 +1120,7 @@ async def work_queue(
         flags = domain.queue_flags(r, now, due_soon_until)
         items.append(
             {  # a WorkItem
-                "code": r["code"],
-                "status": r["status"],
-                "status_label": domain.status_label(r["status"]),
-                "procedure": {"code": r["procedure_code"], "name": r["procedure_name"]},
-                "unit": {"code": r["unit_code"], "name": r["unit_name"]},
-                "channel": r["channel"],
-                "received_at": r["received_at"],
-                "due_at": r["due_at"],
-                "current_step": r["current_step"],
+                **_listed(r),
                 "current_step_name": definition.step(r["current_step"]).name if r["current_step"] else None,
                 "current_step_roles": list(r["current_roles"]),
                 "legal_due_at": r["legal_due_at"],
@@ -1140,15 +1147,7 @@ async def my_dossiers(
     return {
         "items": [
             {
-                "code": r["code"],
-                "status": r["status"],
-                "status_label": domain.status_label(r["status"]),
-                "procedure": {"code": r["procedure_code"], "name": r["procedure_name"]},
-                "unit": {"code": r["unit_code"], "name": r["unit_name"]},
-                "channel": r["channel"],
-                "received_at": r["received_at"],
-                "due_at": r["due_at"],
-                "current_step": r["current_step"],
+                **_listed(r),
                 "completed_at": r["completed_at"],
                 "as_applicant": r["applicant"],
                 "as_submitter": r["submitter"],
