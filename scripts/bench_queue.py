@@ -185,6 +185,11 @@ async def measured_round(
     return result
 
 
+def cpu_line(per_process: dict[str, float]) -> str:
+    """The CPU of each process per request (what ``cpu_ms`` sums), for comparing runs process by process."""
+    return "CPU ms per request: " + ", ".join(f"{name} {ms:.2f}" for name, ms in per_process.items())
+
+
 def pooled(name: str, rounds: list[list[Round]], figures: list[Figure], cpu: dict[str, float]) -> str:
     """One BENCH line for a family of queries: rate, p50 and p99 of all their requests together, the worst query's
     p99 (the goal holds for each), and the CPU per request of all their measured rounds."""
@@ -654,7 +659,8 @@ async def bench(args: argparse.Namespace, argv: list[str], services: list[Servic
                 b_rps, b_p50, b_p99 = percentiles(base_rounds)
                 errors = sum(sum(r.errors.values()) for r in measured + base_rounds)
                 figure = Figure(case.name, case.what, rps, p50, p99, b_rps, b_p50, b_p99, args.requests, errors)
-                figure.cpu_ms = cpu_ms_per_request({}, cpu, sum(len(r.latencies) for r in measured))["total"]
+                per_process = cpu_ms_per_request({}, cpu, sum(len(r.latencies) for r in measured))
+                figure.cpu_ms = per_process["total"]
                 figure.baseline_cpu_ms = cpu_ms_per_request({}, base_cpu, sum(len(r.latencies) for r in base_rounds))[
                     "total"
                 ]
@@ -667,6 +673,7 @@ async def bench(args: argparse.Namespace, argv: list[str], services: list[Servic
                 for k, v in cpu.items():
                     family_cpu[family][k] = family_cpu[family].get(k, 0.0) + v
                 say(figure.line())
+                say(f"      {cpu_line(per_process)}")
                 if figure.plan:
                     say(f"      plan: {figure.plan}")
                 for r in measured + base_rounds:
@@ -678,6 +685,8 @@ async def bench(args: argparse.Namespace, argv: list[str], services: list[Servic
     for family, rounds in family_rounds.items():
         if rounds:
             lines.append(pooled(family, rounds, family_figures[family], family_cpu[family]))
+            count = sum(len(r.latencies) for rs in rounds for r in rs)
+            say(f"{family}: {cpu_line(cpu_ms_per_request({}, family_cpu[family], count))}")
     lines += [f.line() for f in figures]
     memory = rss_mib(processing.process.pid)
     duration = time.perf_counter() - wall
@@ -747,7 +756,9 @@ async def measure_track(
     b_rps, b_p50, b_p99 = percentiles(base_rounds)
     errors = sum(sum(r.errors.values()) for r in measured + base_rounds)
     figure = Figure("track", "tracking a dossier", rps, p50, p99, b_rps, b_p50, b_p99, args.track_requests, errors)
-    figure.cpu_ms = cpu_ms_per_request({}, cpu, sum(len(r.latencies) for r in measured))["total"]
+    per_process = cpu_ms_per_request({}, cpu, sum(len(r.latencies) for r in measured))
+    say(f"    tracking {cpu_line(per_process)}")
+    figure.cpu_ms = per_process["total"]
     figure.baseline_cpu_ms = cpu_ms_per_request({}, base_cpu, sum(len(r.latencies) for r in base_rounds))["total"]
     return figure
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Path
 from fastapi.responses import Response
 
 from motcua_common.auth import CurrentPrincipal
-from motcua_common.db import Conn
+from motcua_common.db import ReadConn
 from motcua_common.problems import PROBLEM_JSON, Problem
 
 from . import forms_service
@@ -46,7 +46,7 @@ async def dossier_form(
     code: DossierCode,
     form: Annotated[FormNumber, Path(description="Form number, 01 to 05")],
     principal: CurrentPrincipal,
-    conn: Conn,
+    conn: ReadConn,
     settings: CurrentSettings,
 ) -> Response:
     pdf = await forms_service.form_pdf(conn, code, form, principal, fonts=Fonts(settings.forms_font_dir))

@@ -7,7 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Query
 
 from motcua_common.auth import CurrentCitizen, CurrentOfficer, CurrentPrincipal
-from motcua_common.db import Conn
+from motcua_common.db import Conn, ReadConn
 from motcua_common.pagination import Cursor, Limit
 from motcua_common.problems import PROBLEM_JSON, PROBLEM_RESPONSES, Problem
 from motcua_common.procedures import PROCEDURE_CODE_PATTERN
@@ -51,7 +51,7 @@ UnitQ = Annotated[str | None, Query(min_length=1, max_length=64, description="on
     description=PUBLIC + " Ordered by unit code; cursor pagination bound to the filters.",
 )
 async def statistics(
-    conn: Conn,
+    conn: ReadConn,
     period: PeriodQ = "month",
     date: DateQ = None,
     kind: KindQ = "unit",
@@ -77,7 +77,7 @@ async def statistics(
     "the larger basis. Units with no basis in the period come last with `rank` null.",
 )
 async def ranking(
-    conn: Conn,
+    conn: ReadConn,
     period: PeriodQ = "month",
     date: DateQ = None,
     kind: KindQ = "unit",
@@ -96,7 +96,7 @@ async def ranking(
     responses=PROBLEM_RESPONSES,
     description=PUBLIC,
 )
-async def units(conn: Conn) -> dict:
+async def units(conn: ReadConn) -> dict:
     return await service.units(conn)
 
 
@@ -112,7 +112,7 @@ async def units(conn: Conn) -> dict:
 )
 async def unit_series(
     unit_code: UnitCode,
-    conn: Conn,
+    conn: ReadConn,
     period: PeriodQ = "month",
     from_: Annotated[dt.date | None, Query(alias="from")] = None,
     to: Annotated[dt.date | None, Query()] = None,
@@ -130,7 +130,7 @@ async def unit_series(
     description=PUBLIC + " Five groups, 100 points; the inputs the platform does not measure are listed with "
     "`measured: false` and their points are not awarded (`not_measured`). docs/index-766.md.",
 )
-async def unit_index(unit_code: UnitCode, conn: Conn, period: PeriodQ = "quarter", date: DateQ = None) -> dict:
+async def unit_index(unit_code: UnitCode, conn: ReadConn, period: PeriodQ = "quarter", date: DateQ = None) -> dict:
     return await service.index(conn, unit_code, period=period, day=date)
 
 
@@ -163,7 +163,7 @@ async def rate(code: DossierCode, body: RatingCreate, citizen: CurrentCitizen, c
     description="Whoever may read the dossier: its applicant and submitter, the officers of its units, a provincial "
     "operator. 404 otherwise, and when it has not been rated.",
 )
-async def rating(code: DossierCode, caller: CurrentPrincipal, conn: Conn) -> dict:
+async def rating(code: DossierCode, caller: CurrentPrincipal, conn: ReadConn) -> dict:
     return await service.rating(conn, code, caller)
 
 
@@ -179,7 +179,7 @@ async def rating(code: DossierCode, caller: CurrentPrincipal, conn: Conn) -> dic
 )
 async def follow_ups(
     officer: CurrentOfficer,
-    conn: Conn,
+    conn: ReadConn,
     status: Annotated[str | None, Query(pattern="^(open|closed)$")] = None,
     limit: Limit = 20,
     cursor: Cursor = None,
