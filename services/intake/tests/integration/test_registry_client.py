@@ -4,6 +4,8 @@ Both send the same headers and body, and turn the registry's answers and failure
 
 import asyncio
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import aiohttp
 import httpx
@@ -13,7 +15,6 @@ from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from intake.clients import ApplicantQuery, CitizenRegistry, registry_session
-from motcua_common.auth import ServiceCredentials
 from motcua_common.problems import ProblemError
 from motcua_common.telemetry import instrument_httpx
 
@@ -27,6 +28,7 @@ class Registry:
     def __init__(self, fake, delay: float = 0.0):
         self.fake, self.delay = fake, delay
         self.headers: list[dict[str, str]] = []
+        self.url = ""
 
     async def handle(self, request: web.Request) -> web.Response:
         self.headers.append({k.lower(): v for k, v in request.headers.items()})
@@ -38,36 +40,42 @@ class Registry:
         return web.Response(status=answer.status_code, body=answer.content, content_type="application/json")
 
 
-@pytest.fixture
-async def registry_server(citizen_id):
-    server = Registry(citizen_id)
+@asynccontextmanager
+async def serving(registry: Registry) -> AsyncIterator[str]:
+    """``registry`` on a free loopback port; yields its base URL."""
     app = web.Application()
-    app.router.add_post("/api/v1/identity/{kind}", server.handle)
+    app.router.add_post("/api/v1/identity/{kind}", registry.handle)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    server.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
-    yield server
-    await runner.cleanup()
+    try:
+        yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    finally:
+        await runner.cleanup()
 
 
-def _registry(citizen_id, intake_settings, url: str, session: aiohttp.ClientSession | None) -> CitizenRegistry:
-    """The client as intake builds it; the service token comes from the fake (the httpx client only answers for
-    the token when ``session`` carries the reads)."""
-    client = httpx.AsyncClient(transport=httpx.MockTransport(citizen_id), base_url=url)
-    credentials = ServiceCredentials(
-        client,
-        token_url=f"{url}/oauth/token",
-        client_id=intake_settings.client_id,
-        client_secret=intake_settings.client_secret.get_secret_value(),
-        scope=intake_settings.registry_scope,
-    )
-    if session is None:  # every read through httpx (instrumented as intake's): a real transport to the server
-        client = httpx.AsyncClient(base_url=url, transport=_TokenOrNetwork(citizen_id))
-        instrument_httpx(client)
-    return CitizenRegistry(client, credentials, session)
+@pytest.fixture
+async def registry_server(citizen_id):
+    server = Registry(citizen_id)
+    async with serving(server) as url:
+        server.url = url
+        yield server
+
+
+@pytest.fixture
+def make_registry(citizen_id, registry_credentials):
+    def make(url: str, session: aiohttp.ClientSession | None) -> CitizenRegistry:
+        """The client as intake builds it; the service token comes from the fake (the httpx client only answers
+        for the token when ``session`` carries the reads)."""
+        client = httpx.AsyncClient(transport=httpx.MockTransport(citizen_id), base_url=url)
+        credentials = registry_credentials(client, url)
+        if session is None:  # every read through httpx (instrumented as intake's): a real transport to the server
+            client = httpx.AsyncClient(base_url=url, transport=_TokenOrNetwork(citizen_id))
+            instrument_httpx(client)
+        return CitizenRegistry(client, credentials, session)
+
+    return make
 
 
 class _TokenOrNetwork(httpx.AsyncBaseTransport):
@@ -83,13 +91,13 @@ class _TokenOrNetwork(httpx.AsyncBaseTransport):
 
 
 @pytest.fixture(params=["aiohttp", "httpx"])
-async def path(request, registry_server, citizen_id, intake_settings):
-    """A registry client on one of the two paths, and the span the call is made in (unrecorded for aiohttp)."""
+async def path(request, registry_server, make_registry):
+    """A registry client on one of the two paths (the calls are made outside a recorded trace)."""
     if request.param == "httpx":
-        yield _registry(citizen_id, intake_settings, registry_server.url, None)
+        yield make_registry(registry_server.url, None)
         return
     async with registry_session(registry_server.url, timeout=2.0) as session:
-        yield _registry(citizen_id, intake_settings, registry_server.url, session)
+        yield make_registry(registry_server.url, session)
 
 
 async def _principal(intake_app, headers: dict):
@@ -127,7 +135,7 @@ async def test_refusals_and_failures_become_the_same_problems(path, registry_ser
     assert (down.status, down.slug) == (503, "citizen-registry-unavailable")
 
 
-async def test_an_unreachable_or_slow_registry_is_unavailable(citizen_id, intake_settings, intake_app, who, reg):
+async def test_an_unreachable_or_slow_registry_is_unavailable(citizen_id, make_registry, intake_app, who, reg):
     an = await _principal(intake_app, who.an)
     query = ApplicantQuery("citizen", personal_id=reg.AN)
     with socket.socket() as s:  # a port nothing listens on
@@ -135,28 +143,17 @@ async def test_an_unreachable_or_slow_registry_is_unavailable(citizen_id, intake
         closed = f"http://127.0.0.1:{s.getsockname()[1]}"
     async with registry_session(closed, timeout=2.0) as session:
         with pytest.raises(ProblemError) as caught:
-            await _registry(citizen_id, intake_settings, closed, session).prefill(an, query, "dossier:X-3", None)
+            await make_registry(closed, session).prefill(an, query, "dossier:X-3", None)
     assert (caught.value.status, caught.value.slug) == (503, "citizen-registry-unavailable")
 
-    slow = Registry(citizen_id, delay=1.0)
-    app = web.Application()
-    app.router.add_post("/api/v1/identity/{kind}", slow.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-    try:
-        async with registry_session(url, timeout=0.2) as session:
-            with pytest.raises(ProblemError) as caught:
-                await _registry(citizen_id, intake_settings, url, session).prefill(an, query, "dossier:X-4", None)
-        assert (caught.value.status, caught.value.slug) == (503, "citizen-registry-unavailable")
-    finally:
-        await runner.cleanup()
+    async with serving(Registry(citizen_id, delay=1.0)) as url, registry_session(url, timeout=0.2) as session:
+        with pytest.raises(ProblemError) as caught:
+            await make_registry(url, session).prefill(an, query, "dossier:X-4", None)
+    assert (caught.value.status, caught.value.slug) == (503, "citizen-registry-unavailable")
 
 
 async def test_a_read_inside_a_recorded_trace_goes_through_httpx(
-    registry_server, citizen_id, intake_settings, intake_app, who, reg
+    registry_server, citizen_id, make_registry, intake_app, who, reg
 ):
     """The httpx client's instrumentation makes the client span of a recorded trace: the session is not used."""
     an = await _principal(intake_app, who.an)
@@ -169,7 +166,7 @@ async def test_a_read_inside_a_recorded_trace_goes_through_httpx(
         return await citizen_id(request)
 
     async with registry_session(registry_server.url, timeout=2.0) as session:
-        registry = _registry(citizen_id, intake_settings, registry_server.url, session)
+        registry = make_registry(registry_server.url, session)
         registry.client = httpx.AsyncClient(transport=httpx.MockTransport(network), base_url=registry_server.url)
         before = len(registry_server.headers)
         with trace.get_tracer("test").start_as_current_span("recorded") as span:
