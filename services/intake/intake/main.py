@@ -14,7 +14,7 @@ from motcua_common.db import migrate
 from motcua_common.http_client import upstream_client
 from motcua_common.telemetry import configure_logging, setup_tracing
 
-from .clients import CitizenRegistry
+from .clients import CitizenRegistry, registry_session
 from .handlers import HANDLERS
 from .routes import router
 from .settings import Settings
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with (
             runtime.lifespan(app),
             upstream_client(settings.citizen_id_url, timeout=httpx.Timeout(settings.citizen_id_timeout)) as client,
+            registry_session(settings.citizen_id_url, timeout=settings.citizen_id_timeout) as session,
         ):
             await check_shipped(app.state.pool, shipped)  # loaded by `make migrate`, as the migrations
             instrument_httpx(client)
@@ -59,7 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 client_secret=settings.client_secret.get_secret_value(),
                 scope=settings.registry_scope,
             )
-            app.state.registry = CitizenRegistry(client, credentials)
+            app.state.registry = CitizenRegistry(client, credentials, session)
             yield
 
     app = create_base_app(

@@ -74,27 +74,60 @@ async def get_definition(conn: asyncpg.Connection, code: str, version: int) -> A
     return await conn.fetchval("SELECT definition FROM procedures WHERE code = $1 AND version = $2", code, version)
 
 
+_LATER_COLUMNS = (
+    "code",
+    "version",
+    "published_at",
+    "is_bundle",
+    "unit_code",
+    "unit_name",
+    "province_code",
+    "ward_code",
+)
+
+
 async def start_submission(
-    conn: asyncpg.Connection, submitter_kind: str, submitter_subject: str, key: str, code: str, day: date
+    conn: asyncpg.Connection,
+    submitter_kind: str,
+    submitter_subject: str,
+    key: str,
+    code: str,
+    day: date,
+    later_day: date | None = None,
 ) -> asyncpg.Record:
     """A submission's first round trip, one statement: whether this submitter already used the idempotency key
     (``existing``), the version of ``code`` in force on ``day`` (its columns NULL when there is none) and, when the
     key is new and the version is not a bundle's, the next number of its unit's daily series (``sequence``, see
-    :func:`next_sequence`; a submission refused later leaves a gap, as the law allows)."""
+    :func:`next_sequence`; a submission refused later leaves a gap, as the law allows). With ``later_day`` (the
+    next working day, when the dossier may count as received then: after the cut-off, on a day off), also the
+    version in force on that day, as the columns ``later_<column>`` (NULL when there is none): one statement
+    whatever the hour, instead of a second look-up after the receipt time is known (:func:`later_version`)."""
+    later = ", ".join(f"l.{c} AS later_{c}" for c in _LATER_COLUMNS)
     return await conn.fetchrow(
         "WITH v AS (" + _VERSION_IN_FORCE.replace("$2", "$5") + "),"
+        " l AS (" + _VERSION_IN_FORCE.replace("$1", "$6").replace("$2", "$5") + "),"
         " e AS (SELECT EXISTS (SELECT 1 FROM dossiers WHERE submitter_kind = $2 AND submitter_subject = $3"
         "   AND idempotency_key = $4) AS existing),"
         " s AS (INSERT INTO dossier_sequences (unit_code, day, last)"
         "   SELECT v.unit_code, $1, 1 FROM v, e WHERE NOT e.existing AND NOT v.is_bundle"
         "   ON CONFLICT (unit_code, day) DO UPDATE SET last = dossier_sequences.last + 1 RETURNING last)"
-        " SELECT e.existing, v.*, (SELECT last FROM s) AS sequence FROM e LEFT JOIN v ON true",
+        f" SELECT e.existing, v.*, (SELECT last FROM s) AS sequence, {later}"
+        " FROM e LEFT JOIN v ON true LEFT JOIN l ON NOT e.existing AND $6::date IS NOT NULL",
         day,
         submitter_kind,
         submitter_subject,
         key,
         code,
+        later_day,
     )
+
+
+def later_version(start: asyncpg.Record) -> dict[str, Any] | None:
+    """The version in force on the later day :func:`start_submission` was given, as :func:`get_version_in_force`
+    returns it; None when there is none (or no later day was asked)."""
+    if start["later_code"] is None:
+        return None
+    return {c: start[f"later_{c}"] for c in _LATER_COLUMNS}
 
 
 async def get_procedure_version(conn: asyncpg.Connection, code: str, version: int) -> asyncpg.Record | None:

@@ -337,24 +337,39 @@ class _Submission:
     bundle_id: UUID | None = None
 
 
+def later_receipt_day(clock: LegalClock, submitted_at: datetime) -> date | None:
+    """The other day a dossier submitted at ``submitted_at`` may count as received on: the next working day, unless
+    it arrived on a working day before the earliest cut-off (then every procedure receives it the same day, see
+    ``LegalClock.received_at``: the same-day cut-off is never after closing time)."""
+    local = submitted_at.astimezone(clock.tz)
+    if clock.calendar.is_working_day(local.date()) and local.time() < clock.same_day_cutoff:
+        return None
+    return clock.calendar.next_working_day(local.date())
+
+
 async def _version_on_receipt(
     conn: asyncpg.Connection,
     clock: LegalClock,
     code: str,
     submitted_at: datetime,
     in_force_then: InForce | None = None,
+    known: Mapping[date, InForce | None] | None = None,
 ) -> tuple[InForce, datetime]:
     """The version a dossier submitted at ``submitted_at`` is received under: the one in force on its receipt date
     (the next working day when it arrives after the cut-off or on a day off), and the legal receipt time. A version
     that comes into force on that later day wins; if the procedure ends before it, the version in force at
-    submission stays (``in_force_then`` when the caller has it already)."""
+    submission stays (``in_force_then`` when the caller has it already; ``known``: the versions of ``code`` in force
+    on other days the caller has read already, None for none, so that the receipt date costs no statement)."""
     day = submitted_at.astimezone(clock.tz).date()
     procedure = in_force_then or await in_force(conn, code, day)
     if procedure is None:
         raise _procedure_missing(code, day)
     received = clock.received_at(submitted_at, procedure.definition.budget)
     if received.date() != day:
-        later = await in_force(conn, code, received.date())
+        if known is not None and received.date() in known:
+            later = known[received.date()]
+        else:
+            later = await in_force(conn, code, received.date())
         if later is not None and later.definition.version != procedure.definition.version:
             procedure = later
             received = max(received, clock.received_at(submitted_at, later.definition.budget))
@@ -383,10 +398,13 @@ async def _plan(
     body: DossierCreate,
     submitted_at: datetime,
     in_force_then: InForce | None = None,
+    known: Mapping[date, InForce | None] | None = None,
 ) -> _Submission:
     """Resolve what to store: the procedure's version in force on the receipt date, the channel it accepts, and
     for a bundle each member's version in force, every member due by the bundle's due date at the latest."""
-    procedure, received = await _version_on_receipt(conn, clock, body.procedure_code, submitted_at, in_force_then)
+    procedure, received = await _version_on_receipt(
+        conn, clock, body.procedure_code, submitted_at, in_force_then, known
+    )
     definition = procedure.definition
     if body.channel not in definition.channels:
         raise _channel_refused(definition, body.channel)
@@ -465,18 +483,22 @@ async def submit(
     body: DossierCreate,
     idempotency_key: str,
     request_id: str | None,
+    submitted_at: datetime | None = None,
 ) -> tuple[DossierReceipt, bool]:
     """Submit a dossier (or, for a bundle procedure, one linked dossier per member): refuse the clear cases, ask the
     registry (no connection held meanwhile), then store the dossiers and their events in one transaction. Returns
-    the receipt and whether it replays an earlier request of the same submitter with the same key."""
+    the receipt and whether it replays an earlier request of the same submitter with the same key. ``submitted_at``:
+    when it arrived (now, unless a test says otherwise)."""
     query = _authorize_submission(principal, body)
     digest = request_hash(body)
-    submitted_at = datetime.now(UTC)
+    submitted_at = submitted_at or datetime.now(UTC)
     local_day = submitted_at.astimezone(clock.tz).date()
+    later_day = later_receipt_day(clock, submitted_at)
     async with pool.acquire() as conn:
-        # One round trip: the key's earlier use, the version in force, and that version's unit's next number.
+        # One round trip: the key's earlier use, the version in force, that version's unit's next number, and
+        # (after the cut-off, on a day off) the version in force on the next working day, the receipt date then.
         start = await repository.start_submission(
-            conn, principal.kind, principal.subject, idempotency_key, body.procedure_code, local_day
+            conn, principal.kind, principal.subject, idempotency_key, body.procedure_code, local_day, later_day
         )
         if start["existing"]:
             existing = await repository.find_by_idempotency_key(
@@ -485,7 +507,11 @@ async def submit(
             return await _replay(conn, existing, digest, clock), True
         if start["code"] is None:
             raise _procedure_missing(body.procedure_code, local_day)
-        plan = await _plan(conn, clock, body, submitted_at, await version_in_force(conn, start))
+        known: dict[date, InForce | None] = {}
+        if later_day is not None:
+            later = repository.later_version(start)
+            known[later_day] = None if later is None else await version_in_force(conn, later)
+        plan = await _plan(conn, clock, body, submitted_at, await version_in_force(conn, start), known)
         submitted = plan.bundle or plan.dossiers[0].procedure
         components = await _components(conn, principal, submitted.definition, body.components)
         taken = start["sequence"]  # the number start_submission took for the unit in force (None for a bundle)

@@ -15,6 +15,7 @@
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -271,7 +272,7 @@ class InForce:
     """A procedure's version in force on a day: its stored row (with its unit), its definition and that definition
     as JSON (what a dossier keeps as its snapshot; shared, never to be modified)."""
 
-    row: asyncpg.Record
+    row: Mapping[str, Any]
     definition: ProcedureDefinition
     snapshot: dict[str, Any]
 
@@ -284,7 +285,7 @@ _definitions: dict[tuple[str, int, Any], tuple[ProcedureDefinition, dict[str, An
 _DEFINITIONS_MAX = 1024
 
 
-async def version_in_force(conn: asyncpg.Connection, row: asyncpg.Record) -> InForce:
+async def version_in_force(conn: asyncpg.Connection, row: Mapping[str, Any]) -> InForce:
     """The version ``row`` names (``code``, ``version``, ``published_at``, its unit's columns), with its validated
     definition."""
     key = (row["code"], row["version"], row["published_at"])

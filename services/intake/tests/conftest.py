@@ -283,19 +283,28 @@ def citizen_id() -> FakeCitizenId:
 
 
 @pytest.fixture(scope="session")
-async def intake_app(intake_settings, citizen_id):
-    app = create_app(intake_settings)
-    async with app.router.lifespan_context(app):
-        fake = httpx.AsyncClient(transport=httpx.MockTransport(citizen_id), base_url=CITIZEN_ID)
-        credentials = ServiceCredentials(
-            fake,
-            token_url=f"{CITIZEN_ID}/oauth/token",
+def registry_credentials(intake_settings) -> Callable[[httpx.AsyncClient, str], ServiceCredentials]:
+    """intake's service credentials, fetched through ``client`` from the citizen-id at ``url``."""
+
+    def credentials(client: httpx.AsyncClient, url: str) -> ServiceCredentials:
+        return ServiceCredentials(
+            client,
+            token_url=f"{url}/oauth/token",
             client_id=intake_settings.client_id,
             client_secret=intake_settings.client_secret.get_secret_value(),
             scope=intake_settings.registry_scope,
         )
+
+    return credentials
+
+
+@pytest.fixture(scope="session")
+async def intake_app(intake_settings, citizen_id, registry_credentials):
+    app = create_app(intake_settings)
+    async with app.router.lifespan_context(app):
+        fake = httpx.AsyncClient(transport=httpx.MockTransport(citizen_id), base_url=CITIZEN_ID)
         app.state.verifier = ISSUER.verifier()
-        app.state.registry = CitizenRegistry(fake, credentials)
+        app.state.registry = CitizenRegistry(fake, registry_credentials(fake, CITIZEN_ID))
         yield app
         await fake.aclose()
 

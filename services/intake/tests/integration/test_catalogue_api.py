@@ -269,6 +269,73 @@ async def test_a_version_in_force_from_tomorrow_waits_for_its_date(api, who, int
         assert received.date() == today() and procedure.definition.version == 1
 
 
+async def test_a_late_submission_reads_the_receipt_dates_version_in_its_first_statement(
+    api, who, intake_settings, intake_app, monkeypatch
+):
+    """After the cut-off and on days off a dossier counts as received on the next working day, under the version in
+    force then: the submission's first statement reads that version beside today's, so no other look-up is sent
+    for it (the version in force on the receipt date was one statement more per submission)."""
+    from intake import service
+    from intake.schemas import DossierCreate
+
+    code = new_code("late")
+    await published(api, who.quan, code, draft(intake_settings, "1.001193"))  # a same-day procedure: 15:00 cut-off
+    state = intake_app.state
+    clock = state.clock
+    next_day = clock.calendar.next_working_day(today())
+    later = draft(intake_settings, "1.001193", name="Bản 2", effective_from=next_day.isoformat())
+    await published(api, who.quan, code, later)
+
+    async def no_look_up(*args: object) -> None:
+        raise AssertionError("a statement of its own for the version in force on the receipt date")
+
+    monkeypatch.setattr(service, "in_force", no_look_up)
+    principal = await state.verifier.verify(who.an["Authorization"].removeprefix("Bearer "))
+
+    async def submit(at: datetime) -> dict:
+        receipt, replayed = await service.submit(
+            state.pool,
+            state.registry,
+            clock,
+            state.settings,
+            principal=principal,
+            body=DossierCreate.model_validate({"procedure_code": code}),
+            idempotency_key=str(uuid.uuid4()),
+            request_id=None,
+            submitted_at=at,
+        )
+        assert not replayed
+        return receipt.model_dump(mode="json")
+
+    def at(day: date, hour: int) -> datetime:
+        return datetime.combine(day, datetime.min.time(), VN).replace(hour=hour)
+
+    opening = datetime.combine(next_day, clock.office_hours.opening, VN)
+    # 16:00 today: received at the next working day's opening, under version 2 that comes into force then
+    late = await submit(at(today(), 16))
+    assert late["procedure"]["version"] == 2 and datetime.fromisoformat(late["received_at"]) == opening
+    assert late["code"].split("-")[1] == today().strftime("%y%m%d")  # numbered on the day it arrived
+    # 14:59 on a working day: received at once, under the version in force today (nothing asked of the next day)
+    if clock.calendar.is_working_day(today()):
+        early = await submit(at(today(), 14).replace(minute=59))
+        assert early["procedure"]["version"] == 1
+        assert datetime.fromisoformat(early["received_at"]) == at(today(), 14).replace(minute=59)
+    assert service.later_receipt_day(clock, at(today(), 14).replace(minute=59)) == (
+        None if clock.calendar.is_working_day(today()) else next_day
+    )
+    # a day off: received the working day after it, under the version in force on that day
+    day_off = next(
+        d for d in (today() + timedelta(days=n) for n in range(1, 15)) if not clock.calendar.is_working_day(d)
+    )
+    weekend = await submit(at(day_off, 10))
+    receipt_day = clock.calendar.next_working_day(day_off)
+    assert service.later_receipt_day(clock, at(day_off, 10)) == receipt_day
+    assert weekend["procedure"]["version"] == 2
+    assert datetime.fromisoformat(weekend["received_at"]) == datetime.combine(
+        receipt_day, clock.office_hours.opening, VN
+    )
+
+
 # --- Submissions that follow the definition --------------------------------------------------------------------
 
 
