@@ -1,7 +1,6 @@
 """The gateway: one public REST API in front of the services."""
 
 import asyncio
-import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -55,22 +54,6 @@ class ProxyRoute(StarletteRoute):
         await super().handle(scope, receive, send)
 
 
-# FastAPI's own telemetry layer steps aside only when it finds OpenTelemetry's ASGI middleware in the app's stack, and
-# instrument_app hides it behind UnrecordedRequests: every request then went through both, FastAPI's layer building a
-# server span of its own (nothing recorded without an exporter, attributes built all the same; a recorded trace got
-# two server spans) before OpenTelemetry's middleware. Traces are the OpenTelemetry instrumentation's alone.
-NO_NATIVE_TELEMETRY: dict[str, Any] = {"tracing": False, "metrics": False, "logs": False}
-
-
-def freeze_startup_heap() -> None:
-    """Leave what exists once the gateway has started (the app, its routes, the libraries' modules and their
-    objects) out of every later garbage collection: they live as long as the process. Without it each full
-    collection walked that whole heap again, 75 ms apiece, 12% of the gateway's CPU under load (a gc callback
-    in the load test of docs/performance.md); the collections now walk only what requests made."""
-    gc.collect()  # nothing that is already garbage gets frozen
-    gc.freeze()
-
-
 def _handler(route: Route) -> Callable[[Request], Awaitable[Response]]:
     async def handle(request: Request) -> Response:
         state = request.app.state
@@ -114,7 +97,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limiter = RateLimiter(settings)
         await limiter.start()
         app.state.limiter = limiter
-        freeze_startup_heap()
         try:
             yield
         finally:
@@ -138,7 +120,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
-        telemetry=NO_NATIVE_TELEMETRY,
     )
     app.state.settings = settings
     for route in ROUTES:

@@ -162,3 +162,62 @@ def test_a_call_in_a_recorded_trace_has_its_client_span(spans):
     assert len(client) == 1 and client[0].parent.span_id == parent.get_span_context().span_id
     ids = f"00-{client[0].context.trace_id:032x}-{client[0].context.span_id:016x}-"
     assert seen[0].headers["traceparent"].startswith(ids) and int(seen[0].headers["traceparent"][-2:], 16) & 1
+
+
+def test_a_recorded_request_of_a_platform_app_has_one_server_span(spans):
+    """FastAPI's own telemetry layer is off (``NO_NATIVE_TELEMETRY``): it did not see OpenTelemetry's middleware
+    behind UnrecordedRequests and made a second server span for every request."""
+    from fastapi.testclient import TestClient
+    from opentelemetry.trace import SpanKind
+
+    from motcua_common.http import create_app
+    from motcua_common.telemetry import instrument_app
+
+    app = create_app(title="t")
+
+    @app.get("/x")
+    async def x() -> dict:
+        return {}
+
+    instrument_app(app)
+    with TestClient(app) as client:  # /healthz is not traced
+        assert client.get("/x", headers={"traceparent": traceparent(True)}).status_code == 200
+    server = [s for s in spans.get_finished_spans() if s.kind == SpanKind.SERVER]
+    assert len(server) == 1 and server[0].context.trace_id == int(PARENT_TRACE, 16)
+    assert server[0].instrumentation_scope.name.startswith("opentelemetry.instrumentation.")
+
+
+def test_the_startup_heap_is_frozen_once_per_process(monkeypatch):
+    """A platform app's objects at start-up are left out of later garbage collections (``gc.freeze``), once: a
+    second app in the same process (tests) leaves the frozen heap as it is."""
+    import gc
+    from contextlib import asynccontextmanager
+
+    from fastapi.testclient import TestClient
+
+    from motcua_common.http import create_app
+
+    freezes: list[int] = []
+
+    def freeze() -> None:
+        freezes.append(1)
+        real_freeze()
+
+    real_freeze = gc.freeze
+    monkeypatch.setattr(gc, "freeze", freeze)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        app.state.started = True
+        yield
+
+    gc.unfreeze()
+    try:
+        first = create_app(title="first", lifespan=lifespan)
+        with TestClient(first):
+            assert first.state.started and freezes == [1] and gc.get_freeze_count() > 0
+        second = create_app(title="second", lifespan=lifespan)
+        with TestClient(second):
+            assert second.state.started and freezes == [1]
+    finally:
+        gc.unfreeze()
