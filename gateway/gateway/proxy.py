@@ -17,6 +17,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from yarl import URL
 
+from motcua_common.http_client import KEEPALIVE_SECONDS
 from motcua_common.problems import ProblemError
 
 log = logging.getLogger("gateway.proxy")
@@ -45,9 +46,6 @@ IDENTITY_HEADERS = frozenset({"x-on-behalf-of", "x-forwarded-user", "x-remote-us
 # among them: what the client encoded stays encoded, byte for byte.
 PATH_SAFE = "/%:@!$&'()*+,;=~"
 QUERY_SAFE = PATH_SAFE + "?"
-# Below uvicorn's keep-alive (5 s), so an idle connection is dropped here before the service closes it: a request
-# is never written into a connection the other end is closing.
-KEEPALIVE_SECONDS = 4.0
 
 
 def is_identity_header(name: str) -> bool:

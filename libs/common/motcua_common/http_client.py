@@ -14,7 +14,11 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
-DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+# Idle connections to a service are dropped after this, below uvicorn's keep-alive (5 s): the client closes an idle
+# connection before the service does, so a request is never written into a connection the other end is closing (a
+# race that made the gateway answer 503 to a submission right after an idle pause, with httpx's 5 s)
+KEEPALIVE_SECONDS = 4.0
+DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=KEEPALIVE_SECONDS)
 
 
 class UpstreamTransport(AiohttpTransport):

@@ -23,6 +23,7 @@ import orjson
 from opentelemetry import propagate, trace
 
 from motcua_common.auth import Principal, ServiceCredentials
+from motcua_common.http_client import KEEPALIVE_SECONDS
 from motcua_common.problems import ProblemError
 
 log = logging.getLogger("intake.clients")
@@ -65,7 +66,7 @@ def registry_session(base_url: str, *, timeout: float, limit: int = 100) -> aioh
     environment, ``timeout`` seconds per read. Create it inside the running loop (the app's lifespan)."""
     return aiohttp.ClientSession(
         base_url=base_url,
-        connector=aiohttp.TCPConnector(limit=limit),
+        connector=aiohttp.TCPConnector(limit=limit, keepalive_timeout=KEEPALIVE_SECONDS),
         cookie_jar=aiohttp.DummyCookieJar(),
         timeout=aiohttp.ClientTimeout(total=timeout),
         trust_env=False,

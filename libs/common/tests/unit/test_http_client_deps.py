@@ -17,3 +17,15 @@ def test_httpcore_finds_the_async_library_through_sniffio():
 
     assert asyncio.run(ask()) == "asyncio"
     assert "sniffio" in sys.modules, "httpcore fell back to a failed import of sniffio on every call"
+
+
+def test_clients_drop_idle_connections_before_the_services_close_them():
+    """The clients between services (the gateway's, intake's registry session, `upstream_client`) keep an idle
+    connection for less time than uvicorn does: else a request can be written into a connection the service is
+    closing, and the caller answers 503 for a healthy service (seen once right after an idle pause)."""
+    import uvicorn
+
+    from motcua_common.http_client import DEFAULT_LIMITS, KEEPALIVE_SECONDS
+
+    assert KEEPALIVE_SECONDS < uvicorn.Config(app=None).timeout_keep_alive
+    assert DEFAULT_LIMITS.keepalive_expiry == KEEPALIVE_SECONDS
