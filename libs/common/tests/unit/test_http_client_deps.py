@@ -27,5 +27,5 @@ def test_clients_drop_idle_connections_before_the_services_close_them():
 
     from motcua_common.http_client import DEFAULT_LIMITS, KEEPALIVE_SECONDS
 
-    assert KEEPALIVE_SECONDS < uvicorn.Config(app=None).timeout_keep_alive
+    assert KEEPALIVE_SECONDS < uvicorn.Config("services:app").timeout_keep_alive  # the default of every service
     assert DEFAULT_LIMITS.keepalive_expiry == KEEPALIVE_SECONDS
