@@ -1,6 +1,7 @@
 """The statistics projection: the dossier events, consumed by its own consumer group (``processing-measure``),
 become the counters of ``measure_counts``. Each handler runs in the transaction that records the event in the inbox,
-so a redelivered event counts once; the topic replayed into empty tables gives the same counters.
+so a redelivered event counts once; the topic replayed into empty tables gives the same counters. The submitted
+dossiers of a run of a chunk's events are counted in one statement (a ``ChunkHandler``), exactly as one by one.
 
 Attribution: the competent unit (kind ``unit``) always; the receiving service centre (kind ``centre``) when the
 dossier was received at a counter of another unit (``receiving_unit_code``). Days are Asia/Ho_Chi_Minh days of the
