@@ -45,6 +45,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -62,19 +63,39 @@ from .telemetry import context_from_headers
 
 log = logging.getLogger("motcua.consumer")
 Handler = Callable[[asyncpg.Connection, CloudEvent], Awaitable[None]]
+T = TypeVar("T")
 
 
-class OutboxHandler:
+class ChunkHandler(Generic[T]):
+    """A handler whose effect for a run of events of a chunk can be applied at once: ``prepare`` makes an event's
+    items from the event alone (no I/O; in the event's span, so trace context goes along) and ``apply`` applies the
+    items of a run of consecutive events whose handlers are of the same class, in offset order. In a chunk the
+    consumer applies a run before any other handler's effect that follows it (issue 7: a statement per event was
+    most of the portal's and the statistics projection's consumer cost). Called alone (one record, or the
+    record-by-record path) it applies its event's items."""
+
+    def prepare(self, event: CloudEvent) -> Sequence[T]:
+        raise NotImplementedError
+
+    async def apply(self, conn: asyncpg.Connection, items: list[T]) -> None:
+        raise NotImplementedError
+
+    async def __call__(self, conn: asyncpg.Connection, event: CloudEvent) -> None:
+        await self.apply(conn, list(self.prepare(event)))
+
+
+class OutboxHandler(ChunkHandler[OutboxRow]):
     """A handler whose whole effect is outbox rows made from the event alone, without reading anything: ``rows``.
-    Called alone (one record, or the record-by-record path) it inserts them; in a chunk the consumer inserts the
-    rows of all such events of the chunk in one statement, in offset order, before any other handler's effect that
-    follows them (issue 7: an ``INSERT`` per event was most of the portal consumer's cost)."""
+    The rows of a run of such events are inserted in one statement, in offset order."""
 
     def __init__(self, rows: Callable[[CloudEvent], Sequence[OutboxRow]]):
         self.rows = rows
 
-    async def __call__(self, conn: asyncpg.Connection, event: CloudEvent) -> None:
-        await insert_rows(conn, self.rows(event))
+    def prepare(self, event: CloudEvent) -> Sequence[OutboxRow]:
+        return self.rows(event)
+
+    async def apply(self, conn: asyncpg.Connection, items: list[OutboxRow]) -> None:
+        await insert_rows(conn, items)
 
 
 def consumer_lag_gauge(registry: CollectorRegistry) -> Gauge:
@@ -298,21 +319,31 @@ class EventConsumer:
             )
             fresh = {row["event_id"] for row in rows}
             finished = 0
-            made: list[OutboxRow] = []  # outbox rows of OutboxHandlers, not inserted yet
+            run: ChunkHandler[Any] | None = None  # the ChunkHandler whose run of events is not applied yet
+            made: list[Any] = []  # that run's items
+
+            async def apply_run() -> None:  # effects stay in offset order
+                if run is not None and made:
+                    await run.apply(conn, made)
+                made.clear()
+
             for record, event, handler in items:
                 if stop.is_set():
                     break
                 if event.id in fresh:  # an event twice in the chunk (a relay retry) is handled once
                     fresh.discard(event.id)
                     with self._span(record, event):
-                        if isinstance(handler, OutboxHandler):
-                            made += handler.rows(event)  # in the event's span: its trace context goes along
+                        if isinstance(handler, ChunkHandler):
+                            if run is None or type(handler) is not type(run):
+                                await apply_run()
+                                run = handler
+                            made += handler.prepare(event)  # in the event's span: its trace context goes along
                         else:
-                            await insert_rows(conn, made)  # effects stay in offset order
-                            made.clear()
+                            await apply_run()
+                            run = None
                             await handler(conn, event)
                 finished += 1
-            await insert_rows(conn, made)
+            await apply_run()
             if fresh:  # asked to stop: the events not handled are not handled yet
                 await conn.execute(
                     "DELETE FROM inbox WHERE consumer = $1 AND event_id = ANY($2::text[])", self.name, list(fresh)

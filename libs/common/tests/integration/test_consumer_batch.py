@@ -13,9 +13,9 @@ import uuid
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.structs import TopicPartition
+from aiokafka.structs import ConsumerRecord, TopicPartition
 
-from motcua_common.consumer import EventConsumer, OutboxHandler
+from motcua_common.consumer import ChunkHandler, EventConsumer, OutboxHandler
 from motcua_common.db import create_pool
 from motcua_common.events import CLOUDEVENTS_CONTENT_TYPE, CloudEvent
 from motcua_common.kafka import client_options, make_producer
@@ -329,3 +329,46 @@ async def test_outbox_handlers_rows_are_inserted_together_in_offset_order(db_set
     # One fetch usually returns all twelve; a fetch that split them makes two transactions, not one per event.
     transactions = {str(r["txid"] % 2**32) for r in effects} | {r["tx"] for r in reports}  # xmin: 32 bits
     assert len(transactions) <= 2, "the reports were not written in the chunk's transaction"
+
+
+async def test_chunk_handlers_apply_each_run_of_their_class_at_once_in_offset_order(db_settings, topic, pool, producer):
+    """A ChunkHandler's events are applied per run of consecutive events whose handlers are of one class: a handler
+    of another class, or an ordinary one, ends the run, and the run is applied before it; an event twice in the chunk
+    is prepared once."""
+    applied: list[tuple[str, list[int]]] = []
+
+    class Evens(ChunkHandler[int]):
+        def prepare(self, event: CloudEvent) -> list[int]:
+            return [event.data["n"]]
+
+        async def apply(self, conn: asyncpg.Connection, items: list[int]) -> None:
+            applied.append((type(self).__name__, items.copy()))
+
+    class Odds(Evens):
+        pass
+
+    async def plain(conn, event):
+        applied.append(("plain", [event.data["n"]]))
+
+    kinds = ["even", "even", "odd", "odd", "even", "plain", "even", "even"]
+    types = {kind: f"vn.motcua.test.{kind}.v1" for kind in kinds}
+    events = [CloudEvent(source="/test", type=types[kind], subject="D", data={"n": i}) for i, kind in enumerate(kinds)]
+    events.insert(2, events[0])  # delivered twice within the chunk
+    consumer = EventConsumer(
+        f"test-{RUN_ID}-runs-{uuid.uuid4().hex[:6]}",
+        pool,
+        settings=db_settings,
+        topics=[topic],
+        handlers={types["even"]: Evens(), types["odd"]: Odds(), types["plain"]: plain},
+        producer=producer,
+    )
+    records = [
+        ConsumerRecord(topic, 0, offset, 0, 0, None, event.model_dump_json().encode(), None, 0, 0, [])
+        for offset, event in enumerate(events)
+    ]
+    finished = await consumer._apply_batch(
+        [(record, event, consumer.handlers[event.type]) for record, event in zip(records, events, strict=True)],
+        asyncio.Event(),
+    )
+    assert finished == len(events)
+    assert applied == [("Evens", [0, 1]), ("Odds", [2, 3]), ("Evens", [4]), ("plain", [5]), ("Evens", [6, 7])]

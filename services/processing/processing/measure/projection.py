@@ -1,6 +1,7 @@
 """The statistics projection: the dossier events, consumed by its own consumer group (``processing-measure``),
 become the counters of ``measure_counts``. Each handler runs in the transaction that records the event in the inbox,
-so a redelivered event counts once; the topic replayed into empty tables gives the same counters.
+so a redelivered event counts once; the topic replayed into empty tables gives the same counters. The submitted
+dossiers of a run of a chunk's events are counted in one statement (a ``ChunkHandler``), exactly as one by one.
 
 Attribution: the competent unit (kind ``unit``) always; the receiving service centre (kind ``centre``) when the
 dossier was received at a counter of another unit (``receiving_unit_code``). Days are Asia/Ho_Chi_Minh days of the
@@ -13,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from motcua_common.consumer import Handler
+from motcua_common.consumer import ChunkHandler, Handler
 from motcua_common.contracts import (
     DossierEvent,
     DossierExtended,
@@ -42,27 +43,35 @@ def _units(row: asyncpg.Record) -> list[tuple[str, str]]:
     return units
 
 
-async def _submitted(conn: asyncpg.Connection, e: DossierSubmitted) -> None:
-    centre = e.receiving_unit_code
-    if e.channel not in AT_A_CENTRE or centre == e.unit_code:
-        centre = None
-    # The same dossier submitted twice (a producer retry under another event id) is counted once.
-    await repository.count_submitted(
-        conn,
-        e.dossier_id,
-        unit_code=e.unit_code,
-        unit_name=e.unit_name,
-        centre_code=centre,
-        procedure_code=e.procedure_code,
-        channel=e.channel,
-        day=e.occurred_at.astimezone(VN_TZ).date(),
-        deltas={
-            f"received_{e.channel}": 1,
-            "in_progress_delta": 1,
-            "components_total": e.components_total or 0,
-            "once_only_components": e.components_reused or 0,
-        },
-    )
+class _CountSubmitted(ChunkHandler[repository.Submission]):
+    """``dossier.submitted``: the submitted dossiers of a run of a chunk's events counted in one statement."""
+
+    def prepare(self, event: CloudEvent) -> list[repository.Submission]:
+        e = DossierSubmitted.model_validate(event.data)
+        centre = e.receiving_unit_code
+        if e.channel not in AT_A_CENTRE or centre == e.unit_code:
+            centre = None
+        return [
+            repository.Submission(
+                e.dossier_id,
+                unit_code=e.unit_code,
+                unit_name=e.unit_name,
+                centre_code=centre,
+                procedure_code=e.procedure_code,
+                channel=e.channel,
+                day=e.occurred_at.astimezone(VN_TZ).date(),
+                deltas={
+                    f"received_{e.channel}": 1,
+                    "in_progress_delta": 1,
+                    "components_total": e.components_total or 0,
+                    "once_only_components": e.components_reused or 0,
+                },
+            )
+        ]
+
+    async def apply(self, conn: asyncpg.Connection, items: list[repository.Submission]) -> None:
+        # The same dossier submitted twice (a producer retry under another event id) is counted once.
+        await repository.count_submitted(conn, items)
 
 
 async def _change(conn: asyncpg.Connection, e: DossierEvent) -> None:
@@ -132,6 +141,4 @@ CHANGES: tuple[type[DossierEvent], ...] = (
 
 def make_handlers() -> dict[str, Handler]:
     """The projection consumer's handlers (event types it does not count are skipped by the consumer)."""
-    return {DossierSubmitted.type_name(): _on(DossierSubmitted, _submitted)} | {
-        m.type_name(): _on(m, _change) for m in CHANGES
-    }
+    return {DossierSubmitted.type_name(): _CountSubmitted()} | {m.type_name(): _on(m, _change) for m in CHANGES}

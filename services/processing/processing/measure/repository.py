@@ -1,7 +1,8 @@
 """All SQL of the statistics, ratings and follow-ups (tables of migration 0006)."""
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -51,26 +52,48 @@ async def bump_rating(
 # --------------------------------------------------------------------------------------------- the projection
 
 _COUNTER_TYPES = {"processing_days_sum": "float8"}  # the others are integers
-_KEYS = 11  # the parameters before the counters' values
-# A submitted dossier counted in one statement (issue 7: the projection's round trips per event were its cost): the
-# dossier, its units' names and its counter rows, all from the dossier's RETURNING, so a dossier already counted
-# (ON CONFLICT DO NOTHING) changes nothing.
+_COUNTER_ARRAYS = ", ".join(f"${13 + i}::{_COUNTER_TYPES.get(c, 'int4')}[]" for i, c in enumerate(COUNTER_COLUMNS))
+# Submitted dossiers counted in one statement (issue 7: a statement per event was the projection's cost; a chunk's
+# dossiers come in one call): the dossiers, their units' names and their counter rows, all from the dossiers'
+# RETURNING, so a dossier already counted (ON CONFLICT DO NOTHING) changes nothing. The counter rows are summed per
+# row first (one row cannot be updated twice by one statement); the units are named as one dossier after the other
+# would name them: a new code gets the kind of its first use (a dossier's unit before its centre), a unit its last
+# dossier's name, a code used only as a centre its code (and an existing name is kept).
 _COUNT_SUBMITTED = f"""
-WITH d AS (
+WITH i AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+        WITH ORDINALITY AS i(dossier_id, unit_code, unit_name, centre_code, procedure_code, channel, n)
+), d AS (
     INSERT INTO measure_dossiers (dossier_id, unit_code, centre_code, procedure_code, channel)
-    VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING dossier_id
+    SELECT dossier_id, unit_code, centre_code, procedure_code, channel FROM i ORDER BY n
+    ON CONFLICT DO NOTHING RETURNING dossier_id
+), f AS (
+    SELECT i.* FROM i JOIN d USING (dossier_id)
+), uses AS (
+    SELECT DISTINCT ON (code) code, kind FROM (
+        SELECT unit_code AS code, 'unit' AS kind, n, 0 AS o FROM f
+        UNION ALL SELECT centre_code, 'centre', n, 1 FROM f WHERE centre_code IS NOT NULL
+    ) u ORDER BY code, n, o
+), names AS (
+    SELECT DISTINCT ON (unit_code) unit_code AS code, unit_name AS name FROM f ORDER BY unit_code, n DESC
 ), unit_named AS (
-    INSERT INTO measure_units (code, name, kind) SELECT $2, $6, 'unit' FROM d
+    INSERT INTO measure_units (code, name, kind) SELECT code, names.name, uses.kind FROM uses JOIN names USING (code)
     ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name WHERE measure_units.name IS DISTINCT FROM EXCLUDED.name
 ), centre_named AS (
-    INSERT INTO measure_units (code, name, kind) SELECT $3, $3, 'centre' FROM d WHERE $3::text IS NOT NULL
+    INSERT INTO measure_units (code, name, kind)
+    SELECT code, code, 'centre' FROM uses WHERE code NOT IN (SELECT code FROM names)
     ON CONFLICT (code) DO NOTHING
+), k AS (
+    SELECT * FROM unnest($7::int8[], $8::text[], $9::text[], $10::text[], $11::date[], $12::text[])
+        AS k(n, grain, kind, procedure_code, bucket, unit_code)
+), v AS (
+    SELECT * FROM unnest({_COUNTER_ARRAYS}) WITH ORDINALITY AS v({_COLS}, n)
 ), counted AS (
     INSERT INTO measure_counts (grain, kind, procedure_code, bucket, unit_code, {_COLS})
-    SELECT k.grain, k.kind, k.procedure_code, k.bucket, k.unit_code,
-           {", ".join(f"${_KEYS + 1 + i}::{_COUNTER_TYPES.get(c, 'int4')}" for i, c in enumerate(COUNTER_COLUMNS))}
-    FROM d, unnest($7::text[], $8::text[], $9::text[], $10::date[], $11::text[])
-         AS k(grain, kind, procedure_code, bucket, unit_code)
+    SELECT k.grain, k.kind, k.procedure_code, k.bucket, k.unit_code, {", ".join(f"sum(v.{c})" for c in COUNTER_COLUMNS)}
+    FROM f JOIN v USING (n) JOIN k USING (n)
+    GROUP BY k.grain, k.kind, k.procedure_code, k.bucket, k.unit_code
+    ORDER BY k.grain, k.kind, k.procedure_code, k.bucket, k.unit_code  -- rows locked in one order
     ON CONFLICT (grain, kind, procedure_code, bucket, unit_code) DO UPDATE SET
         {", ".join(f"{c} = measure_counts.{c} + EXCLUDED.{c}" for c in COUNTER_COLUMNS)}
 )
@@ -78,35 +101,44 @@ SELECT count(*) FROM d
 """
 
 
-async def count_submitted(
-    conn: asyncpg.Connection,
-    dossier_id: UUID,
-    *,
-    unit_code: str,
-    unit_name: str,
-    centre_code: str | None,
-    procedure_code: str,
-    channel: str,
-    day: dt.date,
-    deltas: Mapping[str, Any],
-) -> bool:
-    """Count a submitted dossier once: remember it (unit, centre, procedure, channel), name its unit (and its
-    centre, named by its code until a name is known) and bump ``deltas`` in its counter rows of ``day``. False if
-    it was already counted (nothing changes)."""
-    units = [("unit", unit_code)] + ([("centre", centre_code)] if centre_code is not None else [])
-    keys = _keys(day, units, procedure_code)
-    return bool(
-        await conn.fetchval(
-            _COUNT_SUBMITTED,
-            dossier_id,
-            unit_code,
-            centre_code,
-            procedure_code,
-            channel,
-            unit_name,
-            *([k[i] for k in keys] for i in range(5)),
-            *(deltas.get(c, 0) for c in COUNTER_COLUMNS),
-        )
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A submitted dossier to count: its unit (and centre, or None), procedure and channel, the day it counts in
+    and what it adds to its counter rows."""
+
+    dossier_id: UUID
+    unit_code: str
+    unit_name: str
+    centre_code: str | None
+    procedure_code: str
+    channel: str
+    day: dt.date
+    deltas: Mapping[str, Any]
+
+    def units(self) -> list[tuple[str, str]]:
+        return [("unit", self.unit_code)] + ([("centre", self.centre_code)] if self.centre_code is not None else [])
+
+
+async def count_submitted(conn: asyncpg.Connection, submissions: Sequence[Submission]) -> int:
+    """Count each submitted dossier once, in one statement: remember it (unit, centre, procedure, channel), name its
+    unit (and its centre, named by its code until a name is known) and bump its ``deltas`` in its counter rows of
+    its ``day``. A dossier already counted, or twice in ``submissions`` (its first counts), changes nothing.
+    Returns how many dossiers were counted."""
+    by_dossier: dict[UUID, Submission] = {}
+    for s in submissions:
+        by_dossier.setdefault(s.dossier_id, s)
+    first = list(by_dossier.values())
+    keys = [(n, *key) for n, s in enumerate(first, 1) for key in _keys(s.day, s.units(), s.procedure_code)]
+    return await conn.fetchval(
+        _COUNT_SUBMITTED,
+        [s.dossier_id for s in first],
+        [s.unit_code for s in first],
+        [s.unit_name for s in first],
+        [s.centre_code for s in first],
+        [s.procedure_code for s in first],
+        [s.channel for s in first],
+        *([k[i] for k in keys] for i in range(6)),
+        *([s.deltas.get(c, 0) for s in first] for c in COUNTER_COLUMNS),
     )
 
 
