@@ -161,7 +161,7 @@ async def test_a_slow_counter_database_fails_open(gateway_factory, counter_setti
     token = issuer.bearer(issuer.citizen("001090001234", sub="c-slow"))
     async with gateway_factory(rate_citizen_per_minute=1) as (app, gw):
         limiter = app.state.limiter
-        limiter.clock = pinned_clock(4)
+        limiter.clock = pinned_clock(7)
         generous = limiter.settings  # the tests' timeout: the counts before and after the lock must not fail open
         assert (await gw.get("/api/v1/me/dossiers", headers=token)).status_code == 200  # counted: the row exists
         locker = await asyncpg.connect(counter_settings.dsn)
