@@ -367,10 +367,22 @@ class LegalClock:
         a same-day procedure, Decision 1872/QĐ-BTP; office closing time otherwise), counts as received at the
         opening of the next working day; otherwise at the moment it arrived."""
         local = self._local(submitted_at)
-        cutoff = self.same_day_cutoff if budget.same_day else self.office_hours.closing
-        if self.calendar.is_working_day(local.date()) and local.time() < cutoff:
+        if self._in_time(local, self.same_day_cutoff if budget.same_day else self.office_hours.closing):
             return local
         return self._at(self.calendar.next_working_day(local.date()), self.office_hours.opening)
+
+    def later_receipt_day(self, submitted_at: dt.datetime) -> dt.date | None:
+        """The next working day, if a dossier submitted at ``submitted_at`` may count as received then rather than
+        the day it arrived (:meth:`received_at`, for some procedure): it arrived on a day off or after the earliest
+        cut-off, the same-day one (never after closing time). None: every procedure receives it the same day."""
+        local = self._local(submitted_at)
+        if self._in_time(local, self.same_day_cutoff):
+            return None
+        return self.calendar.next_working_day(local.date())
+
+    def _in_time(self, local: dt.datetime, cutoff: dt.time) -> bool:
+        """Arrived on a working day before ``cutoff``: received the same day."""
+        return self.calendar.is_working_day(local.date()) and local.time() < cutoff
 
     def due_at(self, received_at: dt.datetime, budget: TimeBudget) -> dt.datetime:
         """When the budget runs out. Working days: closing time of the n-th working day after the day of receipt

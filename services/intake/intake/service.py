@@ -337,16 +337,6 @@ class _Submission:
     bundle_id: UUID | None = None
 
 
-def later_receipt_day(clock: LegalClock, submitted_at: datetime) -> date | None:
-    """The other day a dossier submitted at ``submitted_at`` may count as received on: the next working day, unless
-    it arrived on a working day before the earliest cut-off (then every procedure receives it the same day, see
-    ``LegalClock.received_at``: the same-day cut-off is never after closing time)."""
-    local = submitted_at.astimezone(clock.tz)
-    if clock.calendar.is_working_day(local.date()) and local.time() < clock.same_day_cutoff:
-        return None
-    return clock.calendar.next_working_day(local.date())
-
-
 async def _version_on_receipt(
     conn: asyncpg.Connection,
     clock: LegalClock,
@@ -493,7 +483,7 @@ async def submit(
     digest = request_hash(body)
     submitted_at = submitted_at or datetime.now(UTC)
     local_day = submitted_at.astimezone(clock.tz).date()
-    later_day = later_receipt_day(clock, submitted_at)
+    later_day = clock.later_receipt_day(submitted_at)
     async with pool.acquire() as conn:
         # One round trip: the key's earlier use, the version in force, that version's unit's next number, and
         # (after the cut-off, on a day off) the version in force on the next working day, the receipt date then.

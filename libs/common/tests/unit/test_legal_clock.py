@@ -320,3 +320,19 @@ def test_naive_datetimes_and_datetimes_for_dates_are_refused():
         CAL.is_working_day(datetime(2026, 11, 18, 10, tzinfo=VN))
     with pytest.raises(ValueError):
         CAL.add_working_days(date(2026, 11, 18), -1)
+
+
+@pytest.mark.parametrize(
+    "arrived",
+    [at(2026, 1, 5, 9), at(2026, 1, 5, 14, 59), at(2026, 1, 5, 15), at(2026, 1, 5, 16, 30), at(2026, 1, 5, 18),
+     at(2026, 1, 3, 10), at(2026, 1, 1, 10), at(2026, 1, 4, 23, 59)],
+)  # fmt: skip
+def test_a_dossier_is_received_on_the_day_it_arrives_or_on_its_later_receipt_day(arrived):
+    """later_receipt_day names the only other day received_at can give, for any procedure (intake reads the version
+    in force on that day with its first statement)."""
+    later = CLOCK.later_receipt_day(arrived)
+    for budget in (SAME_DAY, days(3), hours(8)):
+        received = CLOCK.received_at(arrived, budget).date()
+        assert received == arrived.date() or received == later
+    if later is not None:
+        assert CLOCK.received_at(arrived, SAME_DAY).date() == later

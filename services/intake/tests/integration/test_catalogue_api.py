@@ -320,7 +320,7 @@ async def test_a_late_submission_reads_the_receipt_dates_version_in_its_first_st
         early = await submit(at(today(), 14).replace(minute=59))
         assert early["procedure"]["version"] == 1
         assert datetime.fromisoformat(early["received_at"]) == at(today(), 14).replace(minute=59)
-    assert service.later_receipt_day(clock, at(today(), 14).replace(minute=59)) == (
+    assert clock.later_receipt_day(at(today(), 14).replace(minute=59)) == (
         None if clock.calendar.is_working_day(today()) else next_day
     )
     # a day off: received the working day after it, under the version in force on that day
@@ -329,7 +329,7 @@ async def test_a_late_submission_reads_the_receipt_dates_version_in_its_first_st
     )
     weekend = await submit(at(day_off, 10))
     receipt_day = clock.calendar.next_working_day(day_off)
-    assert service.later_receipt_day(clock, at(day_off, 10)) == receipt_day
+    assert clock.later_receipt_day(at(day_off, 10)) == receipt_day
     assert weekend["procedure"]["version"] == 2
     assert datetime.fromisoformat(weekend["received_at"]) == datetime.combine(
         receipt_day, clock.office_hours.opening, VN
