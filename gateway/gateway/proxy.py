@@ -17,7 +17,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from yarl import URL
 
-from motcua_common.http_client import KEEPALIVE_SECONDS
+from motcua_common.http_client import service_session
 from motcua_common.problems import ProblemError
 
 log = logging.getLogger("gateway.proxy")
@@ -72,23 +72,20 @@ class Upstream:
     event loop (the gateway's lifespan); :meth:`close` when done.
 
     Timeouts, as the httpx client had them: ``connect_timeout`` to open a connection, ``timeout`` to get a free
-    connection from the pool and between two reads of the answer. No cookie jar: one session carries every user's
-    calls, so nothing one answer sets may ride on the next call. Proxy variables of the environment are not read:
-    these calls stay on the internal network. A body goes with the client's ``Content-Type`` or with none."""
+    connection from the pool and between two reads of the answer; no cookie jar and no proxy from the environment
+    (:func:`~motcua_common.http_client.service_session`). A body goes with the client's ``Content-Type`` or with
+    none."""
 
     def __init__(self, name: str, base_url: str, *, timeout: float, connect_timeout: float, max_connections: int = 200):
         self.name = name
         self.base = base_url.rstrip("/")
         origin = URL(self.base)
         self.address, self.port = origin.host or "", origin.port
-        connector = aiohttp.TCPConnector(limit=max_connections, keepalive_timeout=KEEPALIVE_SECONDS)
-        self.session = aiohttp.ClientSession(
-            connector=connector,
-            cookie_jar=aiohttp.DummyCookieJar(),
+        self.session = service_session(
+            limit=max_connections,
+            timeout=aiohttp.ClientTimeout(total=None, connect=timeout, sock_connect=connect_timeout, sock_read=timeout),
             # the client's Content-Type or none: aiohttp would label a body without one application/octet-stream
             skip_auto_headers=("Content-Type",),
-            timeout=aiohttp.ClientTimeout(total=None, connect=timeout, sock_connect=connect_timeout, sock_read=timeout),
-            trust_env=False,
         )
 
     async def send(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Answer:

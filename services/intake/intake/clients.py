@@ -23,7 +23,7 @@ import orjson
 from opentelemetry import propagate, trace
 
 from motcua_common.auth import Principal, ServiceCredentials
-from motcua_common.http_client import KEEPALIVE_SECONDS
+from motcua_common.http_client import service_session
 from motcua_common.problems import ProblemError
 
 log = logging.getLogger("intake.clients")
@@ -64,12 +64,10 @@ def registry_session(base_url: str, *, timeout: float, limit: int = 100) -> aioh
     """The session for registry reads outside recorded traces (see the module's docstring): a pool of up to ``limit``
     connections to citizen-id, no cookie jar (one session carries every user's reads), no proxy from the
     environment, ``timeout`` seconds per read. Create it inside the running loop (the app's lifespan)."""
-    return aiohttp.ClientSession(
-        base_url=base_url,
-        connector=aiohttp.TCPConnector(limit=limit, keepalive_timeout=KEEPALIVE_SECONDS),
-        cookie_jar=aiohttp.DummyCookieJar(),
+    return service_session(
+        limit=limit,
         timeout=aiohttp.ClientTimeout(total=timeout),
-        trust_env=False,
+        base_url=base_url,
         json_serialize=lambda value: orjson.dumps(value).decode(),
     )
 

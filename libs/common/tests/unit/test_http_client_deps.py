@@ -29,3 +29,18 @@ def test_clients_drop_idle_connections_before_the_services_close_them():
 
     assert KEEPALIVE_SECONDS < uvicorn.Config("services:app").timeout_keep_alive  # the default of every service
     assert DEFAULT_LIMITS.keepalive_expiry == KEEPALIVE_SECONDS
+
+
+def test_a_service_session_keeps_no_cookies_reads_no_proxy_and_drops_idle_connections_first():
+    import aiohttp
+
+    from motcua_common.http_client import KEEPALIVE_SECONDS, service_session
+
+    async def make() -> None:
+        async with service_session(limit=7, timeout=aiohttp.ClientTimeout(total=3)) as session:
+            assert isinstance(session.cookie_jar, aiohttp.DummyCookieJar) and not session.trust_env
+            assert session.connector is not None and session.connector.limit == 7
+            assert session.connector._keepalive_timeout == KEEPALIVE_SECONDS
+            assert session.timeout.total == 3
+
+    asyncio.run(make())
